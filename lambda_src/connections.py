@@ -1,0 +1,50 @@
+"""The connection lifecycle: `$connect` (token check, name, store) and `$disconnect`."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from .events import ConnectRequest, DisconnectRequest
+from .protocol import ErrorCode, ProtocolError, error_frame, validate_name
+from .services import Services
+from .store import Connection
+
+
+def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
+    """Accept (200) and store the connection, or refuse it: 401 for a wrong token, 400 for a bad name.
+
+    A refused handshake cannot receive frames, so the error frame travels as the response body instead.
+    """
+    expected = services.config.connect_token
+    if expected is not None:
+        given = request.query.get("token", "")
+        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            services.logger.warning("connect refused", extra={"code": ErrorCode.UNAUTHORIZED.value})
+            return {
+                "statusCode": 401,
+                "body": error_frame(ErrorCode.UNAUTHORIZED, "a valid token is required").decode(),
+            }
+    try:
+        name = validate_name(request.query.get("name"))
+    except ProtocolError as error:
+        services.logger.info("connect refused", extra={"code": error.code.value})
+        return {"statusCode": 400, "body": error.frame().decode()}
+    services.store.add(
+        Connection(
+            connection_id=request.connection_id,
+            name=name,
+            connected_at_ms=request.connected_at_ms or services.clock_ms(),
+            source_ip=request.source_ip,
+        )
+    )
+    services.logger.info("connected", extra={"name": name})
+    return {"statusCode": 200}
+
+
+def on_disconnect(request: DisconnectRequest, services: Services) -> dict[str, Any]:
+    services.store.remove([request.connection_id])
+    services.logger.info(
+        "disconnected", extra={"disconnectStatusCode": request.status_code, "disconnectReason": request.reason}
+    )
+    return {"statusCode": 200}

@@ -1,0 +1,157 @@
+"""Typed requests: every event the Lambda can receive, parsed once from its raw dict.
+
+`parse_event` never raises: an event of no known shape becomes `UnknownEvent`, which the handler logs and
+answers with 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    connection_id: str
+    request_id: str | None
+    source_ip: str | None
+    connected_at_ms: int
+    query: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DisconnectRequest:
+    connection_id: str
+    request_id: str | None
+    status_code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    connection_id: str
+    request_id: str | None
+    route_key: str
+    body: str | None
+    """The frame as text; None when a binary frame was not valid UTF-8."""
+    received_at_ms: int
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """One SNS notification; `attributes` keeps the String-typed message attributes."""
+
+    message_id: str
+    message: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    records: tuple[PushRecord, ...]
+    skipped: int
+    """Records that were not SNS notifications (logged, not delivered)."""
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    reason: str
+
+
+Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | UnknownEvent
+
+
+def parse_event(event: object) -> Request:
+    if not isinstance(event, Mapping):
+        return UnknownEvent(f"event is a {type(event).__name__}, not an object")
+    if "Records" in event:
+        return _parse_push(event["Records"])
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        return UnknownEvent("event has neither Records nor requestContext")
+    connection_id = context.get("connectionId")
+    if not isinstance(connection_id, str) or not connection_id:
+        return UnknownEvent("requestContext has no connectionId")
+    request_id = _str_or_none(context.get("requestId"))
+    event_type = context.get("eventType")
+    if event_type == "CONNECT":
+        identity = context.get("identity")
+        return ConnectRequest(
+            connection_id=connection_id,
+            request_id=request_id,
+            source_ip=_str_or_none(identity.get("sourceIp")) if isinstance(identity, Mapping) else None,
+            connected_at_ms=_int_or(context.get("connectedAt"), 0),
+            query=_string_map(event.get("queryStringParameters")),
+        )
+    if event_type == "DISCONNECT":
+        status = context.get("disconnectStatusCode")
+        return DisconnectRequest(
+            connection_id=connection_id,
+            request_id=request_id,
+            status_code=status if isinstance(status, int) else None,
+            reason=_str_or_none(context.get("disconnectReason")),
+        )
+    if event_type == "MESSAGE":
+        route_key = context.get("routeKey")
+        if not isinstance(route_key, str):
+            return UnknownEvent("MESSAGE event has no routeKey")
+        return MessageRequest(
+            connection_id=connection_id,
+            request_id=request_id,
+            route_key=route_key,
+            body=_body_text(event.get("body"), event.get("isBase64Encoded") is True),
+            received_at_ms=_int_or(context.get("requestTimeEpoch"), 0),
+        )
+    return UnknownEvent(f"unknown eventType {str(event_type)[:40]!r}")
+
+
+def _parse_push(records: object) -> PushRequest | UnknownEvent:
+    if not isinstance(records, list):
+        return UnknownEvent("Records is not a list")
+    parsed: list[PushRecord] = []
+    skipped = 0
+    for record in records:
+        sns = record.get("Sns") if isinstance(record, Mapping) else None
+        is_sns = isinstance(record, Mapping) and record.get("EventSource") == "aws:sns"
+        if not is_sns or not isinstance(sns, Mapping) or not isinstance(sns.get("Message"), str):
+            skipped += 1
+            continue
+        attributes = {
+            name: attr["Value"]
+            for name, attr in _mapping(sns.get("MessageAttributes")).items()
+            if isinstance(attr, Mapping) and attr.get("Type") == "String" and isinstance(attr.get("Value"), str)
+        }
+        parsed.append(PushRecord(str(sns.get("MessageId", "")), sns["Message"], attributes))
+    if not parsed and skipped:
+        return UnknownEvent(f"none of the {skipped} records is an SNS notification")
+    return PushRequest(tuple(parsed), skipped)
+
+
+def _body_text(body: object, is_base64: bool) -> str | None:
+    if not isinstance(body, str):
+        return None
+    if not is_base64:
+        return body
+    try:
+        return base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _string_map(value: object) -> dict[str, str]:
+    return {str(k): v for k, v in _mapping(value).items() if isinstance(v, str)}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

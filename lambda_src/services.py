@@ -1,0 +1,56 @@
+"""The collaborators a request needs (store, poster, thread pool, clock), built once per execution environment.
+
+Routes receive a `Services`; only `from_config` knows about boto3, so tests and the local stack can hand in
+the same objects wired to other endpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .config import Config
+from .fanout import ManagementApiPoster, Poster
+from .logs import get_logger
+from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Services:
+    config: Config
+    store: ConnectionStore
+    poster: Poster
+    executor: Executor
+    logger: logging.Logger = field(default_factory=get_logger)
+    clock_ms: Callable[[], int] = _now_ms
+
+
+def from_config(config: Config) -> Services:
+    """Real AWS clients: S3 for the store, the `@connections` API for posts, standard retries on both."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    session = boto3.session.Session()
+    s3 = session.client(
+        "s3",
+        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=RECORD_READ_CONCURRENCY),
+    )
+    management = session.client(
+        "apigatewaymanagementapi",
+        endpoint_url=config.connections_url,
+        # One pooled HTTP connection per thread, so no post waits for a free connection.
+        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=config.fanout_concurrency),
+    )
+    return Services(
+        config=config,
+        store=S3ConnectionStore(s3, config.connections_bucket),
+        poster=ManagementApiPoster(management),
+        executor=ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout"),
+    )

@@ -1,0 +1,129 @@
+"""A real HTTP server playing API Gateway's `@connections` endpoint for the Lambda's tests.
+
+It records every POST, answers chosen ids with 410/429/500 as API Gateway does (error type in the
+`x-amzn-ErrorType` header, so botocore maps it to its exceptions and retries), and counts the posts in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+STAGE = "test"
+ERROR_TYPES = {410: "GoneException", 429: "LimitExceededException", 500: "InternalServerErrorException"}
+
+
+@dataclass
+class ConnectionsServer:
+    url: str
+    gone: set[str] = field(default_factory=set)
+    scripted: dict[str, list[int]] = field(default_factory=dict)
+    """Per id, statuses to answer one after another before answering 200."""
+    hold_until_in_flight: int = 0
+    """When set, early posts wait (at most HOLD_TIMEOUT_S) until this many are in flight at once."""
+    posts: list[tuple[str, bytes]] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Condition = field(default_factory=threading.Condition)
+
+    HOLD_TIMEOUT_S = 5.0
+
+    def frames(self, connection_id: str) -> list[Any]:
+        """The frames delivered (answered 200) to one connection, parsed as JSON where they are JSON."""
+        with self.lock:
+            raw = [data for cid, data in self.posts if cid == connection_id]
+        return [_parse(data) for data in raw]
+
+    def delivered_to(self) -> list[str]:
+        with self.lock:
+            return [cid for cid, _ in self.posts]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.posts.clear()
+            self.attempts.clear()
+
+    def answer(self, connection_id: str, data: bytes) -> int:
+        with self.lock:
+            self.attempts[connection_id] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.lock.notify_all()
+            if self.hold_until_in_flight:
+                self.lock.wait_for(lambda: self.in_flight >= self.hold_until_in_flight, timeout=self.HOLD_TIMEOUT_S)
+                # Hold only once: after the barrier opened (or timed out) the rest flow freely.
+                self.hold_until_in_flight = 0
+                self.lock.notify_all()
+            try:
+                if connection_id in self.gone:
+                    return 410
+                script = self.scripted.get(connection_id)
+                if script:
+                    return script.pop(0)
+                self.posts.append((connection_id, data))
+                return 200
+            finally:
+                self.in_flight -= 1
+
+
+def _parse(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", errors="replace")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        prefix = f"/{STAGE}/@connections/"
+        if not self.path.startswith(prefix):
+            self._respond(404, "NotFoundException")
+            return
+        connection_id = unquote(self.path[len(prefix) :])
+        data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        status = self.server.state.answer(connection_id, data)
+        self._respond(status, ERROR_TYPES.get(status))
+
+    def _respond(self, status: int, error_type: str | None) -> None:
+        body = b"" if error_type is None else json.dumps({"message": error_type}).encode()
+        self.send_response(status)
+        if error_type is not None:
+            self.send_header("x-amzn-ErrorType", error_type)
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: ConnectionsServer
+
+
+@contextmanager
+def running_connections_server() -> Iterator[ConnectionsServer]:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    state = ConnectionsServer(url=f"http://127.0.0.1:{server.server_address[1]}/{STAGE}")
+    server.state = state
+    thread = threading.Thread(target=server.serve_forever, name="connections-server", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

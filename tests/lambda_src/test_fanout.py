@@ -1,0 +1,102 @@
+"""Fan-out at scale: concurrency, pruning of gone connections, retries, and isolation of failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from lambda_src.services import Services
+
+from .conftest import add_connections, invoke, message_event
+from .connections_server import ConnectionsServer
+
+
+def _fanout_summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [
+        {k: getattr(r, k) for k in ("recipients", "delivered", "gone", "failed")}
+        for r in caplog.records
+        if r.getMessage() == "fanout"
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _capture_service_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="wspush")
+
+
+def test_broadcast_to_1000_prunes_the_100_gone_and_reports_it(
+    services: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = [f"conn-{i:04d}" for i in range(1000)]
+    gone = set(ids[::10])
+    add_connections(services, ids, rooms={"lobby": ids[:300]})
+    connections_server.gone = gone
+
+    invoke(services, message_event("conn-0001", {"action": "broadcast", "message": "hi"}))
+
+    assert sorted(connections_server.delivered_to()) == sorted(set(ids) - gone)
+    assert sorted(services.store.connection_ids()) == sorted(set(ids) - gone)
+    assert sorted(services.store.room_members("lobby")) == sorted(set(ids[:300]) - gone)
+    assert _fanout_summaries(caplog) == [{"recipients": 1000, "delivered": 900, "gone": 100, "failed": 0}]
+
+
+def test_broadcast_keeps_at_least_16_posts_in_flight(services: Services, connections_server: ConnectionsServer) -> None:
+    ids = [f"conn-{i:03d}" for i in range(500)]
+    add_connections(services, ids)
+    connections_server.hold_until_in_flight = 16
+
+    invoke(services, message_event("conn-000", {"action": "broadcast", "message": "hi"}))
+
+    assert connections_server.max_in_flight >= 16
+    assert len(connections_server.delivered_to()) == 500
+
+
+def test_throttled_post_is_retried_and_delivered(services: Services, connections_server: ConnectionsServer) -> None:
+    add_connections(services, ["a", "b"])
+    connections_server.scripted = {"b": [429]}
+
+    invoke(services, message_event("a", {"action": "broadcast", "message": "hi"}))
+
+    assert connections_server.attempts["b"] == 2
+    assert [f["message"] for f in connections_server.frames("b")] == ["hi"]
+
+
+def test_failing_post_does_not_stop_the_other_deliveries(
+    services: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = [f"conn-{i}" for i in range(20)]
+    add_connections(services, ids)
+    connections_server.scripted = {"conn-7": [500] * 10}
+
+    invoke(services, message_event("conn-0", {"action": "broadcast", "message": "hi"}))
+
+    assert sorted(connections_server.delivered_to()) == sorted(set(ids) - {"conn-7"})
+    assert "conn-7" in set(services.store.connection_ids()), "a failed post must not prune the connection"
+    assert _fanout_summaries(caplog) == [{"recipients": 20, "delivered": 19, "gone": 0, "failed": 1}]
+    failure = next(r for r in caplog.records if r.getMessage() == "post failed")
+    assert (failure.__dict__["target"], failure.__dict__["error"]) == ("conn-7", "InternalServerErrorException")
+
+
+def test_fanout_summary_is_one_json_log_line(
+    services: Services, connections_server: ConnectionsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_connections(services, ["a", "b", "c"])
+    connections_server.gone = {"c"}
+    capsys.readouterr()
+
+    invoke(services, message_event("a", {"action": "broadcast", "message": "hi"}))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    summary = next(line for line in lines if line["message"] == "fanout")
+    assert {k: summary[k] for k in ("recipients", "delivered", "gone", "failed", "level")} == {
+        "recipients": 3,
+        "delivered": 2,
+        "gone": 1,
+        "failed": 0,
+        "level": "INFO",
+    }
+    assert summary["requestId"] == "req-test"
+    assert summary["connectionId"] == "a"
+    assert isinstance(summary["ms"], int)

@@ -1,0 +1,1 @@
+"""`util`: the command-line toolkit of the WebSocket push service."""

@@ -26,11 +26,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if _services is None:
         try:
             config = Config.from_env()
+            logs.set_level(config.log_level)
+            _services = from_config(config)
         except ConfigError as error:
             logs.get_logger().error("configuration error", extra={"error": str(error)})
             return {"statusCode": 500}
-        logs.set_level(config.log_level)
-        _services = from_config(config)
     return handle(event, context, _services)
 
 

@@ -1,7 +1,7 @@
 """Fan-out: post one frame to many connections at once, prune the gone ones, report what happened.
 
-Posts run on a bounded thread pool; one `Poster` (one HTTP client with a connection pool as large as the
-thread pool) is shared by all of them. A 410 Gone removes the connection from the store; any other failure
+Posts run on a bounded thread pool sharing one `Poster` (see `management_api`: one keep-alive HTTP
+connection per thread). A 410 Gone removes the connection from the store; any other failure
 is counted and logged and never stops delivery to the others.
 """
 
@@ -14,12 +14,9 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .store import ConnectionStore
-
-if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
 
 MAX_FAILURES_LOGGED = 5
 """Failed posts logged one by one per fan-out; the rest are only counted, so one bad fan-out cannot flood logs."""
@@ -45,27 +42,6 @@ class Poster(Protocol):
     """Sends one frame to one connection; never raises: failures come back as `PostResult`."""
 
     def post(self, connection_id: str, data: bytes) -> PostResult: ...
-
-
-class ManagementApiPoster:
-    """`Poster` on API Gateway's `@connections` API through a boto3 client (standard retries, pooled)."""
-
-    def __init__(self, client: ApiGatewayManagementApiClient) -> None:
-        self._client = client
-        self._gone = client.exceptions.GoneException
-
-    def post(self, connection_id: str, data: bytes) -> PostResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self._client.post_to_connection(ConnectionId=connection_id, Data=data)
-        except self._gone:
-            return GONE
-        except ClientError as error:
-            return PostResult(Outcome.FAILED, error.response.get("Error", {}).get("Code", "ClientError"))
-        except BotoCoreError as error:
-            return PostResult(Outcome.FAILED, type(error).__name__)
-        return DELIVERED
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .config import Config
-from .fanout import ManagementApiPoster, Poster
+from .config import Config, ConfigError
+from .fanout import Poster
 from .logs import get_logger
+from .management_api import SignedPoster
 from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
 
 
@@ -33,24 +34,23 @@ class Services:
 
 
 def from_config(config: Config) -> Services:
-    """Real AWS clients: S3 for the store, the `@connections` API for posts, standard retries on both."""
+    """Real AWS clients: S3 (boto3, standard retries) for the store, the lean signed poster for `@connections`."""
     import boto3
     from botocore.config import Config as BotoConfig
 
     session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ConfigError("no AWS credentials found")
+    if not session.region_name:
+        raise ConfigError("no AWS region set (AWS_REGION)")
     s3 = session.client(
         "s3",
         config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=RECORD_READ_CONCURRENCY),
     )
-    management = session.client(
-        "apigatewaymanagementapi",
-        endpoint_url=config.connections_url,
-        # One pooled HTTP connection per thread, so no post waits for a free connection.
-        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=config.fanout_concurrency),
-    )
     return Services(
         config=config,
         store=S3ConnectionStore(s3, config.connections_bucket),
-        poster=ManagementApiPoster(management),
+        poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout"),
     )

@@ -17,7 +17,12 @@ from typing import Any
 from urllib.parse import unquote
 
 STAGE = "test"
-ERROR_TYPES = {410: "GoneException", 429: "LimitExceededException", 500: "InternalServerErrorException"}
+ERROR_TYPES = {
+    403: "ForbiddenException",
+    410: "GoneException",
+    429: "LimitExceededException",
+    500: "InternalServerErrorException",
+}
 
 
 @dataclass
@@ -74,6 +79,33 @@ class ConnectionsServer:
                 self.in_flight -= 1
 
 
+def signature_is_valid(method: str, raw_path: str, headers: dict[str, str], data: bytes) -> bool:
+    """Check SigV4 as API Gateway would, from what arrived on the wire: only the headers the client signed,
+    the path as sent, the test credentials (test/test, us-east-1, execute-api)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    lowered = {k.lower(): v for k, v in headers.items()}
+    authorization = lowered.get("authorization", "")
+    try:
+        scheme, fields = authorization.split(" ", 1)
+        parts = dict(part.strip().split("=", 1) for part in fields.split(","))
+        signed = parts["SignedHeaders"].split(";")
+        request = AWSRequest(
+            method=method,
+            url=f"http://{lowered['host']}{raw_path}",
+            data=data,
+            headers={name: lowered[name] for name in signed},
+        )
+        request.context["timestamp"] = lowered["x-amz-date"]
+    except (ValueError, KeyError):
+        return False
+    auth = SigV4Auth(Credentials("test", "test"), "execute-api", "us-east-1")
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    return scheme == "AWS4-HMAC-SHA256" and parts["Signature"] == expected
+
+
 def _parse(data: bytes) -> Any:
     try:
         return json.loads(data)
@@ -92,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         connection_id = unquote(self.path[len(prefix) :])
         data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if not signature_is_valid("POST", self.path, dict(self.headers.items()), data):
+            self._respond(403, "ForbiddenException")
+            return
         status = self.server.state.answer(connection_id, data)
         self._respond(status, ERROR_TYPES.get(status))
 

@@ -1,0 +1,111 @@
+"""CPU per `@connections` post: boto3's `post_to_connection` (before) against the Lambda's `SignedPoster` (after).
+
+The endpoint runs in its own process (bench/post_server.py) so only the client's CPU is counted.
+Usage: python -m bench.post_cpu [--posts 3000] [--threads 32] [--json bench/results/post_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+FRAME = b'{"type":"message","message":"hello","from":{"connectionId":"abc","name":"ada"},"sentAt":1}'
+WARMUP_POSTS = 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _measure(post: Callable[[str], bool], posts: int, threads: int) -> dict[str, float]:
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, (f"warm-{i}" for i in range(WARMUP_POSTS))))
+        started_wall, started_cpu = time.perf_counter(), time.process_time()
+        results = list(pool.map(post, (f"conn-{i}" for i in range(posts))))
+        wall, cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
+    if not all(results):
+        raise SystemExit(f"{results.count(False)} posts failed")
+    return {"cpu_ms_per_post": cpu / posts * 1000, "posts_per_s": posts / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/post_cpu.json"))
+    args = parser.parse_args()
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("post_server.py")), str(port)], stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/bench"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{url}/@connections/x", data=b"", method="POST"))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        results = {"boto3 post_to_connection": _boto3(url, args), "SignedPoster": _signed(url, args)}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"{'client':<26}{'CPU ms/post':>12}{'posts/s':>10}")
+    for name, row in results.items():
+        print(f"{name:<26}{row['cpu_ms_per_post']:>12.3f}{row['posts_per_s']:>10.0f}")
+    ratio = results["boto3 post_to_connection"]["cpu_ms_per_post"] / results["SignedPoster"]["cpu_ms_per_post"]
+    print(f"CPU per post, boto3 / SignedPoster: {ratio:.1f}x")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"posts": args.posts, "threads": args.threads, "results": results}, indent=2))
+
+
+def _boto3(url: str, args: argparse.Namespace) -> dict[str, float]:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=url,
+        config=Config(retries={"mode": "standard"}, max_pool_connections=args.threads),
+    )
+
+    def post(connection_id: str) -> bool:
+        client.post_to_connection(ConnectionId=connection_id, Data=FRAME)
+        return True
+
+    return _measure(post, args.posts, args.threads)
+
+
+def _signed(url: str, args: argparse.Namespace) -> dict[str, float]:
+    import boto3
+
+    from lambda_src.fanout import Outcome
+    from lambda_src.management_api import SignedPoster
+
+    credentials = boto3.Session().get_credentials()
+    assert credentials is not None
+    poster = SignedPoster(url, credentials, "us-east-1")
+    return _measure(lambda cid: poster.post(cid, FRAME).outcome is Outcome.DELIVERED, args.posts, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -113,7 +113,9 @@ def unknown_action_error(action: object) -> ProtocolError:
     valid = ", ".join(ACTIONS)
     if action is None:
         return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the message has no action; valid actions: {valid}")
-    shown = action if isinstance(action, str) and len(action) <= 64 else type(action).__name__
+    if not isinstance(action, str):
+        return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the action must be a string; valid actions: {valid}")
+    shown = action if len(action) <= 64 else action[:61] + "..."
     return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"unknown action {shown!r}; valid actions: {valid}")
 
 

@@ -87,7 +87,8 @@ def message_event(connection_id: str, body: Any, route_key: str | None = None) -
     text = body if isinstance(body, str) else json.dumps(body)
     if route_key is None:
         action = body.get("action") if isinstance(body, dict) else None
-        route_key = action if action in {"broadcast", "send", "whoami", "join", "leave"} else "$default"
+        known = isinstance(action, str) and action in {"broadcast", "send", "whoami", "join", "leave"}
+        route_key = action if known else "$default"
     return {
         "requestContext": {
             "routeKey": route_key,

@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup local test lint unit
+WSCAT := .tools/node_modules/.bin/wscat
+
+.PHONY: setup local test lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,14 +15,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Until the local stack lands, `make local` runs the Lambda against moto and a real @connections test server.
 local: $(STAMP)
-	$(VENV)/bin/python -m pytest tests/lambda_src -q
+	$(VENV)/bin/util local up
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+# wscat: an external WebSocket client (from npm) that the local stack's tests drive unchanged.
+$(WSCAT):
+	npm install --prefix .tools --no-audit --no-fund --silent wscat
+
+test: lint $(WSCAT)
 	scripts/run-tests

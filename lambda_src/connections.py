@@ -38,7 +38,7 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
             source_ip=request.source_ip,
         )
     )
-    services.logger.info("connected", extra={"name": name})
+    services.logger.info("connected", extra={"clientName": name})
     return {"statusCode": 200}
 
 

@@ -62,6 +62,9 @@ def get_logger() -> logging.Logger:
         logger.addHandler(handler)
         # Lambda's runtime puts its own handler on the root logger: propagating would log every line twice.
         logger.propagate = False
+        # INFO unless LOG_LEVEL says otherwise; inheriting the root's WARNING would silence (and leave untested)
+        # every info line.
+        logger.setLevel(logging.INFO)
     return logger
 
 

@@ -1,0 +1,112 @@
+"""Fixtures of the local stack's tests: stacks started in-process on free ports, real WebSocket clients.
+
+Every stack gets its own workspace name, so two stacks alive in one process (moto keeps its state per
+process) never share a bucket or topic. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from util.local.settings import StackSettings
+from util.local.stack import StackThread
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Holds both `lambda_src` and `tests`: the code directory of the test handlers."""
+HANDLERS = "tests.integration.handlers.echo"
+RECEIVE_TIMEOUT_S = 10.0
+ASYNC_TEST_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
+_workspaces = itertools.count(1)
+
+
+def stack_settings(**overrides: Any) -> StackSettings:
+    """Settings of a test stack: free port, two workers, no state file, a workspace of its own."""
+    base = StackSettings(
+        port=0,
+        workers=2,
+        timeout_s=10.0,
+        handler=f"{HANDLERS}.gateway",
+        code_dir=REPO_ROOT,
+        workspace=f"itest{next(_workspaces)}",
+        state_path=None,
+    )
+    return replace(base, **overrides)
+
+
+def run(coroutine: Coroutine[Any, Any, T], timeout_s: float = ASYNC_TEST_TIMEOUT_S) -> T:
+    """Run an async test body on a fresh loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(coroutine, timeout_s))
+
+
+async def recv_json(socket: ClientConnection, timeout_s: float = RECEIVE_TIMEOUT_S) -> Any:
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
+
+
+async def open_socket(url: str, **kwargs: Any) -> ClientConnection:
+    return await asyncio.wait_for(connect(url, open_timeout=RECEIVE_TIMEOUT_S, **kwargs), RECEIVE_TIMEOUT_S)
+
+
+@contextmanager
+def running_stack(settings: StackSettings, **kwargs: Any) -> Iterator[StackThread]:
+    stack = StackThread(settings, **kwargs)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+class EventLog:
+    """The events the `gateway` test handler recorded (it appends each one to `$EVENT_LOG`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    async def wait_for(self, connection_id: str, route: str, timeout_s: float = RECEIVE_TIMEOUT_S) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            for event in self.events():
+                context = event["requestContext"]
+                if context["connectionId"] == connection_id and context["routeKey"] == route:
+                    return event
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {route} event for {connection_id} within {timeout_s} s")
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class GatewayStack:
+    thread: StackThread
+    events: EventLog
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.thread.outputs
+
+
+@pytest.fixture(scope="module")
+def gateway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
+    """The gateway with the `gateway` test handler; routes without `$default`, so unknown actions are Forbidden."""
+    log = EventLog(tmp_path_factory.mktemp("events") / "events.jsonl")
+    settings = stack_settings(
+        routes=("$connect", "$disconnect", "echo", "slow", "boom"), function_environment={"EVENT_LOG": str(log.path)}
+    )
+    with running_stack(settings) as thread:
+        yield GatewayStack(thread, log)

@@ -1,0 +1,144 @@
+"""The Lambda's deployment package: a deterministic zip of the `lambda_src` package.
+
+Same sources give the same bytes, hence the same sha256 (and the same CodeSha256 on AWS), so
+`lambda-deploy` can tell unchanged code from changed code: entries are sorted, every entry gets the
+same timestamp and mode, and nothing generated (caches, bytecode) or test-only goes in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import io
+import os
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .console import out
+from .errors import InputError
+
+PACKAGE_NAME = "lambda_src"
+"""The zip's root folder: the handler is `lambda_src.app.handler` whatever the source folder is called."""
+DEFAULT_OUTPUT = Path("build") / "lambda.zip"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+"""The earliest timestamp a zip entry can hold."""
+FILE_MODE = 0o644
+COMPRESSION_LEVEL = 9
+EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store"})
+
+
+@dataclass(frozen=True)
+class Package:
+    """A built deployment package."""
+
+    data: bytes
+    files: tuple[str, ...]
+    """Archive names, in archive order."""
+
+    @property
+    def sha256_hex(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def code_sha256(self) -> str:
+        """The sha256 as Lambda reports it (`CodeSha256`): base64, not hex."""
+        return base64.b64encode(hashlib.sha256(self.data).digest()).decode("ascii")
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def default_source() -> Path:
+    """The `lambda_src` package this `util` runs with, found without importing it."""
+    spec = importlib.util.find_spec(PACKAGE_NAME)
+    if spec is None or spec.origin is None:
+        raise InputError(f"cannot find the {PACKAGE_NAME} package: pass --source DIR")
+    return Path(spec.origin).parent
+
+
+def build_package(source: Path) -> Package:
+    """Zip the package at `source` in memory."""
+    source = source.expanduser()
+    if not (source / "__init__.py").is_file():
+        raise InputError(f"--source {source} is not a Python package (no __init__.py): pass the {PACKAGE_NAME} folder")
+    files = sorted(_package_files(source))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as archive:
+        for relative in files:
+            info = zipfile.ZipInfo(f"{PACKAGE_NAME}/{relative}", date_time=ZIP_EPOCH)
+            info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so the mode bits above are honoured everywhere.
+            archive.writestr(info, (source / relative).read_bytes(), compresslevel=COMPRESSION_LEVEL)
+    return Package(data=buffer.getvalue(), files=tuple(f"{PACKAGE_NAME}/{name}" for name in files))
+
+
+def write_package(package: Package, output: Path) -> Path:
+    """Write atomically, so a concurrent reader never sees half a zip."""
+    output = output.expanduser()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    partial.write_bytes(package.data)
+    partial.replace(output)
+    return output
+
+
+def _package_files(source: Path) -> list[str]:
+    """Relative POSIX paths of the files that belong in the package."""
+    found: list[str] = []
+    for directory, subdirs, filenames in os.walk(source):
+        # Pruning in place keeps os.walk out of caches and tests entirely.
+        subdirs[:] = [name for name in subdirs if name not in EXCLUDED_DIRS and not name.startswith(".")]
+        for name in filenames:
+            if _excluded(name):
+                continue
+            path = Path(directory) / name
+            if path.is_file():
+                found.append(path.relative_to(source).as_posix())
+    return found
+
+
+def _excluded(name: str) -> bool:
+    return (
+        name in EXCLUDED_FILES
+        or name.startswith(".")
+        or name.endswith(EXCLUDED_SUFFIXES)
+        or (name.startswith("test_") and name.endswith(".py"))
+        or name.endswith("_test.py")
+    )
+
+
+SourceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--source",
+        metavar="DIR",
+        help="The lambda_src package folder to package. [default: the installed lambda_src]",
+        show_default=False,
+        file_okay=False,
+    ),
+]
+
+
+def command(
+    *,
+    source: SourceOption = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the zip.", dir_okay=False)
+    ] = DEFAULT_OUTPUT,
+) -> None:
+    """Build the Lambda's deployment zip: deterministic, so the same sources give the same sha256."""
+    package = build_package(source or default_source())
+    path = write_package(package, output)
+    out.print(f"path: {path}", markup=False)
+    out.print(f"size: {package.size} bytes", markup=False)
+    out.print(f"sha256: {package.sha256_hex}", markup=False)

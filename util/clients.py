@@ -1,0 +1,61 @@
+"""boto3 clients for an environment, made from its outputs: region and endpoints in one place.
+
+On AWS the outputs carry no endpoint, so boto3 resolves it as usual (including its own
+`AWS_ENDPOINT_URL*` variables). The local stack's outputs carry `aws_endpoint_url` (its embedded moto)
+and `lambda_endpoint_url` (its own Lambda API, which runs the code for real; moto cannot).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .environments import LOCAL_ENV, Outputs
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_logs.client import CloudWatchLogsClient
+    from mypy_boto3_sns.client import SNSClient
+
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 60
+MAX_ATTEMPTS = 4
+LOCAL_CREDENTIAL = "test"
+"""The local stack needs no AWS account: its clients sign with this, never with the user's real keys."""
+
+
+def sns_client(outputs: Outputs) -> SNSClient:
+    return _session(outputs).client("sns", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def logs_client(outputs: Outputs) -> CloudWatchLogsClient:
+    return _session(outputs).client("logs", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def lambda_client(outputs: Outputs) -> LambdaClient:
+    endpoint = outputs.get("lambda_endpoint_url") or outputs.get("aws_endpoint_url")
+    return _session(outputs).client("lambda", endpoint_url=endpoint, config=_config())
+
+
+def _config() -> Any:
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    )
+
+
+def _session(outputs: Outputs) -> boto3.Session:
+    # Imported here, not at the top: boto3 takes ~0.1 s to import and `util --help` or `connect` need none of it.
+    import boto3
+
+    region = outputs.require("region")
+    if outputs.env == LOCAL_ENV:
+        return boto3.Session(
+            aws_access_key_id=LOCAL_CREDENTIAL,
+            aws_secret_access_key=LOCAL_CREDENTIAL,
+            region_name=region,
+        )
+    return boto3.Session(region_name=region)

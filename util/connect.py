@@ -1,0 +1,440 @@
+"""`util connect`: the interactive WebSocket client, also scriptable.
+
+Typed lines become frames (see `translate_line`); every incoming frame is printed as pretty JSON with
+the time it arrived. The connection is kept alive with pings well inside API Gateway's idle timeout
+and re-established with exponential backoff when it drops, unless `--no-reconnect`.
+
+Scripts use `--send` (frames sent once connected), `--listen N` (exit after N frames) and
+`--timeout S` (give up, or with no `--listen` simply stop, after S seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import typer
+from rich.text import Text
+
+from lambda_src.protocol import MAX_MESSAGE_BYTES
+
+from .console import out, status
+from .environments import load_outputs
+from .errors import ConnectionFailed, InputError
+from .options import EnvOption, resolve_env
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import ConnectionClosed
+
+IDLE_TIMEOUT_S = 600
+"""API Gateway closes a WebSocket that has been silent this long."""
+DEFAULT_PING_INTERVAL_S = 60.0
+PING_TIMEOUT_S = 30.0
+"""A pong later than this means the connection is dead: reconnect."""
+OPEN_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
+INITIAL_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+BACKOFF_JITTER = 0.2
+"""Each delay is randomised by this fraction, so clients dropped together do not return together."""
+STABLE_CONNECTION_S = 10.0
+"""A connection that lasted this long was healthy: the next reconnect starts from the initial backoff."""
+MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
+NORMAL_CLOSE_CODES = (1000, 1001)
+ABNORMAL_CLOSE_CODE = 1006
+STDIN_CHUNK_BYTES = 65536
+CLIENT_ERROR_STATUSES = range(400, 500)
+HELP = (
+    "type a JSON object to send it as is, or plain text to broadcast it; commands:\n"
+    "  /send CONNECTION_ID TEXT   direct message\n"
+    "  /join ROOM  /leave ROOM    room membership\n"
+    "  /whoami                    your connection id and name\n"
+    "  /help  /quit"
+)
+
+
+class LineError(ValueError):
+    """A typed line that cannot become a frame; the message says why, in one line."""
+
+
+class Quit:
+    """The user asked to end the session."""
+
+
+QUIT = Quit()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one `util connect` run does."""
+
+    url: str
+    frames: tuple[str, ...] = ()
+    listen: int | None = None
+    timeout_s: float | None = None
+    reconnect: bool = True
+    read_input: bool = False
+    ping_interval_s: float = DEFAULT_PING_INTERVAL_S
+
+    @property
+    def waits(self) -> bool:
+        """Whether the run has a reason to stay connected other than typed input."""
+        return self.listen is not None or self.timeout_s is not None
+
+
+def translate_line(line: str) -> str | Quit | None:
+    """The frame to send for a typed line; None for a blank line; raises `LineError`."""
+    text = line.strip()
+    if not text:
+        return None
+    if text.startswith("/"):
+        return _command(text)
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise LineError(f"not valid JSON ({error}): nothing sent") from None
+        if not isinstance(value, dict):
+            raise LineError("a line starting with '{' must be one JSON object: nothing sent")
+        return text
+    return json.dumps({"action": "broadcast", "message": text}, ensure_ascii=False)
+
+
+def _command(text: str) -> str | Quit:
+    name, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if name == "/quit":
+        return QUIT
+    if name == "/whoami":
+        return json.dumps({"action": "whoami"})
+    if name in ("/join", "/leave"):
+        if not rest or " " in rest:
+            raise LineError(f"usage: {name} ROOM")
+        return json.dumps({"action": name[1:], "room": rest})
+    if name == "/send":
+        target, _, message = rest.partition(" ")
+        if not target or not message.strip():
+            raise LineError("usage: /send CONNECTION_ID TEXT")
+        return json.dumps({"action": "send", "to": target, "message": message.strip()}, ensure_ascii=False)
+    if name == "/help":
+        raise LineError(HELP)
+    raise LineError(f"unknown command {name}: try /help")
+
+
+def with_query(url: str, name: str | None, token: str | None) -> str:
+    """`url` with `?name=` and `?token=` set (replacing any already there)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise InputError(f"not a WebSocket URL: {url!r} (expected ws://... or wss://...)")
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key not in ("name", "token")]
+    if name is not None:
+        query.append(("name", name))
+    if token is not None:
+        query.append(("token", token))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def redacted(url: str) -> str:
+    """`url` without the token's value, for anything printed."""
+    parts = urlsplit(url)
+    query = [(key, "***" if key == "token" else value) for key, value in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def render_frame(data: str | bytes, received_at: datetime) -> Text:
+    """A received frame: its arrival time, then the frame as pretty JSON (or as text, or its size)."""
+    stamp = received_at.strftime("%H:%M:%S.") + f"{received_at.microsecond // 1000:03d}"
+    text = Text(f"[{stamp}]\n", style="dim")
+    if isinstance(data, bytes):
+        text.append(f"<binary frame, {len(data)} bytes>")
+        return text
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError:
+        text.append(data)
+        return text
+    text.append(json.dumps(value, indent=2, ensure_ascii=False))
+    return text
+
+
+class InputLines:
+    """Lines of stdin as an asyncio queue (None marks end of input).
+
+    A thread reads the raw file descriptor: it works for terminals, pipes and files alike, and holds
+    no lock of `sys.stdin`, so the interpreter can always exit while the thread waits for a line.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = loop
+        self._fd = fd
+        threading.Thread(target=self._pump, name="stdin", daemon=True).start()
+
+    def _pump(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        while True:
+            try:
+                chunk = os.read(self._fd, STDIN_CHUNK_BYTES)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                pending += decoder.decode(b"", final=True)
+                if pending:
+                    self._emit(pending)
+                self._emit(None)
+                return
+            pending += decoder.decode(chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self._emit(line.rstrip("\r"))
+
+    def _emit(self, item: str | None) -> None:
+        # A closed loop means the session is over and nobody wants the line.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+class Client:
+    """Runs a `Plan`: connect, converse, reconnect, until the plan is fulfilled."""
+
+    def __init__(self, plan: Plan, lines: InputLines | None) -> None:
+        self.plan = plan
+        self.lines = lines
+        self.received = 0
+        self.pending = deque(plan.frames)
+
+    async def run(self) -> None:
+        if self.plan.timeout_s is None:
+            await self._connect_loop()
+            return
+        try:
+            async with asyncio.timeout(self.plan.timeout_s):
+                await self._connect_loop()
+        except TimeoutError:
+            if self.plan.listen is not None:
+                raise ConnectionFailed(
+                    f"timed out after {self.plan.timeout_s:g} s: received {self.received} of {self.plan.listen} frames"
+                ) from None
+
+    async def _connect_loop(self) -> None:
+        # Imported here: websockets costs every other command ~60 ms of start-up for nothing.
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+        backoff = INITIAL_BACKOFF_S
+        while True:
+            connected_at: float | None = None
+            try:
+                async with connect(
+                    self.plan.url,
+                    open_timeout=OPEN_TIMEOUT_S,
+                    ping_interval=self.plan.ping_interval_s,
+                    ping_timeout=PING_TIMEOUT_S,
+                    close_timeout=CLOSE_TIMEOUT_S,
+                    max_size=MAX_FRAME_BYTES,
+                ) as websocket:
+                    connected_at = time.monotonic()
+                    status(f"connected to {redacted(self.plan.url)}")
+                    await self._converse(websocket)
+                    return
+            except InvalidStatus as error:
+                code = error.response.status_code
+                if code in CLIENT_ERROR_STATUSES:
+                    # $connect said no (bad token, bad name): retrying cannot change its mind.
+                    raise ConnectionFailed(f"{redacted(self.plan.url)} refused the connection: HTTP {code}") from None
+                reason = f"{redacted(self.plan.url)} answered the handshake with HTTP {code}"
+                if not self.plan.reconnect:
+                    raise ConnectionFailed(reason) from None
+            except InvalidURI as error:
+                raise InputError(f"not a WebSocket URL: {error}") from None
+            except ConnectionClosed as error:
+                reason = _close_reason(error)
+                if not self.plan.reconnect:
+                    self._closed_for_good(error, reason)
+                    return
+                if connected_at is not None and time.monotonic() - connected_at >= STABLE_CONNECTION_S:
+                    backoff = INITIAL_BACKOFF_S
+            except (OSError, TimeoutError, InvalidHandshake) as error:
+                reason = f"cannot connect to {redacted(self.plan.url)}: {_error_text(error)}"
+                if not self.plan.reconnect:
+                    raise ConnectionFailed(reason) from None
+            delay = backoff * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+            status(f"{reason}; reconnecting in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _closed_for_good(self, error: ConnectionClosed, reason: str) -> None:
+        if self.plan.listen is not None and self.received < self.plan.listen:
+            raise ConnectionFailed(f"{reason} after {self.received} of {self.plan.listen} frames")
+        code = error.rcvd.code if error.rcvd is not None else ABNORMAL_CLOSE_CODE
+        if code not in NORMAL_CLOSE_CODES:
+            raise ConnectionFailed(reason)
+        status(reason)
+
+    async def _converse(self, websocket: ClientConnection) -> None:
+        """Returns when the plan is fulfilled; raises ConnectionClosed when the connection drops."""
+        while self.pending:
+            await websocket.send(self.pending[0])
+            self.pending.popleft()
+        if self.lines is None and not self.plan.waits:
+            return
+        tasks = [asyncio.create_task(self._receive(websocket))]
+        if self.lines is not None:
+            tasks.append(asyncio.create_task(self._forward_input(websocket, self.lines)))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()
+
+    async def _receive(self, websocket: ClientConnection) -> None:
+        while self.plan.listen is None or self.received < self.plan.listen:
+            data = await websocket.recv()
+            out.print(render_frame(data, datetime.now().astimezone()))
+            self.received += 1
+
+    async def _forward_input(self, websocket: ClientConnection, lines: InputLines) -> None:
+        while True:
+            line = await lines.queue.get()
+            if line is None:
+                if self.plan.waits:
+                    # Input ended but --listen/--timeout still decide when to stop.
+                    await asyncio.Event().wait()
+                return
+            try:
+                frame = translate_line(line)
+            except LineError as error:
+                status(str(error))
+                continue
+            if frame is QUIT:
+                return
+            if isinstance(frame, str):
+                await websocket.send(frame)
+
+
+def _close_reason(error: ConnectionClosed) -> str:
+    if error.rcvd is None:
+        return "connection lost (no close frame)"
+    detail = f" {error.rcvd.reason}" if error.rcvd.reason else ""
+    return f"connection closed by the server (code {error.rcvd.code}{detail})"
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno:
+        # asyncio words a refusal "Connect call failed (host, port)"; the errno says what happened.
+        return os.strerror(error.errno)
+    if isinstance(error, TimeoutError):
+        return f"no answer within {OPEN_TIMEOUT_S:g} s"
+    return str(error) or type(error).__name__
+
+
+def _script_frames(sends: list[str]) -> tuple[str, ...]:
+    frames: list[str] = []
+    for line in sends:
+        try:
+            frame = translate_line(line)
+        except LineError as error:
+            raise InputError(f"--send {line!r}: {error}") from None
+        if not isinstance(frame, str):
+            raise InputError(f"--send {line!r}: not a frame")
+        frames.append(frame)
+    return tuple(frames)
+
+
+def command(
+    *,
+    env: EnvOption = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Any WebSocket URL (e.g. a deployed wss:// one) instead of ENV's websocket_url."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Your display name (?name=).")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="WSPUSH_CONNECT_TOKEN", help="The connect token (?token=), if the API needs one."
+        ),
+    ] = None,
+    send: Annotated[
+        list[str] | None,
+        typer.Option("--send", metavar="FRAME", help="Send this once connected (JSON, text or /command); repeatable."),
+    ] = None,
+    listen: Annotated[
+        int | None, typer.Option("--listen", metavar="N", min=1, help="Exit after receiving N frames.")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Stop after this long (an error if --listen is unmet).",
+        ),
+    ] = None,
+    reconnect: Annotated[
+        bool, typer.Option("--reconnect/--no-reconnect", help="Reconnect with backoff when the connection drops.")
+    ] = True,
+    ping_interval: Annotated[
+        float,
+        typer.Option(
+            "--ping-interval",
+            metavar="SECONDS",
+            help="Seconds between keep-alive pings (API Gateway drops a connection idle for 10 minutes).",
+        ),
+    ] = DEFAULT_PING_INTERVAL_S,
+) -> None:
+    """Connect as a client: print incoming frames, send what you type (/help lists the commands)."""
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout must be positive, not {timeout:g}")
+    if not 0 < ping_interval < IDLE_TIMEOUT_S:
+        raise InputError(f"--ping-interval must be between 0 and {IDLE_TIMEOUT_S} s (the idle timeout)")
+    frames = _script_frames(send or [])
+    base = url if url is not None else load_outputs(resolve_env(env)).require("websocket_url")
+    plan = Plan(
+        url=with_query(base, name, token),
+        frames=frames,
+        listen=listen,
+        timeout_s=timeout,
+        reconnect=reconnect,
+        # Frames given with --send make this a script run: stdin is left alone.
+        read_input=not frames and _stdin_fd() is not None,
+        ping_interval_s=ping_interval,
+    )
+    try:
+        asyncio.run(_run(plan))
+    except KeyboardInterrupt:
+        # Ctrl-C is how an interactive session ends.
+        return
+
+
+async def _run(plan: Plan) -> None:
+    fd = _stdin_fd() if plan.read_input else None
+    lines: InputLines | None = None
+    if fd is not None:
+        lines = InputLines(asyncio.get_running_loop(), fd)
+        if os.isatty(fd):
+            status("type /help for commands, /quit or Ctrl-D to leave")
+    await Client(plan, lines).run()
+
+
+def _stdin_fd() -> int | None:
+    try:
+        return sys.stdin.fileno() if sys.stdin is not None else None
+    except (ValueError, OSError):
+        return None

@@ -1,0 +1,5 @@
+"""`python -m util.local up`: the local stack without the `util` console script."""
+
+from .cli import app
+
+app(prog_name="python -m util.local")

@@ -1,0 +1,208 @@
+"""The subset of the AWS Lambda REST API that boto3's `lambda` client needs for the stack's one function.
+
+GetFunction, GetFunctionConfiguration, UpdateFunctionCode (ZipFile, or S3Bucket/S3Key from the embedded
+moto) and Invoke (RequestResponse, Event, DryRun), on the gateway's own origin, so `util lambda-deploy local`
+runs the same boto3 calls as against AWS, with `endpoint_url` = the stack's `lambda_endpoint_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import json
+import logging
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .function_code import CodeVersion, InvalidCode, extract_zip
+from .names import StackNames
+from .runtime import Runtime, RuntimeStopped
+from .settings import StackSettings
+
+LOGGER = logging.getLogger("wspush.local.lambda")
+
+API_VERSION_PREFIX = "/2015-03-31/functions"
+MAX_REQUEST_BYTES = 70 * 1024 * 1024
+"""A 50 MB zip, base64-encoded in JSON."""
+
+S3Fetcher = Callable[[str, str, str | None], bytes]
+"""(bucket, key, version) -> the object's bytes; blocking, run in a thread."""
+
+
+def aws_error(status: int, error_type: str, message: str) -> web.Response:
+    return web.json_response(
+        {"Type": "User", "Message": message, "message": message},
+        status=status,
+        headers={"x-amzn-ErrorType": error_type},
+    )
+
+
+class LambdaApi:
+    def __init__(
+        self,
+        settings: StackSettings,
+        names: StackNames,
+        runtime: Runtime,
+        *,
+        code: CodeVersion,
+        environment: Mapping[str, str],
+        work_dir: Path,
+        fetch_s3: S3Fetcher,
+    ) -> None:
+        self._settings = settings
+        self._names = names
+        self._runtime = runtime
+        self.code = code
+        self._environment = dict(environment)
+        self._work_dir = work_dir
+        self._fetch_s3 = fetch_s3
+        self._uploads = itertools.count(1)
+        self._update_lock = asyncio.Lock()
+
+    def add_routes(self, app: web.Application) -> None:
+        base = API_VERSION_PREFIX + "/{function}"
+        app.router.add_get(base, self.get_function)
+        app.router.add_get(base + "/configuration", self.get_configuration)
+        app.router.add_put(base + "/code", self.update_code)
+        app.router.add_post(base + "/invocations", self.invoke)
+
+    def _is_ours(self, request: web.Request) -> bool:
+        name = request.match_info["function"]
+        qualifier = request.rel_url.query.get("Qualifier")
+        if qualifier not in (None, "$LATEST"):
+            return False
+        if name.endswith(":$LATEST"):
+            name = name.removesuffix(":$LATEST")
+        return name in (self._names.function, self._names.function_arn) or name.endswith(
+            f":function:{self._names.function}"
+        )
+
+    def _not_found(self, request: web.Request) -> web.Response:
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            f"Function not found: {self._names.function_arn.rsplit(':', 1)[0]}:{request.match_info['function']}",
+        )
+
+    def configuration(self) -> dict[str, Any]:
+        names = self._names
+        return {
+            "FunctionName": names.function,
+            "FunctionArn": names.function_arn,
+            "Runtime": "python3.12",
+            "Role": names.role_arn,
+            "Handler": self._settings.handler,
+            "CodeSize": self.code.size,
+            "Description": "",
+            "Timeout": int(self._settings.timeout_s),
+            "MemorySize": self._settings.memory_mb,
+            "LastModified": self.code.last_modified,
+            "CodeSha256": self.code.sha256,
+            "Version": "$LATEST",
+            "Environment": {"Variables": dict(self._environment)},
+            "TracingConfig": {"Mode": "PassThrough"},
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": ["x86_64"],
+            "EphemeralStorage": {"Size": 512},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": names.lambda_log_group},
+        }
+
+    async def get_function(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        return web.json_response({"Configuration": self.configuration(), "Tags": {}})
+
+    async def get_configuration(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        return web.json_response(self.configuration())
+
+    async def update_code(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        if not isinstance(body, dict):
+            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        try:
+            data = await self._zip_of(body)
+        except InvalidCode as error:
+            return aws_error(400, "InvalidParameterValueException", str(error))
+        if body.get("DryRun"):
+            return web.json_response(self.configuration())
+        async with self._update_lock:
+            target = self._work_dir / f"code-{next(self._uploads)}"
+            try:
+                version = await asyncio.to_thread(extract_zip, data, target)
+            except InvalidCode as error:
+                shutil.rmtree(target, ignore_errors=True)
+                return aws_error(400, "InvalidParameterValueException", str(error))
+            previous = self.code
+            try:
+                await self._runtime.update_code(version.directory)
+            except RuntimeStopped:
+                return aws_error(503, "ServiceException", "the local stack is stopping")
+            self.code = version
+            if previous.directory.is_relative_to(self._work_dir):
+                shutil.rmtree(previous.directory, ignore_errors=True)
+            LOGGER.info("new code deployed: CodeSha256 %s (%d bytes)", version.sha256, version.size)
+        return web.json_response(self.configuration())
+
+    async def _zip_of(self, body: dict[str, Any]) -> bytes:
+        if isinstance(body.get("ZipFile"), str):
+            try:
+                return base64.b64decode(body["ZipFile"], validate=True)
+            except binascii.Error:
+                raise InvalidCode("ZipFile is not valid base64") from None
+        bucket, key = body.get("S3Bucket"), body.get("S3Key")
+        if isinstance(bucket, str) and isinstance(key, str):
+            version = body.get("S3ObjectVersion")
+            try:
+                return await asyncio.to_thread(
+                    self._fetch_s3, bucket, key, version if isinstance(version, str) else None
+                )
+            except Exception as error:
+                raise InvalidCode(f"Error occurred while GetObject. S3 Error Code: {type(error).__name__}") from None
+        raise InvalidCode("Please provide a source for function code: ZipFile, or S3Bucket and S3Key")
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        raw = await request.read()
+        try:
+            event = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        if invocation_type == "DryRun":
+            return web.Response(status=204)
+        try:
+            if invocation_type == "Event":
+                self._runtime.invoke_event(event)
+                return web.Response(status=202)
+            if invocation_type != "RequestResponse":
+                return aws_error(
+                    400, "InvalidParameterValueException", f"Unsupported invocation type {invocation_type!r}"
+                )
+            result = await self._runtime.invoke(event)
+        except RuntimeStopped:
+            return aws_error(503, "ServiceException", "the local stack is stopping")
+        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+        if not result.ok:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        return web.Response(
+            status=200,
+            body=json.dumps(result.payload).encode("utf-8"),
+            content_type="application/json",
+            headers=headers,
+        )

@@ -1,0 +1,52 @@
+"""The gateway's live connections: who is connected, since when, last active when, and how to reach them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .events import ConnectionFacts
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class LiveConnection:
+    facts: ConnectionFacts
+    socket: web.WebSocketResponse
+    last_active_ms: int = field(default_factory=now_ms)
+    server_close: tuple[int, str] | None = None
+    """Set by whoever closed it from the server side (limit, DELETE, shutdown): the DISCONNECT event's code."""
+
+    @property
+    def connection_id(self) -> str:
+        return self.facts.connection_id
+
+    def touch(self) -> None:
+        self.last_active_ms = now_ms()
+
+
+class ConnectionRegistry:
+    """Connections between a successful `$connect` and their close; ids are unique for the stack's life."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, LiveConnection] = {}
+
+    def add(self, connection: LiveConnection) -> None:
+        self._connections[connection.connection_id] = connection
+
+    def remove(self, connection_id: str) -> None:
+        self._connections.pop(connection_id, None)
+
+    def get(self, connection_id: str) -> LiveConnection | None:
+        return self._connections.get(connection_id)
+
+    def all(self) -> list[LiveConnection]:
+        return list(self._connections.values())
+
+    def __len__(self) -> int:
+        return len(self._connections)

@@ -1,0 +1,299 @@
+"""The local stack: embedded moto + gateway emulator + `@connections` + Lambda API + runtime + SNS delivery.
+
+`LocalStack` starts and stops them in order on the running event loop (`util local up` runs it in the
+foreground); `StackThread` runs one on its own loop in a thread, for tests and embedding. Stopping removes
+the state file first, closes every connection (each gets its `$disconnect`), then stops the server, the
+workers, the log shipping and moto, and deletes the work directory: no process, thread or port is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from util.errors import InputError, UtilError
+
+from . import aws, ids
+from .cloudwatch import AccessLog, LogShipper, StreamSink
+from .function_code import CodeVersion, source_tree_version
+from .gateway import Gateway
+from .lambda_api import MAX_REQUEST_BYTES, LambdaApi
+from .management import ManagementApi
+from .names import StackNames
+from .registry import ConnectionRegistry
+from .runtime import FunctionConfig, Runtime
+from .settings import StackSettings
+from .sns import SnsDelivery
+from .state import remove_state, write_state
+
+LOGGER = logging.getLogger("wspush.local")
+ACCESS_LOGGER = logging.getLogger("wspush.local.access")
+HANDLER_LOGGER = logging.getLogger("wspush.local.handler")
+
+STACK_START_TIMEOUT_S = 120.0
+STACK_STOP_TIMEOUT_S = 60.0
+
+
+class StackError(UtilError):
+    """The local stack could not start."""
+
+
+def source_code_dir(handler: str) -> Path:
+    """The directory holding the handler's top-level package in this installation (the source tree)."""
+    package = handler.split(".", 1)[0]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise StackError(f"cannot find the handler's package {package!r}: is the project installed (`make setup`)?")
+    origin = Path(spec.origin)
+    # A package's origin is its __init__.py; a plain module's is the module file.
+    return origin.parent.parent if origin.name == "__init__.py" else origin.parent
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error}; pass another --port") from None
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings, *, connection_id: Callable[[], str] = ids.gateway_id) -> None:
+        self.settings = settings.validate()
+        self._connection_id = connection_id
+        self.outputs: dict[str, str] = {}
+        self.runtime: Runtime | None = None
+        self._moto = aws.EmbeddedMoto()
+        self._resources: aws.Resources | None = None
+        self._work_dir: Path | None = None
+        self._shipper: LogShipper | None = None
+        self._runner: web.AppRunner | None = None
+        self._gateway: Gateway | None = None
+        self._management: ManagementApi | None = None
+        self._sns: SnsDelivery | None = None
+        self._socket: socket.socket | None = None
+
+    def worker_pids(self) -> list[int]:
+        return self.runtime.worker_pids() if self.runtime else []
+
+    async def start(self) -> dict[str, str]:
+        """Start everything; returns the outputs (also written to the state file, if one is configured)."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> dict[str, str]:
+        settings = self.settings
+        code_dir = settings.code_dir or source_code_dir(settings.handler)
+        sock = self._socket = _listening_socket(settings.host, settings.port)
+        port = int(sock.getsockname()[1])
+        self._work_dir = Path(tempfile.mkdtemp(prefix="wspush-local-"))
+
+        moto_url = await asyncio.to_thread(self._moto.start)
+        account = await asyncio.to_thread(aws.account_id, moto_url, StackNames().region)
+        names = StackNames(workspace=settings.workspace, account_id=account)
+        api_id = ids.api_id()
+        self._resources = await asyncio.to_thread(
+            aws.provision, moto_url, names, f"{names.name}-push-delivery-{api_id}"
+        )
+
+        public_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        origin = f"{public_host}:{port}" if ":" not in public_host else f"[{public_host}]:{port}"
+        base_url = f"http://{origin}"
+        connections_url = f"{base_url}/{settings.stage}"
+
+        function_variables = {
+            "CONNECTIONS_BUCKET": names.bucket,
+            "CONNECTIONS_URL": connections_url,
+            "LOG_LEVEL": settings.log_level,
+        }
+        if settings.token:
+            function_variables["CONNECT_TOKEN"] = settings.token
+        function_variables.update(settings.function_environment)
+        environment = {**function_variables, "AWS_ENDPOINT_URL": moto_url, "AWS_ENDPOINT_URL_LAMBDA": base_url}
+
+        self._shipper = LogShipper(aws.client("logs", moto_url, names.region))
+        self._shipper.start()
+        self.runtime = Runtime(
+            FunctionConfig(
+                function_name=names.function,
+                function_arn=names.function_arn,
+                handler=settings.handler,
+                code_dir=code_dir,
+                environment=environment,
+                timeout_s=settings.timeout_s,
+                memory_mb=settings.memory_mb,
+                workers=settings.workers,
+                log_group=names.lambda_log_group,
+                region=names.region,
+            ),
+            StreamSink(self._shipper, names.lambda_log_group, HANDLER_LOGGER),
+        )
+        await self.runtime.start()
+
+        registry = ConnectionRegistry()
+        self._gateway = Gateway(
+            settings,
+            self.runtime,
+            api_id=api_id,
+            registry=registry,
+            access_log=AccessLog(self._shipper, names.api_log_group, f"{api_id}-{settings.stage}", ACCESS_LOGGER),
+            connection_id=self._connection_id,
+        )
+        self._management = ManagementApi(settings, registry, self._gateway)
+        lambda_api = LambdaApi(
+            settings,
+            names,
+            self.runtime,
+            code=self._initial_code(code_dir),
+            environment=function_variables,
+            work_dir=self._work_dir,
+            fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
+        )
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        self._gateway.add_routes(app)
+        self._management.add_routes(app)
+        lambda_api.add_routes(app)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+        self._sns = SnsDelivery(
+            aws.client("sqs", moto_url, names.region),
+            self._resources.delivery_queue_url,
+            self._resources.subscription_arn,
+            self.runtime,
+        )
+        self._sns.start()
+
+        self.outputs = {
+            "websocket_url": f"ws://{origin}/{settings.stage}",
+            "connections_url": connections_url,
+            "api_id": api_id,
+            "stage": settings.stage,
+            "region": names.region,
+            "lambda_function_name": names.function,
+            "sns_topic_arn": names.topic_arn,
+            "connections_bucket": names.bucket,
+            "lambda_log_group": names.lambda_log_group,
+            "api_log_group": names.api_log_group,
+            "aws_endpoint_url": moto_url,
+            "lambda_endpoint_url": base_url,
+        }
+        if settings.state_path is not None:
+            write_state(settings.state_path, self.outputs)
+        return self.outputs
+
+    def _initial_code(self, code_dir: Path) -> CodeVersion:
+        return source_tree_version(code_dir, self.settings.handler.split(".", 1)[0])
+
+    async def stop(self) -> None:
+        """Stop everything that was started, in order; safe to call more than once and after a failed start."""
+        if self.settings.state_path is not None and self.outputs:
+            remove_state(self.settings.state_path, self.outputs)
+        if self._gateway is not None:
+            await self._gateway.shutdown()
+        if self._management is not None:
+            await self._management.shutdown()
+        if self._sns is not None:
+            await self._sns.stop()
+            self._sns = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._socket is not None:
+            self._socket.close()  # the server closed it already, unless the start failed before serving
+            self._socket = None
+        if self.runtime is not None:
+            await self.runtime.stop()
+        if self._shipper is not None:
+            await self._shipper.close()
+            self._shipper = None
+        if self._resources is not None:
+            await asyncio.to_thread(aws.teardown, self._moto.endpoint_url, self._resources)
+            self._resources = None
+        await asyncio.to_thread(self._moto.stop)
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir = None
+
+
+class StackThread:
+    """A `LocalStack` on its own event loop in a background thread; `start` returns once it serves."""
+
+    def __init__(self, settings: StackSettings, *, connection_id: Callable[[], str] = ids.gateway_id) -> None:
+        self._settings = settings
+        self._connection_id = connection_id
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.stack: LocalStack | None = None
+        self.outputs: dict[str, str] = {}
+
+    def start(self, timeout_s: float = STACK_START_TIMEOUT_S) -> dict[str, str]:
+        self._thread = threading.Thread(target=self._main, name="wspush-local-stack", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise StackError(f"the local stack did not start within {timeout_s:g} s")
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self.outputs
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            self.stack = LocalStack(self._settings, connection_id=self._connection_id)
+            self.outputs = await self.stack.start()
+        except BaseException as error:
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await self.stack.stop()
+
+    def run(self, coroutine: Any, timeout_s: float = 30.0) -> Any:
+        """Run a coroutine on the stack's loop (tests use it to reach the runtime) and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
+
+    def stop(self, timeout_s: float = STACK_STOP_TIMEOUT_S) -> None:
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                raise StackError(f"the local stack did not stop within {timeout_s:g} s")
+
+    def __enter__(self) -> dict[str, str]:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,88 @@
+"""`util send-data DATA`: push from outside, by publishing to the environment's SNS topic.
+
+The Lambda delivers the message verbatim to every connection, or to a room's members (`--room`), or to
+one connection (`--to`): those become the SNS message attributes the Lambda reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lambda_src.protocol import MAX_MESSAGE_BYTES, ROOM_PATTERN
+from lambda_src.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
+
+from .clients import sns_client
+from .console import out
+from .environments import Outputs, load_outputs
+from .errors import InputError
+from .options import EnvOption, resolve_env
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
+
+STDIN_MARKER = "-"
+
+
+def read_data(data: str, raw: bool) -> str:
+    """The message to publish: DATA, or stdin for `-`; JSON unless `raw`."""
+    text = sys.stdin.read() if data == STDIN_MARKER else data
+    if data == STDIN_MARKER:
+        # A trailing newline from `echo` or a file is not part of the message.
+        text = text.rstrip("\r\n")
+    if not text.strip():
+        raise InputError("DATA is empty: SNS cannot publish an empty message")
+    if not raw:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"DATA is not valid JSON ({error}); pass --raw to send it as text") from None
+    size = len(text.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        raise InputError(f"DATA is {size} bytes: the WebSocket limit is {MAX_MESSAGE_BYTES}")
+    return text
+
+
+def message_attributes(room: str | None, to: str | None) -> dict[str, MessageAttributeValueTypeDef]:
+    if room is not None and to is not None:
+        raise InputError("--room and --to exclude each other: a push goes to a room or to one connection")
+    if room is not None and not ROOM_PATTERN.fullmatch(room):
+        raise InputError(f"invalid room {room!r}: 1-64 of letters, digits, '_', '.' and '-'")
+    if to is not None and not to.strip():
+        raise InputError("--to needs a connection id")
+    attributes: dict[str, MessageAttributeValueTypeDef] = {}
+    if room is not None:
+        attributes[ROOM_ATTRIBUTE] = {"DataType": "String", "StringValue": room}
+    if to is not None:
+        attributes[CONNECTION_ATTRIBUTE] = {"DataType": "String", "StringValue": to}
+    return attributes
+
+
+def publish(outputs: Outputs, message: str, attributes: dict[str, MessageAttributeValueTypeDef]) -> str:
+    """Publish; returns SNS's MessageId."""
+    response = sns_client(outputs).publish(
+        TopicArn=outputs.require("sns_topic_arn"), Message=message, MessageAttributes=attributes
+    )
+    return response["MessageId"]
+
+
+def command(
+    *,
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="The message: JSON (checked unless --raw), or '-' to read stdin.")
+    ],
+    env: EnvOption = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Send DATA as is, without checking it is JSON.")] = False,
+    room: Annotated[str | None, typer.Option("--room", help="Only to the members of this room.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", metavar="CONNECTION_ID", help="Only to this one connection.")
+    ] = None,
+) -> None:
+    """Push DATA to connected clients through the environment's SNS topic; prints the MessageId."""
+    message = read_data(data, raw)
+    attributes = message_attributes(room, to)
+    outputs = load_outputs(resolve_env(env))
+    out.print(publish(outputs, message, attributes), markup=False)

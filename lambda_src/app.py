@@ -10,12 +10,13 @@ from typing import Any
 from . import logs
 from .config import Config, ConfigError
 from .connections import on_connect, on_disconnect
-from .events import ConnectRequest, DisconnectRequest, MessageRequest, PushRequest, Request, parse_event
+from .events import ConnectRequest, DisconnectRequest, MessageRequest, PushRequest, Request, Shard, parse_event
 from .fanout import post_one
 from .protocol import ErrorCode, ProtocolError, error_frame, parse_body, unknown_action_error
 from .push import on_push
 from .routes import ROUTES
 from .services import Services, from_config
+from .shards import on_shard
 
 _services: Services | None = None
 
@@ -60,6 +61,8 @@ def _dispatch(request: Request, services: Services) -> dict[str, Any]:
             return on_disconnect(request, services)
         case PushRequest():
             return on_push(request, services)
+        case Shard():
+            return on_shard(request, services)
         case _:
             services.logger.warning("unknown event", extra={"reason": request.reason})
             return {"statusCode": 400}

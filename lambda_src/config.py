@@ -6,6 +6,9 @@
 - `CONNECT_TOKEN` (optional): when set, `$connect` needs `?token=` equal to it.
 - `FANOUT_CONCURRENCY` (default 64, 1 to 512): posts in flight at once during a fan-out.
 - `LOG_LEVEL` (default INFO): DEBUG, INFO, WARNING or ERROR.
+- `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
+  of at most this many, each posted by its own asynchronous invocation of this function.
+- `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
 
 Endpoints of S3 and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
 `AWS_ENDPOINT_URL_S3`, ...), so the same code runs on AWS, in the local stack and in tests.
@@ -18,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_FANOUT_CONCURRENCY = 64
+DEFAULT_SHARD_SIZE = 1000
+MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -35,6 +40,8 @@ class Config:
     connect_token: str | None = None
     fanout_concurrency: int = DEFAULT_FANOUT_CONCURRENCY
     log_level: str = "INFO"
+    shard_size: int = DEFAULT_SHARD_SIZE
+    function_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -46,13 +53,8 @@ class Config:
         url = env.get("CONNECTIONS_URL", "").strip().rstrip("/")
         if not url.startswith(("https://", "http://")):
             raise ConfigError("CONNECTIONS_URL must be the http(s) URL of the @connections endpoint")
-        raw_concurrency = env.get("FANOUT_CONCURRENCY", str(DEFAULT_FANOUT_CONCURRENCY))
-        try:
-            concurrency = int(raw_concurrency)
-        except ValueError:
-            raise ConfigError(f"FANOUT_CONCURRENCY must be an integer, not {raw_concurrency!r}") from None
-        if not 1 <= concurrency <= MAX_FANOUT_CONCURRENCY:
-            raise ConfigError(f"FANOUT_CONCURRENCY must be between 1 and {MAX_FANOUT_CONCURRENCY}")
+        concurrency = _int_var(env, "FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY, 1, MAX_FANOUT_CONCURRENCY)
+        shard_size = _int_var(env, "SHARD_SIZE", DEFAULT_SHARD_SIZE, 0, MAX_SHARD_SIZE)
         level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -62,4 +64,17 @@ class Config:
             connect_token=env.get("CONNECT_TOKEN") or None,
             fanout_concurrency=concurrency,
             log_level=level,
+            shard_size=shard_size,
+            function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
         )
+
+
+def _int_var(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,11 +58,42 @@ class PushRequest:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """A slice of a large fan-out, posted by its own invocation (see `shards`)."""
+
+    index: int
+    count: int
+    data: bytes
+    connection_ids: tuple[str, ...]
+    room: str | None
+    origin: str | None
+    """The request id of the invocation that split the fan-out, to follow a broadcast through the logs."""
+
+    def to_event(self) -> bytes:
+        return json.dumps(
+            {
+                "source": SHARD_EVENT_SOURCE,
+                "shard": {
+                    "index": self.index,
+                    "count": self.count,
+                    "room": self.room,
+                    "origin": self.origin,
+                    "data": base64.b64encode(self.data).decode("ascii"),
+                    "connectionIds": list(self.connection_ids),
+                },
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     reason: str
 
 
-Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | UnknownEvent
+Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | Shard | UnknownEvent
+
+SHARD_EVENT_SOURCE = "wspush.shard"
 
 
 def parse_event(event: object) -> Request:
@@ -69,6 +101,8 @@ def parse_event(event: object) -> Request:
         return UnknownEvent(f"event is a {type(event).__name__}, not an object")
     if "Records" in event:
         return _parse_push(event["Records"])
+    if event.get("source") == SHARD_EVENT_SOURCE:
+        return _parse_shard(event.get("shard"))
     context = event.get("requestContext")
     if not isinstance(context, Mapping):
         return UnknownEvent("event has neither Records nor requestContext")
@@ -128,6 +162,22 @@ def _parse_push(records: object) -> PushRequest | UnknownEvent:
     if not parsed and skipped:
         return UnknownEvent(f"none of the {skipped} records is an SNS notification")
     return PushRequest(tuple(parsed), skipped)
+
+
+def _parse_shard(shard: object) -> Shard | UnknownEvent:
+    if not isinstance(shard, Mapping):
+        return UnknownEvent("shard event without shard")
+    ids = shard.get("connectionIds")
+    index, count, room = shard.get("index"), shard.get("count"), shard.get("room")
+    try:
+        data = base64.b64decode(str(shard.get("data")), validate=True)
+    except binascii.Error:
+        return UnknownEvent("shard data is not base64")
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        return UnknownEvent("shard connectionIds is not a list of strings")
+    if not (isinstance(index, int) and isinstance(count, int) and (room is None or isinstance(room, str))):
+        return UnknownEvent("shard index, count or room malformed")
+    return Shard(index, count, data, tuple(ids), room, _str_or_none(shard.get("origin")))
 
 
 def _body_text(body: object, is_base64: bool) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import Enum
@@ -71,6 +71,7 @@ def fan_out(
     store: ConnectionStore,
     logger: logging.Logger,
     room: str | None = None,
+    log_fields: Mapping[str, object] | None = None,
 ) -> FanoutSummary:
     """Post `data` to every id, prune the gone ones from the store, log and return the summary."""
     started = time.perf_counter()
@@ -89,7 +90,7 @@ def fan_out(
         failed=len(failures),
         ms=round((time.perf_counter() - started) * 1000),
     )
-    fields: dict[str, object] = dict(summary.as_log_fields())
+    fields: dict[str, object] = {**summary.as_log_fields(), **(log_fields or {})}
     if failures:
         fields["errors"] = dict(Counter(str(error) for _, error in failures))
     logger.info("fanout", extra=fields)

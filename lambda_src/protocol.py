@@ -78,7 +78,12 @@ def message_frame(
     if room is not None:
         frame["room"] = room
     frame["sentAt"] = sent_at_ms
-    data = encode(frame)
+    try:
+        data = encode(frame)
+    except RecursionError:
+        # parse_body accepted the message, but framing nests it one level deeper: near Python's recursion
+        # limit that level is one too many, and the error must reach the client as a frame, not a traceback.
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'message' is nested too deeply") from None
     check_size(data)
     return data
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .events import PushRecord, PushRequest
-from .fanout import FanoutSummary, fan_out
+from .fanout import FanoutSummary
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, validate_room
 from .services import Services
+from .shards import deliver
 
 ROOM_ATTRIBUTE = "room"
 CONNECTION_ATTRIBUTE = "connectionId"
@@ -69,12 +70,4 @@ def deliver_record(record: PushRecord, services: Services) -> FanoutSummary | No
     else:
         recipients = services.store.connection_ids()
     services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})
-    return fan_out(
-        connection_ids=recipients,
-        data=data,
-        poster=services.poster,
-        executor=services.executor,
-        store=services.store,
-        logger=services.logger,
-        room=room,
-    )
+    return deliver(connection_ids=recipients, data=data, room=room, services=services, origin=record.message_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .events import MessageRequest
-from .fanout import Outcome, fan_out, post_one
+from .fanout import Outcome, post_one
 from .protocol import (
     DEFAULT_NAME,
     ErrorCode,
@@ -25,6 +25,7 @@ from .protocol import (
     whoami_frame,
 )
 from .services import Services
+from .shards import deliver
 from .store import Connection
 
 Route = Callable[[MessageRequest, dict[str, Any], Services], None]
@@ -69,15 +70,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     recipients = services.store.room_members(room) if room else services.store.connection_ids()
     if not echo:
         recipients = (cid for cid in recipients if cid != request.connection_id)
-    fan_out(
-        connection_ids=recipients,
-        data=data,
-        poster=services.poster,
-        executor=services.executor,
-        store=services.store,
-        logger=services.logger,
-        room=room,
-    )
+    deliver(connection_ids=recipients, data=data, room=room, services=services, origin=request.request_id)
 
 
 @route("send")

@@ -16,6 +16,7 @@ from .config import Config, ConfigError
 from .fanout import Poster
 from .logs import get_logger
 from .management_api import SignedPoster
+from .shards import Invoker, LambdaInvoker
 from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
 
 
@@ -29,6 +30,8 @@ class Services:
     store: ConnectionStore
     poster: Poster
     executor: Executor
+    invoker: Invoker | None = None
+    """Starts shard invocations; None where the function cannot invoke itself (sharding off)."""
     logger: logging.Logger = field(default_factory=get_logger)
     clock_ms: Callable[[], int] = _now_ms
 
@@ -53,4 +56,5 @@ def from_config(config: Config) -> Services:
         store=S3ConnectionStore(s3, config.connections_bucket),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout"),
+        invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,
     )

@@ -1,0 +1,130 @@
+"""A broadcast to thousands of clients spread over shard invocations of the real handler in the local stack:
+the Lambda invokes itself (`InvocationType=Event`) through the stack's Invoke API, shards run in parallel
+worker processes, every client gets the frame exactly once, gone ids are pruned in whichever shard holds them.
+
+Size: SHARDING_CLIENTS (CI: 2000) and SHARDING_SHARD_SIZE (CI: 500); the full run is 5000 and 1000."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from util.local.stack import StackThread
+
+from .conftest import open_socket, recv_json, run, running_stack, stack_settings
+
+pytestmark = pytest.mark.timeout(300)
+
+CLIENTS = int(os.environ.get("SHARDING_CLIENTS", "2000"))
+SHARD_SIZE = int(os.environ.get("SHARDING_SHARD_SIZE", "500"))
+CONNECT_BATCH = 100
+STALE_IDS = ("+stale0AAAAAAAAA=", "Mstale0AAAAAAAAA=", "zstale0AAAAAAAAA=")
+"""Stored connections without a live socket (their $disconnect was lost): the gateway answers 410 for them.
+Their first characters spread them over the S3 listing, so different shards meet them."""
+LOG_WAIT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackThread]:
+    settings = stack_settings(
+        handler="lambda_src.app.handler",
+        code_dir=None,
+        workers=6,
+        function_environment={"SHARD_SIZE": str(SHARD_SIZE)},
+    )
+    with running_stack(settings) as thread:
+        yield thread
+
+
+def _client(stack: StackThread, service: str) -> Any:
+    return boto3.client(service, endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")  # type: ignore[call-overload]
+
+
+def _plant_stale_records(stack: StackThread) -> None:
+    s3 = _client(stack, "s3")
+    for stale in STALE_IDS:
+        record = {"connectionId": stale, "name": "stale", "connectedAt": 0, "sourceIp": None, "rooms": []}
+        key = "connections/" + stale.replace("+", "%2B").replace("=", "%3D")
+        s3.put_object(Bucket=stack.outputs["connections_bucket"], Key=key, Body=json.dumps(record).encode())
+
+
+def _stored_ids(stack: StackThread) -> set[str]:
+    s3 = _client(stack, "s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.outputs["connections_bucket"], Prefix="connections/"
+    )
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+
+def _shard_summaries(stack: StackThread, since_ms: int) -> list[dict[str, Any]]:
+    logs = _client(stack, "logs")
+    found: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
+    ):
+        for event in page["events"]:
+            try:
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if line.get("message") == "fanout" and "shard" in line:
+                found.append(line)
+    return found
+
+
+async def _connect_all(url: str) -> list[ClientConnection]:
+    sockets: list[ClientConnection] = []
+    for start in range(0, CLIENTS, CONNECT_BATCH):
+        batch = range(start, min(start + CONNECT_BATCH, CLIENTS))
+        sockets.extend(await asyncio.gather(*(open_socket(f"{url}?name=c{i}") for i in batch)))
+    return sockets
+
+
+def test_broadcast_to_thousands_is_sharded_delivered_once_and_prunes_gone_ids(stack: StackThread) -> None:
+    expected_shards = -(-(CLIENTS + len(STALE_IDS)) // SHARD_SIZE)
+
+    async def main() -> None:
+        sockets = await _connect_all(stack.outputs["websocket_url"])
+        try:
+            _plant_stale_records(stack)
+            since_ms = int(time.time() * 1000) - 1000
+            await sockets[0].send(json.dumps({"action": "broadcast", "message": {"n": 1}}))
+            frames = await asyncio.gather(*(recv_json(s, timeout_s=60) for s in sockets))
+            assert all(f["type"] == "message" and f["message"] == {"n": 1} for f in frames)
+            # Exactly once: a second frame would already be queued behind the first by now.
+            await asyncio.sleep(1.0)
+            pending = await asyncio.gather(*(_next_frame_or_none(s) for s in sockets))
+            assert [frame for frame in pending if frame is not None] == []
+
+            deadline = time.monotonic() + LOG_WAIT_S
+            summaries = _shard_summaries(stack, since_ms)
+            while len(summaries) < expected_shards and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                summaries = _shard_summaries(stack, since_ms)
+            assert sorted(s["shard"] for s in summaries) == list(range(expected_shards))
+            assert {s["shards"] for s in summaries} == {expected_shards}
+            assert sum(s["recipients"] for s in summaries) == CLIENTS + len(STALE_IDS)
+            assert sum(s["delivered"] for s in summaries) == CLIENTS
+            assert sum(s["gone"] for s in summaries) == len(STALE_IDS)
+            stored = _stored_ids(stack)
+            assert len(stored) == CLIENTS
+            assert not any("stale" in key for key in stored)
+        finally:
+            await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+
+    run(main(), timeout_s=240)
+
+
+async def _next_frame_or_none(socket: ClientConnection) -> Any:
+    try:
+        return await asyncio.wait_for(socket.recv(), 0.2)
+    except TimeoutError:
+        return None

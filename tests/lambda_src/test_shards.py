@@ -1,0 +1,143 @@
+"""Sharded fan-out: a large audience split over asynchronous invocations of the same function."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+
+from lambda_src.app import handle
+from lambda_src.events import Shard, parse_event
+from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.services import Services
+from lambda_src.shards import MAX_ASYNC_PAYLOAD_BYTES, plan
+
+from .conftest import FakeContext, add_connections, invoke, message_event, sns_record
+from .connections_server import ConnectionsServer
+
+
+class InProcessInvoker:
+    """Runs each shard event through the handler on another thread, as Lambda would in another environment.
+
+    The real Invoke API path (boto3 -> Lambda API -> runtime) is covered by the local stack's tests."""
+
+    def __init__(self, services: Services, fail_shards: int = 0) -> None:
+        self.services = services
+        self.pool = ThreadPoolExecutor(4)
+        self.futures: list[Future[object]] = []
+        self.payload_sizes: list[int] = []
+        self.fail_shards = fail_shards
+
+    def invoke_async(self, payload: bytes) -> None:
+        if self.fail_shards:
+            self.fail_shards -= 1
+            raise ConnectionError("invoke refused")
+        self.payload_sizes.append(len(payload))
+        event = json.loads(payload)
+        self.futures.append(self.pool.submit(handle, event, FakeContext("shard"), self.services))
+
+    def wait(self) -> list[object]:
+        results = [f.result(timeout=60) for f in self.futures]
+        self.pool.shutdown()
+        return results
+
+
+@pytest.fixture
+def sharded(services: Services) -> Services:
+    services.config = replace(services.config, shard_size=100)
+    return services
+
+
+def _summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    keys = ("recipients", "delivered", "gone", "shard", "shards")
+    return sorted(
+        ({k: r.__dict__[k] for k in keys} for r in caplog.records if r.getMessage() == "fanout"),
+        key=lambda s: str(s["shard"]),
+    )
+
+
+def test_plan_keeps_every_shard_event_within_the_async_payload_limit() -> None:
+    ids = [f"{i:012d}-padding-to-make-ids-long=" for i in range(20_000)]
+    data = b"\x00" * MAX_MESSAGE_BYTES
+
+    groups = plan(ids, data, shard_size=10_000)
+
+    assert [cid for group in groups for cid in group] == ids
+    assert len(groups) > 2
+    for i, group in enumerate(groups):
+        event = Shard(i, len(groups), data, tuple(group), "room-name-at-most-64", "origin-request-id").to_event()
+        assert len(event) <= MAX_ASYNC_PAYLOAD_BYTES
+
+
+def test_plan_respects_the_shard_size() -> None:
+    assert [len(g) for g in plan([str(i) for i in range(250)], b"x", shard_size=100)] == [100, 100, 50]
+
+
+def test_shard_event_round_trips() -> None:
+    shard = Shard(2, 5, "héllo".encode(), ("a", "b/c="), "lobby", "req-1")
+
+    assert parse_event(json.loads(shard.to_event())) == shard
+
+
+def test_broadcast_over_shard_size_reaches_everyone_exactly_once_in_shards(
+    sharded: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wspush")
+    ids = [f"c{i:03d}" for i in range(250)]
+    add_connections(sharded, ids)
+    connections_server.gone = {"c007", "c150", "c249"}
+    invoker = InProcessInvoker(sharded)
+    sharded.invoker = invoker
+
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+    invoker.wait()
+
+    assert Counter(connections_server.delivered_to()) == Counter(set(ids) - connections_server.gone)
+    assert _summaries(caplog) == [
+        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 0, "shards": 3},
+        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 1, "shards": 3},
+        {"recipients": 50, "delivered": 49, "gone": 1, "shard": 2, "shards": 3},
+    ]
+    assert sorted(sharded.store.connection_ids()) == sorted(set(ids) - connections_server.gone)
+
+
+def test_push_is_sharded_too(sharded: Services, connections_server: ConnectionsServer) -> None:
+    ids = [f"c{i:03d}" for i in range(201)]
+    add_connections(sharded, ids)
+    invoker = InProcessInvoker(sharded)
+    sharded.invoker = invoker
+
+    invoke(sharded, {"Records": [sns_record("tick")]})
+    invoker.wait()
+
+    assert len(invoker.payload_sizes) == 2
+    assert Counter(connections_server.delivered_to()) == Counter(ids)
+
+
+def test_shard_that_cannot_be_invoked_is_posted_locally(
+    sharded: Services, connections_server: ConnectionsServer
+) -> None:
+    ids = [f"c{i:03d}" for i in range(300)]
+    add_connections(sharded, ids)
+    invoker = InProcessInvoker(sharded, fail_shards=1)
+    sharded.invoker = invoker
+
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+    invoker.wait()
+
+    assert len(invoker.futures) == 1
+    assert Counter(connections_server.delivered_to()) == Counter(ids)
+
+
+def test_without_an_invoker_everything_is_posted_here(sharded: Services, connections_server: ConnectionsServer) -> None:
+    ids = [f"c{i:03d}" for i in range(150)]
+    add_connections(sharded, ids)
+    sharded.invoker = None
+
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+
+    assert Counter(connections_server.delivered_to()) == Counter(ids)

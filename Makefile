@@ -4,6 +4,9 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 
 WSCAT := .tools/node_modules/.bin/wscat
+# checkov pins an old boto3: it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: setup local test lint
 
@@ -13,7 +16,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 
 local: $(STAMP)
 	$(VENV)/bin/util local up
@@ -27,5 +34,5 @@ lint: $(STAMP)
 $(WSCAT):
 	npm install --prefix .tools --no-audit --no-fund --silent wscat
 
-test: lint $(WSCAT)
+test: lint $(WSCAT) $(CHECKOV)
 	scripts/run-tests

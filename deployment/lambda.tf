@@ -1,0 +1,84 @@
+# The handler: one function behind every route and the SNS topic.
+#
+# Terraform creates it with a small placeholder package (it answers 503 "not deployed yet") and then
+# ignores its code: `util lambda-deploy ENV` ships the real code without a Terraform run, and no
+# build step is needed before `terraform apply`. placeholder/README.md says how the zip is made.
+
+locals {
+  placeholder_zip = "${path.module}/placeholder/lambda.zip"
+
+  # Lambda's JSON log filter knows WARN where Python logging says WARNING.
+  lambda_application_log_level = var.log_level == "WARNING" ? "WARN" : var.log_level
+
+  lambda_environment = merge(
+    {
+      CONNECTIONS_BUCKET = aws_s3_bucket.connections.bucket
+      CONNECTIONS_URL    = local.connections_url
+      FANOUT_CONCURRENCY = tostring(var.fanout_concurrency)
+      LOG_LEVEL          = var.log_level
+      SHARD_SIZE         = tostring(var.shard_size)
+    },
+    var.connect_token == null ? {} : { CONNECT_TOKEN = var.connect_token },
+  )
+}
+
+resource "aws_lambda_function" "handler" {
+  #checkov:skip=CKV_AWS_117:The handler only calls public AWS endpoints (S3, @connections); a VPC would add NAT cost and cold-start latency and protect nothing.
+  #checkov:skip=CKV_AWS_116:No dead-letter queue: a push delivered late is worthless to WebSocket clients, and failures are logged with the SNS message id.
+  #checkov:skip=CKV_AWS_173:The environment holds names and URLs, and at most the connect token, which Lambda encrypts at rest with its AWS managed key; a customer managed key would add cost and no reader we do not already trust.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the team does not run; `util lambda-deploy` ships a deterministic zip whose CodeSha256 it checks.
+  function_name = local.function_name
+  description   = "WebSocket push handler of ${var.project} (${terraform.workspace})"
+  role          = aws_iam_role.handler.arn
+  runtime       = "python3.12"
+  handler       = "lambda_src.app.handler"
+  architectures = [var.lambda_architecture]
+  memory_size   = var.lambda_memory_mb
+  timeout       = var.lambda_timeout_s
+
+  filename         = local.placeholder_zip
+  source_code_hash = filebase64sha256(local.placeholder_zip)
+
+  reserved_concurrent_executions = var.reserved_concurrency
+
+  environment {
+    variables = local.lambda_environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.lambda.name
+    application_log_level = local.lambda_application_log_level
+    system_log_level      = "WARN"
+  }
+
+  lifecycle {
+    # The code is owned by `util lambda-deploy` once the function exists.
+    ignore_changes = [filename, source_code_hash]
+  }
+
+  # The role must hold its permissions before the first invocation. (The log group, referenced in
+  # logging_config, exists before the function, so Lambda never creates one without retention.)
+  depends_on = [aws_iam_role_policy.handler, aws_iam_role_policy_attachment.handler_xray]
+}
+
+resource "aws_lambda_permission" "api_gateway" {
+  statement_id  = "AllowInvokeFromOwnApiStage"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.handler.function_name
+  principal     = "apigateway.amazonaws.com"
+  # Only this API's stage, any route: arn:...:execute-api:REGION:ACCOUNT:API_ID/STAGE/ROUTE_KEY
+  source_arn = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/*"
+}
+
+resource "aws_lambda_permission" "sns" {
+  statement_id  = "AllowInvokeFromOwnTopic"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.handler.function_name
+  principal     = "sns.amazonaws.com"
+  source_arn    = aws_sns_topic.push.arn
+}

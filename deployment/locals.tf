@@ -1,0 +1,35 @@
+# Names are built here once; every other file refers to these.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name = "${var.project}-${terraform.workspace}"
+
+  api_name        = "${local.name}-api"
+  function_name   = "${local.name}-handler"
+  role_name       = "${local.name}-handler"
+  topic_name      = "${local.name}-push"
+  bucket_name     = "${local.name}-connections-${data.aws_caller_identity.current.account_id}"
+  lambda_log_name = "/aws/lambda/${local.function_name}"
+  # Built from names, not from the function resource: the role's policy must exist before the function.
+  function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.function_name}"
+  api_log_name = "/aws/apigateway/${local.api_name}"
+
+  # Route keys the Lambda dispatches on (route selection: $request.body.action).
+  route_keys = ["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave"]
+
+  # The @connections management endpoint is the stage's invoke URL over https. Built from the API
+  # rather than the stage so that the stage can wait for every route (see api.tf) without a cycle
+  # through the Lambda's environment.
+  connections_url = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
+
+  # Key prefixes of the connection store (lambda_src/store.py): records and room memberships.
+  connections_prefix = "connections/"
+  rooms_prefix       = "rooms/"
+  store_prefixes     = [local.connections_prefix, local.rooms_prefix]
+
+  # Connection records are deleted on $disconnect, which API Gateway delivers only best-effort.
+  connection_record_expiration_days = 1
+}

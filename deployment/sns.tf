@@ -1,0 +1,17 @@
+# Pushes from outside: publish to this topic (`util send-data`), the handler fans each message out.
+
+resource "aws_sns_topic" "push" {
+  name         = local.topic_name
+  display_name = "${var.project} ${terraform.workspace} push"
+  # The AWS managed key: encrypted at rest at no key cost, and publishers need only sns:Publish.
+  kms_master_key_id = "alias/aws/sns"
+}
+
+resource "aws_sns_topic_subscription" "handler" {
+  topic_arn = aws_sns_topic.push.arn
+  protocol  = "lambda"
+  endpoint  = aws_lambda_function.handler.arn
+
+  # SNS must be allowed to invoke the function before it delivers the first message.
+  depends_on = [aws_lambda_permission.sns]
+}

@@ -1,0 +1,85 @@
+# Apply the whole stack against a moto server, check it, and let `terraform test` destroy it.
+# Not in the default test directory, because it needs a running moto server:
+#
+#   MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p 5000 &
+#   terraform test -test-directory=tests/moto -var 'moto_endpoint="http://127.0.0.1:5000"'
+#
+# The value is quoted because the stack does not declare moto_endpoint, and Terraform parses values
+# of undeclared variables as HCL expressions. It comes from the command line only: a value in this
+# file would take precedence. tests/terraform runs this (fixture moto_terraform_test) against a
+# moto server of its own.
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+  # Fail fast when no moto server answers, instead of the provider's 25 attempts with backoff.
+  max_retries = 2
+
+  endpoints {
+    apigateway   = var.moto_endpoint
+    apigatewayv2 = var.moto_endpoint
+    cloudwatch   = var.moto_endpoint
+    iam          = var.moto_endpoint
+    lambda       = var.moto_endpoint
+    logs         = var.moto_endpoint
+    s3           = var.moto_endpoint
+    sns          = var.moto_endpoint
+    sts          = var.moto_endpoint
+  }
+}
+
+run "whole_stack_applies_and_reports_its_outputs" {
+  command = apply
+
+  variables {
+    force_destroy = true
+    # The opt-in singleton is applied here; the pytest apply covers the default (off).
+    init_api_gw_logging_role = true
+    connect_token            = "moto-connect-token-0123"
+  }
+
+  # After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
+  # unchanged. The pytest apply (tests/terraform/test_apply_moto.py) creates it for real; here it
+  # is overridden so that this run stays short.
+  override_resource {
+    target = aws_s3_bucket_lifecycle_configuration.connections
+  }
+
+  assert {
+    condition     = can(regex("^wss://[a-z0-9]+\\.execute-api\\.us-east-1\\.amazonaws\\.com/live$", output.websocket_url))
+    error_message = "websocket_url must be the stage's wss:// invoke URL."
+  }
+  assert {
+    condition     = output.connections_url == replace(output.websocket_url, "wss://", "https://")
+    error_message = "connections_url must be websocket_url over https."
+  }
+  assert {
+    condition     = output.connections_bucket == "wspush-${terraform.workspace}-connections-123456789012"
+    error_message = "The bucket must carry moto's account id."
+  }
+  assert {
+    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:123456789012:wspush-${terraform.workspace}-push"
+    error_message = "The topic must be created in the stack's region and account."
+  }
+  assert {
+    condition     = aws_api_gateway_account.this[0].cloudwatch_role_arn == aws_iam_role.api_gateway_logging[0].arn
+    error_message = "The API Gateway account must log through the new role."
+  }
+  assert {
+    condition     = nonsensitive(aws_lambda_function.handler.environment[0].variables.CONNECT_TOKEN == "moto-connect-token-0123")
+    error_message = "The connect token must reach the Lambda's environment."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_URL == output.connections_url
+    error_message = "The Lambda must post to its own stage's @connections endpoint."
+  }
+  assert {
+    condition     = length(aws_apigatewayv2_route.this) == 8 && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])
+    error_message = "All eight routes must target the integration."
+  }
+}

@@ -1,0 +1,321 @@
+# Offline specification of the stack, on a mocked AWS provider: `terraform test` in deployment/
+# (no credentials, no network). Resource names are specified in names.tftest.hcl; the apply against
+# moto is in tests/moto/.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+run "every_route_goes_to_the_one_lambda_integration" {
+  command = apply
+
+  assert {
+    condition     = aws_apigatewayv2_api.this.protocol_type == "WEBSOCKET" && aws_apigatewayv2_api.this.route_selection_expression == "$request.body.action"
+    error_message = "The API must be a WebSocket API selecting routes by the body's action."
+  }
+  assert {
+    condition     = toset(keys(aws_apigatewayv2_route.this)) == toset(["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave"])
+    error_message = "The routes must be exactly $connect, $disconnect, $default, broadcast, send, whoami, join, leave."
+  }
+  assert {
+    condition     = alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/int0001"])
+    error_message = "Every route must target the Lambda integration."
+  }
+  assert {
+    condition     = alltrue([for key, route in aws_apigatewayv2_route.this : route.route_key == key])
+    error_message = "Each route's key must be the key it is registered under."
+  }
+  assert {
+    condition     = aws_apigatewayv2_integration.handler.integration_type == "AWS_PROXY" && aws_apigatewayv2_integration.handler.integration_uri == aws_lambda_function.handler.invoke_arn
+    error_message = "The integration must proxy to the handler's invoke ARN."
+  }
+  assert {
+    condition     = aws_lambda_permission.api_gateway.source_arn == "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/*"
+    error_message = "API Gateway may invoke the Lambda only from this API's stage."
+  }
+  assert {
+    condition     = aws_lambda_permission.sns.principal == "sns.amazonaws.com" && aws_lambda_permission.sns.source_arn == "arn:aws:sns:eu-west-1:123456789012:mocked"
+    error_message = "SNS may invoke the Lambda only from this stack's topic."
+  }
+  assert {
+    condition     = aws_sns_topic_subscription.handler.protocol == "lambda" && aws_sns_topic_subscription.handler.endpoint == "arn:aws:lambda:eu-west-1:123456789012:function:mocked"
+    error_message = "The topic must deliver to the handler."
+  }
+}
+
+run "stage_deploys_itself_logs_as_json_and_throttles_from_variables" {
+  command = apply
+
+  variables {
+    throttling_burst_limit = 50
+    throttling_rate_limit  = 20
+  }
+
+  assert {
+    condition     = aws_apigatewayv2_stage.this.auto_deploy
+    error_message = "The stage must deploy every API change automatically."
+  }
+  assert {
+    condition     = aws_apigatewayv2_stage.this.default_route_settings[0].throttling_burst_limit == 50 && aws_apigatewayv2_stage.this.default_route_settings[0].throttling_rate_limit == 20
+    error_message = "Throttling must come from the variables."
+  }
+  assert {
+    condition     = aws_apigatewayv2_stage.this.access_log_settings[0].destination_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:mocked"
+    error_message = "Access logs must go to the API's log group."
+  }
+  assert {
+    condition     = jsondecode(aws_apigatewayv2_stage.this.access_log_settings[0].format).connectionId == "$context.connectionId"
+    error_message = "Access logs must be JSON carrying the connection id."
+  }
+}
+
+run "lambda_runs_the_placeholder_with_its_environment" {
+  command = apply
+
+  variables {
+    fanout_concurrency = 128
+    log_level          = "WARNING"
+  }
+
+  assert {
+    condition     = aws_lambda_function.handler.handler == "lambda_src.app.handler" && aws_lambda_function.handler.runtime == "python3.12"
+    error_message = "The handler must be lambda_src.app.handler on python3.12."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_URL == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/live"
+    error_message = "CONNECTIONS_URL must be the stage's invoke URL over https."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_BUCKET == "wspush-${terraform.workspace}-connections-123456789012"
+    error_message = "CONNECTIONS_BUCKET must be the stack's bucket."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.FANOUT_CONCURRENCY == "128" && aws_lambda_function.handler.environment[0].variables.LOG_LEVEL == "WARNING"
+    error_message = "FANOUT_CONCURRENCY and LOG_LEVEL must come from the variables."
+  }
+  assert {
+    condition     = !contains(keys(aws_lambda_function.handler.environment[0].variables), "CONNECT_TOKEN")
+    error_message = "Without a connect_token the Lambda must get no CONNECT_TOKEN."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.logging_config[0].log_format == "JSON" && aws_lambda_function.handler.logging_config[0].application_log_level == "WARN"
+    error_message = "Logs must be JSON, with Python's WARNING mapped to Lambda's WARN."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.tracing_config[0].mode == "Active"
+    error_message = "X-Ray tracing must be active."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.reserved_concurrent_executions == -1
+    error_message = "By default no concurrency is reserved."
+  }
+  assert {
+    condition     = endswith(aws_lambda_function.handler.filename, "placeholder/lambda.zip")
+    error_message = "The function must start from the committed placeholder package."
+  }
+}
+
+run "connect_token_reaches_the_lambda_when_set" {
+  command = apply
+
+  variables {
+    connect_token        = "s3cret-token-0123456789"
+    reserved_concurrency = 10
+  }
+
+  assert {
+    condition     = nonsensitive(aws_lambda_function.handler.environment[0].variables.CONNECT_TOKEN == "s3cret-token-0123456789")
+    error_message = "CONNECT_TOKEN must be the connect_token variable."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.reserved_concurrent_executions == 10
+    error_message = "reserved_concurrency must reach the function."
+  }
+}
+
+run "handler_policy_is_scoped_to_the_stacks_own_resources" {
+  command = apply
+
+  assert {
+    # jsonencode: the statements hold sets, the expectation tuples; their JSON is comparable.
+    condition = jsonencode({
+      for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
+      }) == jsonencode({
+      ReadWriteConnectionRecords = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ListConnectionStore        = ["arn:aws:s3:::mocked-connections-bucket"]
+      PostToOwnConnections       = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
+      InvokeItselfForShards      = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
+      WriteOwnLogGroup           = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
+    })
+    error_message = "Each statement of the handler's policy must name exactly its own bucket prefixes, API stage, function and log group."
+  }
+  assert {
+    condition = jsonencode({
+      for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.actions)
+      }) == jsonencode({
+      ReadWriteConnectionRecords = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      ListConnectionStore        = ["s3:ListBucket"]
+      PostToOwnConnections       = ["execute-api:ManageConnections"]
+      InvokeItselfForShards      = ["lambda:InvokeFunction"]
+      WriteOwnLogGroup           = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    })
+    error_message = "The handler's policy must grant exactly the actions it needs."
+  }
+  assert {
+    condition     = alltrue([for statement in data.aws_iam_policy_document.handler.statement : statement.effect == null || statement.effect == "Allow"])
+    error_message = "The handler's policy holds only Allow statements."
+  }
+  assert {
+    condition     = alltrue([for statement in data.aws_iam_policy_document.handler.statement : length(statement.condition) == 0])
+    error_message = "No statement needs a condition: listing the store's own bucket must stay unconditional (404 for missing records)."
+  }
+  assert {
+    condition     = aws_iam_role_policy_attachment.handler_xray.policy_arn == "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+    error_message = "The handler needs X-Ray's write access for active tracing."
+  }
+}
+
+run "bucket_is_private_encrypted_tls_only_and_expires_records" {
+  command = apply
+
+  assert {
+    condition = (aws_s3_bucket_public_access_block.connections.block_public_acls && aws_s3_bucket_public_access_block.connections.block_public_policy
+    && aws_s3_bucket_public_access_block.connections.ignore_public_acls && aws_s3_bucket_public_access_block.connections.restrict_public_buckets)
+    error_message = "Every public access must be blocked."
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.connections.rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "Objects must be encrypted at rest."
+  }
+  assert {
+    condition = anytrue([
+      for statement in data.aws_iam_policy_document.connections_bucket.statement :
+      statement.effect == "Deny" && jsonencode([for condition in statement.condition : [condition.test, condition.variable, condition.values]]) == jsonencode([["Bool", "aws:SecureTransport", ["false"]]])
+    ])
+    error_message = "The bucket policy must deny requests without TLS."
+  }
+  assert {
+    condition = jsonencode({
+      for rule in aws_s3_bucket_lifecycle_configuration.connections.rule :
+      one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0
+    }) == jsonencode({ "connections/" = 1, "rooms/" = 1 })
+    error_message = "Connection records and room memberships, and nothing else, must expire after one day."
+  }
+  assert {
+    condition = contains([
+      for rule in aws_s3_bucket_lifecycle_configuration.connections.rule :
+      jsonencode([for abort in rule.abort_incomplete_multipart_upload : abort.days_after_initiation]) if rule.status == "Enabled"
+    ], jsonencode([1]))
+    error_message = "Incomplete multipart uploads must be aborted after a day."
+  }
+  assert {
+    condition     = aws_s3_bucket.connections.force_destroy == false
+    error_message = "force_destroy must default to false."
+  }
+  assert {
+    condition     = aws_sns_topic.push.kms_master_key_id == "alias/aws/sns"
+    error_message = "The topic must be encrypted."
+  }
+}
+
+run "log_groups_keep_logs_for_the_configured_days" {
+  command = apply
+
+  variables {
+    log_retention_days = 30
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 30 && aws_cloudwatch_log_group.api.retention_in_days == 30
+    error_message = "Both log groups must take log_retention_days."
+  }
+}
+
+run "api_gateway_logging_role_is_opt_in" {
+  command = apply
+
+  assert {
+    condition     = length(aws_api_gateway_account.this) == 0 && length(aws_iam_role.api_gateway_logging) == 0
+    error_message = "By default the stack must not touch the region's API Gateway account settings."
+  }
+}
+
+run "api_gateway_logging_role_is_created_when_asked" {
+  command = apply
+
+  variables {
+    init_api_gw_logging_role = true
+  }
+
+  assert {
+    condition     = length(aws_api_gateway_account.this) == 1 && aws_api_gateway_account.this[0].cloudwatch_role_arn == aws_iam_role.api_gateway_logging[0].arn
+    error_message = "With init_api_gw_logging_role the account settings must use the new role."
+  }
+  assert {
+    condition     = aws_iam_role_policy_attachment.api_gateway_logging[0].policy_arn == "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+    error_message = "The logging role needs API Gateway's push-to-CloudWatch policy."
+  }
+}
+
+run "outputs_carry_the_contract_values" {
+  command = apply
+
+  assert {
+    condition     = output.websocket_url == "wss://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/live"
+    error_message = "websocket_url must be the stage's invoke URL."
+  }
+  assert {
+    condition     = output.connections_url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/live"
+    error_message = "connections_url must be the stage's URL over https."
+  }
+  assert {
+    condition     = output.api_id == "a1b2c3d4e5" && output.stage == "live" && output.region == "eu-west-1"
+    error_message = "api_id, stage and region must describe the API."
+  }
+  assert {
+    condition     = output.lambda_function_name == "wspush-${terraform.workspace}-handler" && output.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:mocked"
+    error_message = "lambda_function_name and sns_topic_arn must name the stack's function and topic."
+  }
+  assert {
+    condition     = output.connections_bucket == "wspush-${terraform.workspace}-connections-123456789012"
+    error_message = "connections_bucket must name the stack's bucket."
+  }
+  assert {
+    condition     = output.lambda_log_group == "/aws/lambda/wspush-${terraform.workspace}-handler" && output.api_log_group == "/aws/apigateway/wspush-${terraform.workspace}-api"
+    error_message = "The log group outputs must name the stack's log groups."
+  }
+}
+
+run "invalid_variables_are_refused" {
+  command = plan
+
+  variables {
+    project                = "Not_Valid"
+    stage_name             = "has space"
+    connect_token          = "short"
+    fanout_concurrency     = 0
+    log_level              = "VERBOSE"
+    log_retention_days     = 10
+    throttling_burst_limit = -1
+    reserved_concurrency   = -2
+    lambda_memory_mb       = 64
+    lambda_timeout_s       = 901
+    lambda_architecture    = "sparc"
+    tags                   = { Project = "other" }
+  }
+
+  expect_failures = [
+    var.project,
+    var.stage_name,
+    var.connect_token,
+    var.fanout_concurrency,
+    var.log_level,
+    var.log_retention_days,
+    var.throttling_burst_limit,
+    var.reserved_concurrency,
+    var.lambda_memory_mb,
+    var.lambda_timeout_s,
+    var.lambda_architecture,
+    var.tags,
+  ]
+}

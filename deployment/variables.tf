@@ -1,0 +1,201 @@
+# Every knob of the stack. The environment itself is the Terraform workspace (`dev`, `prod`, ...):
+# names are "<project>-<workspace>-<thing>", see locals.tf.
+
+variable "project" {
+  description = "Project name, the first part of every resource name (\"<project>-<workspace>-...\")."
+  type        = string
+  default     = "wspush"
+  nullable    = false
+
+  validation {
+    # Lower case because it ends up in the S3 bucket name; short so that names stay under AWS limits.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.project))
+    error_message = "project must be 2-20 characters: a lower-case letter, then lower-case letters, digits or '-'."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy to; null takes it from the AWS environment (AWS_REGION, profile)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region code such as \"eu-west-1\", or null."
+  }
+}
+
+variable "stage_name" {
+  description = "Name of the API Gateway stage: the last path segment of the WebSocket URL."
+  type        = string
+  default     = "live"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.stage_name))
+    error_message = "stage_name must be 1-128 letters, digits, '-' or '_'."
+  }
+}
+
+variable "connect_token" {
+  description = "Shared secret a client must pass as ?token= on connect; null lets anyone connect."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    # A short token is guessable; whitespace and '&', '#' would not survive a query string unencoded.
+    condition     = var.connect_token == null || can(regex("^[A-Za-z0-9._~-]{16,256}$", var.connect_token))
+    error_message = "connect_token must be null or 16-256 characters of letters, digits, '.', '_', '~' or '-'."
+  }
+}
+
+variable "fanout_concurrency" {
+  description = "Posts to @connections in flight at once during one fan-out (the Lambda's FANOUT_CONCURRENCY)."
+  type        = number
+  default     = 64
+  nullable    = false
+
+  validation {
+    condition     = var.fanout_concurrency >= 1 && var.fanout_concurrency <= 512 && floor(var.fanout_concurrency) == var.fanout_concurrency
+    error_message = "fanout_concurrency must be a whole number from 1 to 512."
+  }
+}
+
+variable "shard_size" {
+  description = "Recipients per shard: a fan-out to more is split into asynchronous invocations of the function itself (the Lambda's SHARD_SIZE); 0 turns sharding off."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = var.shard_size >= 0 && var.shard_size <= 100000 && floor(var.shard_size) == var.shard_size
+    error_message = "shard_size must be a whole number from 0 (off) to 100000."
+  }
+}
+
+variable "log_level" {
+  description = "Level of the Lambda's application logs: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the Lambda's logs and the API's access logs."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    # The values CloudWatch Logs accepts for a retention policy.
+    condition = contains(
+      [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+      var.log_retention_days,
+    )
+    error_message = "log_retention_days must be one CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "API Gateway stage throttling: requests (connects and messages) allowed in a burst."
+  type        = number
+  default     = 500
+  nullable    = false
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0 && var.throttling_burst_limit <= 5000 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "throttling_burst_limit must be a whole number from 0 to 5000 (the account default limit)."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "API Gateway stage throttling: steady-state requests per second."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0 && var.throttling_rate_limit <= 10000
+    error_message = "throttling_rate_limit must be from 0 to 10000 requests per second (the account default limit)."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Concurrent executions reserved for (and capping) the Lambda; -1 reserves none and leaves it uncapped."
+  type        = number
+  default     = -1
+  nullable    = false
+
+  validation {
+    condition     = var.reserved_concurrency >= -1 && floor(var.reserved_concurrency) == var.reserved_concurrency
+    error_message = "reserved_concurrency must be -1 (none) or a whole number >= 0 (0 stops the function)."
+  }
+}
+
+variable "lambda_memory_mb" {
+  description = "Memory of the Lambda in MB; CPU grows with it, and fan-out is CPU-bound."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb
+    error_message = "lambda_memory_mb must be a whole number from 128 to 10240."
+  }
+}
+
+variable "lambda_timeout_s" {
+  description = "Timeout of one Lambda invocation in seconds (API Gateway itself waits at most 29 s for a route)."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_timeout_s >= 1 && var.lambda_timeout_s <= 900 && floor(var.lambda_timeout_s) == var.lambda_timeout_s
+    error_message = "lambda_timeout_s must be a whole number from 1 to 900."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the Lambda: arm64 (cheaper per GB-second) or x86_64. The code is pure Python."
+  type        = string
+  default     = "arm64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the connection bucket even when it still holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "init_api_gw_logging_role" {
+  description = "Create the IAM role API Gateway uses to write logs and register it in the region's API Gateway account settings. That setting is one per account and region: enable it in exactly one workspace, and only if no other stack manages it."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (Project, Environment and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key in keys(var.tags) : !contains(["Project", "Environment", "ManagedBy"], key)])
+    error_message = "tags must not set Project, Environment or ManagedBy: the stack sets them itself."
+  }
+}

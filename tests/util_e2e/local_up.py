@@ -1,0 +1,93 @@
+"""`util local up` as a user runs it: a foreground process, ready once it has written its state file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.util.conftest import UTIL
+
+STARTUP_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 30.0
+POLL_INTERVAL_S = 0.1
+WORKERS = 2
+"""Two warm workers: enough for a push and a client's message at once, light on a 2-core machine."""
+
+
+def util_environment(state_path: Path) -> dict[str, str]:
+    """What every `util` process of these tests runs with: this stack's state file, fake credentials only.
+
+    Whatever the developer's shell says about wspush or AWS (a profile, endpoints, a default environment)
+    is dropped, so nothing here can reach a real account or another stack.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WSPUSH_", "AWS_")) and key != "TF_WORKSPACE"
+    }
+    env.update(
+        WSPUSH_LOCAL_STATE=str(state_path),
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION="us-east-1",
+        # rich lays out for 80 columns when not on a terminal, and must not colour the lines we parse.
+        COLUMNS="200",
+        NO_COLOR="1",
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class LocalUp:
+    """A running `util local up`, its state file and the outputs it wrote there."""
+
+    process: subprocess.Popen[bytes]
+    state_path: Path
+    log_path: Path
+    env: dict[str, str]
+    outputs: dict[str, str]
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_local_up(work_dir: Path) -> LocalUp:
+    """Start the stack on a free port from `work_dir` (not the repository: a user runs it from anywhere)."""
+    state_path = work_dir / "state" / "local-stack.json"
+    log_path = work_dir / "local-up.log"
+    env = util_environment(state_path)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS)],
+            cwd=work_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C on the test run must not stop it behind the fixture's back.
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not state_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_local_up_process(process)
+            raise AssertionError(f"`util local up` did not become ready:\n{log_path.read_text(errors='replace')}")
+        time.sleep(POLL_INTERVAL_S)
+    outputs = json.loads(state_path.read_text(encoding="utf-8"))
+    return LocalUp(process=process, state_path=state_path, log_path=log_path, env=env, outputs=outputs)
+
+
+def stop_local_up_process(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user stops it (every connection gets its $disconnect); killed if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

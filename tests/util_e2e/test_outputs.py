@@ -1,0 +1,60 @@
+"""`util outputs local` reads the running stack's state file: every output of the contract, as written."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import UtilRunner
+from .local_up import LocalUp
+
+pytestmark = pytest.mark.timeout(60)
+
+CONTRACT_OUTPUTS = {
+    "websocket_url",
+    "connections_url",
+    "api_id",
+    "stage",
+    "region",
+    "lambda_function_name",
+    "sns_topic_arn",
+    "connections_bucket",
+    "lambda_log_group",
+    "api_log_group",
+}
+"""Written out here, not imported from `util`: the test must notice if the code drops one."""
+LOCAL_ONLY_OUTPUTS = {"aws_endpoint_url", "lambda_endpoint_url"}
+MOTO_ACCOUNT_ID = "123456789012"
+
+
+def test_outputs_local_json_equals_the_state_file_and_has_every_contract_name(
+    local_up: LocalUp, util: UtilRunner
+) -> None:
+    result = util("outputs", "local", "--json")
+
+    assert result.code == 0, result
+    outputs = json.loads(result.stdout)
+    assert outputs == json.loads(local_up.state_path.read_text(encoding="utf-8"))
+    assert set(outputs) == CONTRACT_OUTPUTS | LOCAL_ONLY_OUTPUTS
+
+
+def test_the_local_stacks_outputs_follow_the_naming_contract(local_up: LocalUp, util: UtilRunner) -> None:
+    outputs = json.loads(util("outputs", "--env", "local", "--json").stdout)
+    port = urlsplit(outputs["websocket_url"]).port
+
+    assert {key: value for key, value in outputs.items() if key not in ("api_id", "aws_endpoint_url")} == {
+        "websocket_url": f"ws://127.0.0.1:{port}/live",
+        "connections_url": f"http://127.0.0.1:{port}/live",
+        "lambda_endpoint_url": f"http://127.0.0.1:{port}",
+        "stage": "live",
+        "region": "us-east-1",
+        "lambda_function_name": "wspush-local-handler",
+        "sns_topic_arn": f"arn:aws:sns:us-east-1:{MOTO_ACCOUNT_ID}:wspush-local-push",
+        "connections_bucket": f"wspush-local-connections-{MOTO_ACCOUNT_ID}",
+        "lambda_log_group": "/aws/lambda/wspush-local-handler",
+        "api_log_group": "/aws/apigateway/wspush-local-api",
+    }
+    assert urlsplit(outputs["aws_endpoint_url"]).hostname == "127.0.0.1"
+    assert outputs["api_id"]

@@ -168,6 +168,16 @@ def test_lambda_invoke_runs_the_handler_request_response_and_event(function_stac
     assert b'"errorType": "ValueError"' in failed["Payload"].read()
 
 
+def test_lambda_invoke_event_answers_202_before_the_handler_finishes(function_stack: StackThread) -> None:
+    client = lambda_client(function_stack)
+    name = function_stack.outputs["lambda_function_name"]
+    started = time.monotonic()
+    response = client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"sleep_s": 3}')
+    # The handler sleeps 3 s: an answer well before that was not waiting for it.
+    assert response["StatusCode"] == 202
+    assert time.monotonic() - started < 2.0
+
+
 def test_update_function_code_swaps_the_code_without_a_restart(function_stack: StackThread) -> None:
     client = lambda_client(function_stack)
     name = function_stack.outputs["lambda_function_name"]

@@ -317,3 +317,20 @@ def test_second_plan_changes_nothing_but_the_logging_config_moto_drops(
     assert change["actions"] == ["update"]
     differing = sorted(key for key in change["after"] if change["before"].get(key) != change["after"][key])
     assert differing == ["logging_config"]
+
+
+def test_terraform_outputs_and_the_local_state_file_carry_the_same_names(
+    applied_workspace: AppliedWorkspace, tmp_path: Path
+) -> None:
+    """Every `util` command reads one outputs mapping for any environment: the applied stack and a running
+    local stack's state file must name the same outputs (the local stack adds its own endpoints)."""
+    from util.local.settings import StackSettings
+    from util.local.stack import StackThread
+
+    state_path = tmp_path / "local-stack.json"
+    with StackThread(StackSettings(port=0, workers=1, workspace="contract", state_path=state_path)):
+        local_names = set(json.loads(state_path.read_text()))
+
+    local_only = {"aws_endpoint_url", "lambda_endpoint_url"}
+    assert local_names - local_only == set(applied_workspace.outputs)
+    assert local_only <= local_names

@@ -18,7 +18,8 @@ DEFAULT_STAGE = "live"
 DEFAULT_HANDLER = "lambda_src.app.handler"
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_MEMORY_MB = 256
+DEFAULT_MEMORY_MB = 512
+"""As deployment/variables.tf (lambda_memory_mb)."""
 IDLE_TIMEOUT_S = 10 * 60.0
 """API Gateway closes a WebSocket connection idle this long."""
 MAX_DURATION_S = 2 * 60 * 60.0

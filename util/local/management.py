@@ -13,16 +13,23 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .gateway import Gateway
+from .gateway import CLOSE_HANDSHAKE_TIMEOUT_S, Gateway
 from .registry import ConnectionRegistry, LiveConnection
 from .settings import StackSettings
 
 DELETED = (1000, "Connection deleted")
 """Close code and reason of a connection closed by DELETE @connections (they reach `$disconnect`)."""
+SLOW_CLIENT = (1008, "Slow client")
+"""Close code and reason of a connection cut off because it stopped reading (they reach `$disconnect`)."""
+SLOW_CLIENT_TIMEOUT_S = 2.0
+"""How long a post may wait for a client's socket to take the frame: well under the poster's read timeout."""
+CLOSE_TIMEOUT_S = SLOW_CLIENT_TIMEOUT_S + CLOSE_HANDSHAKE_TIMEOUT_S
+"""Sending the close frame (as long as a post may wait), then the client's answer (aiohttp's own wait)."""
 _FAULTS = (
     (500, "InternalServerErrorException", "Internal server error"),
     (429, "LimitExceededException", "Rate exceeded"),
@@ -82,11 +89,14 @@ class ManagementApi:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
+        send = connection.socket.send_bytes(data) if text is None else connection.socket.send_str(text)
         try:
-            if text is None:
-                await connection.socket.send_bytes(data)
-            else:
-                await connection.socket.send_str(text)
+            await asyncio.wait_for(send, SLOW_CLIENT_TIMEOUT_S)
+        except TimeoutError:
+            # The client stopped reading and its buffers are full. Waiting on would stall the whole fan-out (until
+            # the function times out and every later recipient loses the frame), so it is cut off, as if gone.
+            self._close_soon(connection, SLOW_CLIENT)
+            return aws_error(410, "GoneException", "")
         except (ConnectionError, RuntimeError):
             return aws_error(410, "GoneException", "")
         connection.touch()
@@ -109,12 +119,26 @@ class ManagementApi:
     def _delete(self, connection: LiveConnection | None) -> web.StreamResponse:
         if connection is None or connection.socket.closed:
             return aws_error(410, "GoneException", "")
+        self._close_soon(connection, DELETED)
+        return web.Response(status=204)
+
+    def _close_soon(self, connection: LiveConnection, close: tuple[int, str]) -> None:
         # Gone for every later call at once; the close handshake finishes in the background.
         self._registry.remove(connection.connection_id)
-        task = asyncio.create_task(self._gateway.close(connection, *DELETED))
+        task = asyncio.create_task(self._close(connection, close))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-        return web.Response(status=204)
+
+    async def _close(self, connection: LiveConnection, close: tuple[int, str]) -> None:
+        try:
+            await asyncio.wait_for(self._gateway.close(connection, *close), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            # A client that does not read never lets the close frame out either: end the TCP connection itself,
+            # so the gateway sees it closed now (and runs `$disconnect`), not at the idle timeout.
+            sock = connection.socket.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     async def shutdown(self) -> None:
         with contextlib.suppress(Exception):

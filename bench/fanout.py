@@ -1,0 +1,242 @@
+"""Fan-out to N connected clients with an AWS-like 20 ms per `@connections` post: ours against the naive baseline.
+
+The local stack runs in a child process with `latency_ms` added to every `@connections` call, N clients in
+another. For each N (the audience grows between sizes):
+- ours: publish to the stack's SNS topic (exactly what `util send-data` does), which reaches the Lambda through
+  SQS; seconds from the publish call to the last client's receipt. Median over `--repeat`, after one warm-up.
+- baseline (what the original projects do): list the connection ids in S3, then `post_to_connection` with
+  boto3, one at a time, run here in the bench process against the same stack; seconds from the start of the
+  listing to the last client's receipt.
+`--shard-size` passes `SHARD_SIZE` to the function (recipients per shard invocation; 0 turns sharding off).
+
+Usage: python -m bench.fanout [--sizes 100,1000,10000] [--latency-ms 20] [--repeat 3] [--shard-size N]
+       [--baseline-max N] [--workers 4] [--json bench/results/fanout.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .children import raise_open_files_limit
+from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
+from .stack_process import StackProcess
+from .swarm import Swarm
+
+GROW_CONCURRENCY = 200
+SETTLE_TIMEOUT_S = 300.0
+BASE_TIMEOUT_S = 30.0
+PER_RECIPIENT_TIMEOUT_S = 0.02
+"""Ours: generous next to the target (10,000 in 4 s), so a slow machine still measures instead of failing."""
+COLLECT_AFTER_BASELINE_S = 30.0
+LOG_WAIT_S = 5.0
+"""The stack ships log lines every 0.2 s."""
+LOG_POLL_S = 0.3
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=[100, 1000, 10_000], help="audiences, e.g. 100,1000")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every @connections call")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="publishes timed per size (after one warm-up)")
+    parser.add_argument("--shard-size", type=int, default=None, help="SHARD_SIZE for the function")
+    parser.add_argument(
+        "--baseline-max", type=positive_int, default=None, help="skip the baseline above this many clients (it is slow)"
+    )
+    parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
+    parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
+    return parser.parse_args()
+
+
+def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
+    missing = target - swarm.open_connections()
+    if missing > 0:
+        reply = swarm.call(
+            "connect",
+            BASE_TIMEOUT_S + missing * 0.05,
+            url=stack.outputs["websocket_url"],
+            count=missing,
+            concurrency=GROW_CONCURRENCY,
+        )
+        if reply["failed"]:
+            raise BenchError(f"{reply['failed']} of {missing} connections failed: {reply['errors']}")
+    stack.wait_for_stored(target, SETTLE_TIMEOUT_S)
+
+
+def _check(reply: dict[str, Any], what: str) -> float:
+    if reply["received"] < reply["expected"] or reply["last"] is None:
+        raise BenchError(f"{what}: only {reply['received']} of {reply['expected']} clients received the message")
+    return float(reply["last"])
+
+
+def ours(stack: StackProcess, swarm: Swarm, size: int) -> dict[str, Any]:
+    """One push through SNS -> the Lambda's fan-out; seconds from the publish call to the last receipt."""
+    from util.environments import LOCAL_ENV, Outputs
+    from util.send_data import publish
+
+    outputs = Outputs(LOCAL_ENV, stack.outputs)
+    marker = uuid.uuid4().hex
+    swarm.call("arm", BASE_TIMEOUT_S, marker=marker)
+    since_ms = time.time_ns() // 1_000_000
+    cpu_before = stack.cpu_seconds()
+    started = time.monotonic()
+    publish(outputs, json.dumps({"bench": marker, "clients": size}), {})
+    reply = swarm.call("collect", BASE_TIMEOUT_S + size * PER_RECIPIENT_TIMEOUT_S)
+    stack_cpu_s = stack.cpu_seconds() - cpu_before
+    return {
+        "seconds": _check(reply, f"fan-out to {size}") - started,
+        "stack_cpu_s": stack_cpu_s,
+        "client_cpu_s": reply["cpu_s"],
+        **function_summary(stack, since_ms, size),
+    }
+
+
+def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str, Any]:
+    """What the function's own `fanout` log lines say (one per shard): posts, shards, the slowest shard's ms.
+
+    Their `ms` counts posting only; the rest of the end-to-end time is SNS -> SQS -> invoke, listing the
+    store and starting shards.
+    """
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        fanouts = [r for r in stack.function_log_records(since_ms) if r.get("message") == "fanout"]
+        posted = sum(int(r.get("recipients", 0)) for r in fanouts)
+        if posted >= size or time.monotonic() > deadline:
+            break
+        time.sleep(LOG_POLL_S)
+    return {
+        "function_posts": posted,
+        "function_fanouts": len(fanouts),
+        "function_slowest_fanout_ms": max((int(r.get("ms", 0)) for r in fanouts), default=None),
+        "function_failed_posts": sum(int(r.get("failed", 0)) for r in fanouts),
+    }
+
+
+class Baseline:
+    """The naive fan-out of the original projects: list the ids in S3, post one at a time with boto3."""
+
+    def __init__(self, outputs: dict[str, str]) -> None:
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name=outputs["region"]
+        )
+        self._bucket = outputs["connections_bucket"]
+        self._s3 = session.client("s3", endpoint_url=outputs["aws_endpoint_url"])
+        self._api = session.client("apigatewaymanagementapi", endpoint_url=outputs["connections_url"])
+
+    def connection_ids(self) -> list[str]:
+        from urllib.parse import unquote
+
+        from lambda_src.store import CONNECTIONS_PREFIX
+
+        ids: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=CONNECTIONS_PREFIX):
+            ids.extend(unquote(item["Key"][len(CONNECTIONS_PREFIX) :]) for item in page.get("Contents", []))
+        return ids
+
+    def post_all(self, data: bytes) -> int:
+        posted = 0
+        for connection_id in self.connection_ids():
+            self._api.post_to_connection(ConnectionId=connection_id, Data=data)
+            posted += 1
+        return posted
+
+
+def baseline(stack: StackProcess, swarm: Swarm, size: int, naive: Baseline) -> dict[str, Any]:
+    marker = uuid.uuid4().hex
+    swarm.call("arm", BASE_TIMEOUT_S, marker=marker)
+    started = time.monotonic()
+    posted = naive.post_all(json.dumps({"bench": marker, "clients": size}).encode())
+    reply = swarm.call("collect", COLLECT_AFTER_BASELINE_S)
+    return {"seconds": _check(reply, f"baseline to {size}") - started, "posted": posted}
+
+
+def measure(stack: StackProcess, swarm: Swarm, size: int, args: argparse.Namespace, naive: Baseline) -> dict[str, Any]:
+    grow(stack, swarm, size)
+    ours(stack, swarm, size)  # warm-up: the workers' first fan-out opens their keep-alive connections
+    runs = [ours(stack, swarm, size) for _ in range(args.repeat)]
+    seconds = [run["seconds"] for run in runs]
+    row: dict[str, Any] = {
+        "clients": size,
+        "ours": {
+            "runs_s": seconds,
+            "median_s": statistics.median(seconds),
+            "min_s": min(seconds),
+            "max_s": max(seconds),
+            "client_cpu_s": [run["client_cpu_s"] for run in runs],
+            "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
+            "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
+        },
+        "baseline": None,
+        "ratio": None,
+    }
+    if args.baseline_max is None or size <= args.baseline_max:
+        row["baseline"] = baseline(stack, swarm, size, naive)
+        row["ratio"] = row["baseline"]["seconds"] / row["ours"]["median_s"]
+    return row
+
+
+def main() -> None:
+    args = _arguments()
+    raise_open_files_limit(max(args.sizes))
+    environment = {} if args.shard_size is None else {"SHARD_SIZE": str(args.shard_size)}
+    rows = []
+    with StackProcess(latency_ms=args.latency_ms, workers=args.workers, function_environment=environment) as stack:
+        naive = Baseline(stack.outputs)
+        with Swarm() as swarm:
+            for size in sorted(args.sizes):
+                rows.append(measure(stack, swarm, size, args, naive))
+                _print_row(rows[-1])
+            # Written before the stack stops: stopping runs a `$disconnect` for every client, which takes a while.
+            parameters = {key: value for key, value in vars(args).items() if key != "json"}
+            path = write_json(args.json, "fanout", parameters, {"sizes": rows})
+    print_table(
+        f"fan-out, {args.latency_ms:g} ms per @connections post: publish -> last client's receipt (seconds)",
+        [
+            "clients",
+            "ours (median)",
+            "ours min",
+            "ours max",
+            "posting ms",
+            "invocations",
+            "baseline",
+            "baseline / ours",
+        ],
+        [
+            [
+                row["clients"],
+                fmt_s(row["ours"]["median_s"]),
+                fmt_s(row["ours"]["min_s"]),
+                fmt_s(row["ours"]["max_s"]),
+                _median_of(row, "function_slowest_fanout_ms"),
+                _median_of(row, "function_fanouts"),
+                fmt_s(row["baseline"]["seconds"]) if row["baseline"] else "skipped",
+                f"{row['ratio']:.1f}x" if row["ratio"] else "-",
+            ]
+            for row in rows
+        ],
+    )
+    print(f"\nwrote {path}")
+
+
+def _median_of(row: dict[str, Any], key: str) -> str:
+    values = [run[key] for run in row["ours"]["function"] if run.get(key) is not None]
+    return f"{statistics.median(values):g}" if values else "-"
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    # Progress while the long sizes run; the table comes at the end.
+    baseline_s = row["baseline"]["seconds"] if row["baseline"] else None
+    print(
+        f"{row['clients']} clients: ours {fmt_s(row['ours']['median_s'])} s, baseline {fmt_s(baseline_s)} s", flush=True
+    )
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,152 @@
+"""The local stack in a child process of its own, for benchmarks: `StackProcess(latency_ms=20, ...)`.
+
+`util local up` takes no function environment (a benchmark passes `SHARD_SIZE` through it), so the child
+runs `util.local.stack.LocalStack` with any `StackSettings` field given as JSON. The parent gets the stack's
+outputs, its resident memory (stack process, embedded moto's threads and the Lambda workers together) and
+the number of connections in the connection store (S3 in the embedded moto).
+
+Child: `python -m bench.stack_process '{"port": 0, "latency_ms": 20}'`: replies `{"outputs": {...}}` once
+serving, stops when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import IO, Any
+
+from .children import ChildProcess, cpu_seconds, process_tree, reply_channel, rss_bytes, send
+from .report import BenchError
+
+STACK_START_TIMEOUT_S = 120.0
+STORE_POLL_S = 0.2
+BENCH_WORKSPACE = "bench"
+"""The stack's resources are named `wspush-bench-*`: never mistaken for a developer's `local` stack."""
+
+
+class StackProcess:
+    """A running local stack in a child process; a context manager that always stops it."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = {"port": 0, "workspace": BENCH_WORKSPACE, "state_path": None, **settings}
+        self.outputs: dict[str, str] = {}
+        self._child: ChildProcess | None = None
+        self._s3: Any = None
+
+    def __enter__(self) -> StackProcess:
+        self._child = ChildProcess("bench.stack_process", json.dumps(self.settings), name="stack")
+        try:
+            self.outputs = self._child.read(STACK_START_TIMEOUT_S)["outputs"]
+        except BaseException:
+            self._child.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._child is not None:
+            self._child.stop()
+            self._child = None
+
+    @property
+    def pid(self) -> int:
+        if self._child is None:
+            raise BenchError("the stack is not running")
+        return self._child.pid
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the stack process and all it started (the Lambda workers)."""
+        return rss_bytes(process_tree(self.pid))
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the stack process (gateway, embedded moto) and its workers together."""
+        return cpu_seconds(process_tree(self.pid))
+
+    def worker_count(self) -> int:
+        return len(process_tree(self.pid)) - 1
+
+    def stored_connections(self) -> int:
+        """Connections in the store right now: what a broadcast reaches."""
+        from lambda_src.store import CONNECTIONS_PREFIX
+
+        s3 = self._s3_client()
+        paginator = s3.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.outputs["connections_bucket"], Prefix=CONNECTIONS_PREFIX)
+        return sum(int(page.get("KeyCount", 0)) for page in pages)
+
+    def wait_for_stored(self, count: int, timeout_s: float) -> float:
+        """Wait until the store holds exactly `count` connections (`$disconnect`s run after the close)."""
+        started = time.monotonic()
+        while (stored := self.stored_connections()) != count:
+            if time.monotonic() - started > timeout_s:
+                raise BenchError(f"the store holds {stored} connections, not {count}, after {timeout_s:g} s")
+            time.sleep(STORE_POLL_S)
+        return time.monotonic() - started
+
+    def function_log_records(self, since_ms: int) -> list[dict[str, Any]]:
+        """The function's JSON log lines (its own, not START/END/REPORT) shipped to CloudWatch since `since_ms`."""
+        logs = self._client("logs")
+        records = []
+        paginator = logs.get_paginator("filter_log_events")
+        for page in paginator.paginate(logGroupName=self.outputs["lambda_log_group"], startTime=since_ms):
+            for event in page.get("events", []):
+                try:
+                    record = json.loads(event["message"])
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def _s3_client(self) -> Any:
+        if self._s3 is None:
+            self._s3 = self._client("s3")
+        return self._s3
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name=self.outputs["region"]
+        )
+        return session.client(service, endpoint_url=self.outputs["aws_endpoint_url"])  # type: ignore[call-overload]
+
+
+async def _serve(raw_settings: dict[str, Any], channel: IO[bytes]) -> None:
+    from pathlib import Path
+
+    from util.errors import describe
+    from util.local.settings import StackSettings
+    from util.local.stack import LocalStack
+
+    if raw_settings.get("code_dir"):
+        raw_settings["code_dir"] = Path(raw_settings["code_dir"])
+    try:
+        stack = LocalStack(StackSettings(**raw_settings))
+    except Exception as error:  # unknown fields (TypeError) or values the settings refuse (InputError)
+        send(channel, {"error": f"bad stack settings: {describe(error)}"})
+        return
+    try:
+        try:
+            outputs = await stack.start()
+        except Exception as error:
+            send(channel, {"error": f"the local stack did not start: {describe(error)}"})
+            return
+        send(channel, {"outputs": outputs})
+        # Anything on stdin, or its end, means stop.
+        await asyncio.to_thread(sys.stdin.buffer.readline)
+    finally:
+        await stack.stop()
+
+
+def main() -> None:
+    channel = reply_channel()
+    if len(sys.argv) != 2:
+        send(channel, {"error": "usage: python -m bench.stack_process SETTINGS_JSON"})
+        sys.exit(2)
+    asyncio.run(_serve(json.loads(sys.argv[1]), channel))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Every benchmark runs at a tiny size, as a subprocess, and writes the JSON its docs describe.
+
+Timings are never asserted (benchmarks do not pass or fail on time); counts, structure and the figures that
+are facts (package size, posts made, shards invoked) are.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from util.build import build_package, default_source
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 240
+WORKERS = 4
+"""The stack's default: the benchmarks run with it unless told otherwise."""
+
+
+def run_bench(module: str, json_path: Path, *args: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(json_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert f"wrote {json_path}" in completed.stdout or module == "post_cpu", completed.stdout
+    document: dict[str, Any] = json.loads(json_path.read_text(encoding="utf-8"))
+    return document
+
+
+def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
+    assert document["benchmark"] == benchmark
+    machine = document["machine"]
+    assert set(machine) == {
+        "date",
+        "nproc",
+        "memory_mb",
+        "python",
+        "platform",
+        "load_average_at_start",
+        "load_average_at_end",
+        "finished",
+        "commit",
+        "uncommitted_changes",
+    }
+    assert machine["nproc"] >= 1
+    assert machine["memory_mb"] > 0
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def test_fanout_times_ours_and_the_baseline_and_passes_shard_size_to_the_function(tmp_path: Path) -> None:
+    document = run_bench("fanout", tmp_path / "fanout.json", "--sizes", "20", "--repeat", "2", "--shard-size", "10")
+
+    assert_machine_facts(document, "fanout")
+    assert document["parameters"]["shard_size"] == 10
+    assert document["parameters"]["latency_ms"] == 20.0
+    [row] = document["results"]["sizes"]
+    assert row["clients"] == 20
+    ours = row["ours"]
+    assert len(ours["runs_s"]) == 2
+    assert all(positive(seconds) for seconds in ours["runs_s"])
+    assert ours["min_s"] <= ours["median_s"] <= ours["max_s"]
+    # SHARD_SIZE=10 reached the function: 20 recipients went out in two invocations of 10 posts each.
+    for run in ours["function"]:
+        assert run["function_posts"] == 20
+        assert run["function_fanouts"] == 2
+        assert run["function_failed_posts"] == 0
+    assert row["baseline"]["posted"] == 20
+    # Even the tiny baseline pays 20 sequential posts at 20 ms each.
+    assert row["baseline"]["seconds"] >= 20 * 0.020
+    assert row["ratio"] == pytest.approx(row["baseline"]["seconds"] / ours["median_s"])
+
+
+def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path: Path) -> None:
+    document = run_bench(
+        "gateway",
+        tmp_path / "gateway.json",
+        "--connects",
+        "20",
+        "--broadcast-sizes",
+        "10,5",
+        "--idle",
+        "30",
+        "--echo-round-trips",
+        "50",
+        "--lambda-round-trips",
+        "5",
+        "--repeat",
+        "2",
+    )
+
+    assert_machine_facts(document, "gateway")
+    results = document["results"]
+    [connects] = results["connects"]
+    assert (connects["clients"], connects["opened"], connects["failed"], connects["errors"]) == (20, 20, 0, {})
+    assert positive(connects["per_s"])
+    assert positive(connects["stack_cpu_ms_per_connect"])
+    direct = results["echo"]["connections_post"]
+    assert (direct["round_trips"], direct["failed"]) == (50, 0)
+    assert positive(direct["per_s"])
+    assert results["echo"]["lambda_whoami"]["round_trips"] == 5
+    assert [row["clients"] for row in results["broadcast"]] == [5, 10]
+    for row in results["broadcast"]:
+        assert len(row["runs_s"]) == 2
+        assert all(positive(seconds) for seconds in row["runs_s"])
+    memory = results["idle_memory"]
+    assert memory["connections"] == 30
+    assert memory["processes"] == 1 + WORKERS
+    assert memory["stack_rss_mb"] > 0
+    assert memory["stack_rss_before_mb"] > 0
+
+
+def test_coldstart_reports_the_built_package_size_import_and_deploy_times(tmp_path: Path) -> None:
+    document = run_bench("coldstart", tmp_path / "coldstart.json", "--runs", "1")
+
+    assert_machine_facts(document, "coldstart")
+    results = document["results"]
+    package = build_package(default_source())
+    assert results["package"]["bytes"] == package.size
+    assert results["package"]["files"] == len(package.files)
+    assert set(results["import"]) == {"lambda", "bytecode_cached", "with_boto3"}
+    for mode in results["import"].values():
+        assert len(mode["import_ms_runs"]) == 1
+        assert positive(mode["import_ms_median"])
+        assert positive(mode["setup_ms_median"])
+    assert len(results["deploy"]["forced_s_runs"]) == 1
+    assert positive(results["deploy"]["forced_s_median"])
+    assert positive(results["deploy"]["no_op_s"])
+
+
+def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
+    document = run_bench("post_cpu", tmp_path / "post_cpu.json", "--posts", "50", "--threads", "4")
+
+    assert (document["posts"], document["threads"]) == (50, 4)
+    assert set(document["results"]) == {"boto3 post_to_connection", "SignedPoster"}
+    for row in document["results"].values():
+        assert positive(row["cpu_ms_per_post"])
+        assert positive(row["posts_per_s"])
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("fanout", ["--sizes", "100,zero"], "sizes must be positive integers separated by commas"),
+        ("gateway", ["--repeat", "0"], "must be a positive integer, not '0'"),
+        ("coldstart", ["--runs", "-1"], "must be a positive integer, not '-1'"),
+    ],
+)
+def test_bad_arguments_end_in_one_error_line_without_a_traceback(
+    module: str, args: list[str], message: str, tmp_path: Path
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(tmp_path / "x.json")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert message in completed.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_settings_the_stack_refuses_end_in_one_error_line_naming_them(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.gateway", "--workers", "65", "--json", str(tmp_path / "x.json")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        "error: stack: bad stack settings: --workers must be between 1 and 64"
+    ]
+    assert not (tmp_path / "x.json").exists()

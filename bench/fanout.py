@@ -26,10 +26,8 @@ from typing import Any
 from .children import raise_open_files_limit
 from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
 from .stack_process import StackProcess
-from .swarm import Swarm
+from .swarm import Swarm, grow
 
-GROW_CONCURRENCY = 200
-SETTLE_TIMEOUT_S = 300.0
 BASE_TIMEOUT_S = 30.0
 PER_RECIPIENT_TIMEOUT_S = 0.02
 """Ours: generous next to the target (10,000 in 4 s), so a slow machine still measures instead of failing."""
@@ -51,21 +49,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
     parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
     return parser.parse_args()
-
-
-def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
-    missing = target - swarm.open_connections()
-    if missing > 0:
-        reply = swarm.call(
-            "connect",
-            BASE_TIMEOUT_S + missing * 0.05,
-            url=stack.outputs["websocket_url"],
-            count=missing,
-            concurrency=GROW_CONCURRENCY,
-        )
-        if reply["failed"]:
-            raise BenchError(f"{reply['failed']} of {missing} connections failed: {reply['errors']}")
-    stack.wait_for_stored(target, SETTLE_TIMEOUT_S)
 
 
 def _check(reply: dict[str, Any], what: str) -> float:

@@ -38,9 +38,8 @@ from .report import (
     write_json,
 )
 from .stack_process import StackProcess
-from .swarm import Swarm
+from .swarm import Swarm, grow
 
-GROW_CONCURRENCY = 200
 """Handshakes in flight while growing the audience for broadcast and memory (not a measure itself)."""
 SETTLE_TIMEOUT_S = 300.0
 """Waiting for thousands of `$disconnect`s to empty the store."""
@@ -110,22 +109,6 @@ def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_rou
             "per_s": through_lambda["round_trips"] / through_lambda["seconds"],
         },
     }
-
-
-def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
-    """Open connections until the swarm holds `target` (the store must agree: it is what a broadcast reads)."""
-    missing = target - swarm.open_connections()
-    if missing > 0:
-        opened = swarm.call(
-            "connect",
-            CONNECT_TIMEOUT_S + missing * 0.05,
-            url=stack.outputs["websocket_url"],
-            count=missing,
-            concurrency=GROW_CONCURRENCY,
-        )
-        if opened["failed"]:
-            raise BenchError(f"{opened['failed']} of {missing} connections failed while growing: {opened['errors']}")
-    stack.wait_for_stored(target, SETTLE_TIMEOUT_S)
 
 
 def measure_broadcast(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:

@@ -27,15 +27,22 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .children import ChildProcess, raise_open_files_limit, reply_channel, send
+from .report import BenchError
+
+if TYPE_CHECKING:
+    from .stack_process import StackProcess
 
 CONNECT_TIMEOUT_S = 120.0
 CLOSE_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 10.0
 CLIENT_NAME = "bench"
 SLACK_S = 30.0
+GROW_CONCURRENCY = 200
+"""Connects in flight at once while a benchmark grows its audience."""
+SETTLE_TIMEOUT_S = 300.0
 """Added to a request's own timeout for the parent's wait on the reply."""
 
 
@@ -301,3 +308,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
+    """Open connections until the swarm holds `target` (the store must agree: it is what a broadcast reads)."""
+    missing = target - swarm.open_connections()
+    if missing > 0:
+        opened = swarm.call(
+            "connect",
+            SLACK_S + missing * 0.05,
+            url=stack.outputs["websocket_url"],
+            count=missing,
+            concurrency=GROW_CONCURRENCY,
+        )
+        if opened["failed"]:
+            raise BenchError(f"{opened['failed']} of {missing} connections failed while growing: {opened['errors']}")
+    stack.wait_for_stored(target, SETTLE_TIMEOUT_S)

@@ -39,9 +39,14 @@ class Services:
 def from_config(config: Config) -> Services:
     """Real AWS clients: S3 (boto3, standard retries) for the store, the lean signed poster for `@connections`."""
     import boto3
+    import botocore.session
     from botocore.config import Config as BotoConfig
 
-    session = boto3.session.Session()
+    core = botocore.session.get_session()
+    # The store never reads LastModified: parsing it for every listed key was two thirds of a listing's CPU
+    # (3,000 keys: 327 ms with dateutil, 109 ms left as text).
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    session = boto3.session.Session(botocore_session=core)
     credentials = session.get_credentials()
     if credentials is None:
         raise ConfigError("no AWS credentials found")

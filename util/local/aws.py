@@ -1,17 +1,20 @@
 """The embedded moto server and the resources the deployment would create in it, by the contract's names.
 
-Everything here blocks (boto3, werkzeug): the stack calls it from a thread. moto keeps its state per process,
-so a second stack in the same process (tests) finds the previous one's resources: creation is idempotent,
-the bucket is emptied, and the SNS delivery queue is the stack's own and removed on stop.
+Everything here blocks (boto3, a child process): the stack calls it from a thread. Each stack starts its own
+moto, so it starts empty; creation is idempotent all the same, and the SNS delivery queue is the stack's own
+and removed on stop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import select
+import subprocess
+import sys
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 LOGGER = logging.getLogger("wspush.local.aws")
+MOTO_START_TIMEOUT_S = 60.0
+MOTO_STOP_TIMEOUT_S = 10.0
 
 
 def client(service: str, endpoint_url: str, region: str) -> Any:
@@ -36,79 +41,46 @@ def client(service: str, endpoint_url: str, region: str) -> Any:
     )
 
 
-def _trim_moto_overheads() -> None:
-    """Remove two per-request costs of moto's server that the local stack pays on the gateway's GIL.
-
-    Profiled under the benchmarks (docs/benchmarks.md), both answers never change in a running process:
-    - moto finds a request's backend by listing its own package directory (`os.listdir` plus `isdir` on ~150
-      entries) on every request: about a fifth of moto's CPU per S3 call. The listing is cached.
-    - moto's response serializer re-parses every timestamp it has just formatted with dateutil; a
-      ListObjectsV2 page of 1,000 keys spent ~90 ms of CPU on that. ISO 8601 strings with a zone (all that
-      moto formats) are parsed with `datetime.fromisoformat`; anything else still goes to moto's own parser.
-    Idempotent; a moto without these names is left as it is.
-    """
-    from moto import backends
-    from moto.core import serialize as serialize_module
-
-    serialize: Any = serialize_module  # its parser is an import moto does not re-export
-    listing = backends.list_of_moto_modules
-    if not getattr(listing, "wspush_cached", False):
-        modules = tuple(listing())
-
-        def cached_listing() -> tuple[str, ...]:
-            return modules
-
-        cached_listing.wspush_cached = True  # type: ignore[attr-defined]
-        backends.list_of_moto_modules = cached_listing
-
-    parse = getattr(serialize, "parse_to_aware_datetime", None)
-    if parse is not None and not getattr(parse, "wspush_fast", False):
-
-        def fast_parse(value: Any) -> Any:
-            if isinstance(value, datetime) and value.tzinfo is not None:
-                return value
-            if isinstance(value, str):
-                try:
-                    parsed = datetime.fromisoformat(value)
-                except ValueError:
-                    return parse(value)
-                if parsed.tzinfo is not None:
-                    return parsed
-            return parse(value)
-
-        fast_parse.wspush_fast = True  # type: ignore[attr-defined]
-        serialize.parse_to_aware_datetime = fast_parse
-
-
 class EmbeddedMoto:
-    """A moto server on a free port of 127.0.0.1, in a thread of this process."""
+    """A moto server on a free port of 127.0.0.1, in a child process (`moto_process`) that dies with the stack."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._host = host
-        self._server: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self.endpoint_url = ""
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        _trim_moto_overheads()
-        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        # moto's werkzeug logs one line per request: far too loud next to the stack's own output.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address=self._host, port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
+        environment = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        process = self._process = subprocess.Popen(
+            [sys.executable, "-m", "util.local.moto_process", self._host],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=environment,
+        )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], MOTO_START_TIMEOUT_S)
+        line = process.stdout.readline() if ready else b""
+        try:
+            port = int(json.loads(line)["port"])
+        except (ValueError, KeyError, TypeError):
+            self.stop()
+            raise RuntimeError(f"the embedded moto did not start within {MOTO_START_TIMEOUT_S:g} s") from None
+        self.endpoint_url = f"http://{self._host}:{port}"
         return self.endpoint_url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            # werkzeug's shutdown leaves the listening socket open; close it so the port is free at once.
-            inner = getattr(self._server, "_server", None)
-            if inner is not None:
-                inner.server_close()
-            self._server = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None and process.stdout is not None
+        with contextlib.suppress(OSError):
+            process.stdin.close()  # its end of input is moto's signal to stop
+        try:
+            process.wait(MOTO_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
 
 
 @dataclass(frozen=True)

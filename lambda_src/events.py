@@ -62,7 +62,6 @@ class Shard:
     """A slice of a large fan-out, posted by its own invocation (see `shards`)."""
 
     index: int
-    count: int
     data: bytes
     connection_ids: tuple[str, ...]
     room: str | None
@@ -75,7 +74,6 @@ class Shard:
                 "source": SHARD_EVENT_SOURCE,
                 "shard": {
                     "index": self.index,
-                    "count": self.count,
                     "room": self.room,
                     "origin": self.origin,
                     "data": base64.b64encode(self.data).decode("ascii"),
@@ -168,16 +166,16 @@ def _parse_shard(shard: object) -> Shard | UnknownEvent:
     if not isinstance(shard, Mapping):
         return UnknownEvent("shard event without shard")
     ids = shard.get("connectionIds")
-    index, count, room = shard.get("index"), shard.get("count"), shard.get("room")
+    index, room = shard.get("index"), shard.get("room")
     try:
         data = base64.b64decode(str(shard.get("data")), validate=True)
     except binascii.Error:
         return UnknownEvent("shard data is not base64")
     if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         return UnknownEvent("shard connectionIds is not a list of strings")
-    if not (isinstance(index, int) and isinstance(count, int) and (room is None or isinstance(room, str))):
-        return UnknownEvent("shard index, count or room malformed")
-    return Shard(index, count, data, tuple(ids), room, _str_or_none(shard.get("origin")))
+    if not (isinstance(index, int) and (room is None or isinstance(room, str))):
+        return UnknownEvent("shard index or room malformed")
+    return Shard(index, data, tuple(ids), room, _str_or_none(shard.get("origin")))
 
 
 def _body_text(body: object, is_base64: bool) -> str | None:

@@ -77,6 +77,11 @@ def bind(request_id: str | None, connection_id: str | None) -> tuple[Token[str |
     return _request_id.set(request_id), _connection_id.set(connection_id)
 
 
+def current_request_id() -> str | None:
+    """The Lambda request id that `bind` set for this invocation (None outside one)."""
+    return _request_id.get()
+
+
 def unbind(tokens: tuple[Token[str | None], Token[str | None]]) -> None:
     _request_id.reset(tokens[0])
     _connection_id.reset(tokens[1])

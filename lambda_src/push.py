@@ -70,4 +70,4 @@ def deliver_record(record: PushRecord, services: Services) -> FanoutSummary | No
     else:
         recipients = services.store.connection_ids()
     services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})
-    return deliver(connection_ids=recipients, data=data, room=room, services=services, origin=record.message_id)
+    return deliver(connection_ids=recipients, data=data, room=room, services=services)

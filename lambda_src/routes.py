@@ -70,7 +70,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     recipients = services.store.room_members(room) if room else services.store.connection_ids()
     if not echo:
         recipients = (cid for cid in recipients if cid != request.connection_id)
-    deliver(connection_ids=recipients, data=data, room=room, services=services, origin=request.request_id)
+    deliver(connection_ids=recipients, data=data, room=room, services=services)
 
 
 @route("send")

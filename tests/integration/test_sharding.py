@@ -64,7 +64,7 @@ def _stored_ids(stack: StackThread) -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
-def _shard_summaries(stack: StackThread, since_ms: int) -> list[dict[str, Any]]:
+def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
     logs = _client(stack, "logs")
     found: list[dict[str, Any]] = []
     for page in logs.get_paginator("filter_log_events").paginate(
@@ -75,7 +75,7 @@ def _shard_summaries(stack: StackThread, since_ms: int) -> list[dict[str, Any]]:
                 line = json.loads(event["message"])
             except ValueError:
                 continue
-            if line.get("message") == "fanout" and "shard" in line:
+            if line.get("message") == message:
                 found.append(line)
     return found
 
@@ -105,12 +105,14 @@ def test_broadcast_to_thousands_is_sharded_delivered_once_and_prunes_gone_ids(st
             assert [frame for frame in pending if frame is not None] == []
 
             deadline = time.monotonic() + LOG_WAIT_S
-            summaries = _shard_summaries(stack, since_ms)
+            summaries = _log_lines(stack, since_ms, "fanout")
             while len(summaries) < expected_shards and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
-                summaries = _shard_summaries(stack, since_ms)
+                summaries = _log_lines(stack, since_ms, "fanout")
+            [sharded] = _log_lines(stack, since_ms, "sharded")
+            assert (sharded["shards"], sharded["invoked"]) == (expected_shards, expected_shards - 1)
             assert sorted(s["shard"] for s in summaries) == list(range(expected_shards))
-            assert {s["shards"] for s in summaries} == {expected_shards}
+            assert {s["origin"] for s in summaries} == {sharded["requestId"]}
             assert sum(s["recipients"] for s in summaries) == CLIENTS + len(STALE_IDS)
             assert sum(s["delivered"] for s in summaries) == CLIENTS
             assert sum(s["gone"] for s in summaries) == len(STALE_IDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -53,32 +54,57 @@ def sharded(services: Services) -> Services:
 
 
 def _summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    keys = ("recipients", "delivered", "gone", "shard", "shards")
+    keys = ("recipients", "delivered", "gone", "shard", "origin")
     return sorted(
         ({k: r.__dict__[k] for k in keys} for r in caplog.records if r.getMessage() == "fanout"),
         key=lambda s: str(s["shard"]),
     )
 
 
+def _sharded_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    keys = ("recipients", "shards", "invoked", "keptLocally")
+    return [{k: r.__dict__[k] for k in keys} for r in caplog.records if r.getMessage() == "sharded"]
+
+
 def test_plan_keeps_every_shard_event_within_the_async_payload_limit() -> None:
     ids = [f"{i:012d}-padding-to-make-ids-long=" for i in range(20_000)]
     data = b"\x00" * MAX_MESSAGE_BYTES
 
-    groups = plan(ids, data, shard_size=10_000)
+    groups = [group for group, _ in plan(ids, data, shard_size=10_000)]
 
     assert [cid for group in groups for cid in group] == ids
     assert len(groups) > 2
     for i, group in enumerate(groups):
-        event = Shard(i, len(groups), data, tuple(group), "room-name-at-most-64", "origin-request-id").to_event()
+        event = Shard(i, data, tuple(group), "room-name-at-most-64", "origin-request-id").to_event()
         assert len(event) <= MAX_ASYNC_PAYLOAD_BYTES
 
 
-def test_plan_respects_the_shard_size() -> None:
-    assert [len(g) for g in plan([str(i) for i in range(250)], b"x", shard_size=100)] == [100, 100, 50]
+def test_plan_respects_the_shard_size_and_marks_only_the_last_group() -> None:
+    groups = list(plan([str(i) for i in range(250)], b"x", shard_size=100))
+
+    assert [(len(group), last) for group, last in groups] == [(100, False), (100, False), (50, True)]
+
+
+def test_plan_drops_repeated_ids() -> None:
+    assert list(plan(["a", "b", "a", "c", "b"], b"x", shard_size=2)) == [(["a", "b"], False), (["c"], True)]
+
+
+def test_plan_hands_out_a_full_shard_before_the_listing_ends() -> None:
+    listed: list[str] = []
+
+    def listing() -> Iterator[str]:
+        for i in range(1_000):
+            listed.append(str(i))
+            yield str(i)
+
+    first, last = next(plan(listing(), b"x", shard_size=100))
+
+    assert (len(first), last) == (100, False)
+    assert len(listed) == 101  # one id past the shard: proof that more follow, and nothing more was listed
 
 
 def test_shard_event_round_trips() -> None:
-    shard = Shard(2, 5, "héllo".encode(), ("a", "b/c="), "lobby", "req-1")
+    shard = Shard(2, "héllo".encode(), ("a", "b/c="), "lobby", "req-1")
 
     assert parse_event(json.loads(shard.to_event())) == shard
 
@@ -98,10 +124,11 @@ def test_broadcast_over_shard_size_reaches_everyone_exactly_once_in_shards(
 
     assert Counter(connections_server.delivered_to()) == Counter(set(ids) - connections_server.gone)
     assert _summaries(caplog) == [
-        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 0, "shards": 3},
-        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 1, "shards": 3},
-        {"recipients": 50, "delivered": 49, "gone": 1, "shard": 2, "shards": 3},
+        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 0, "origin": "req-test"},
+        {"recipients": 100, "delivered": 99, "gone": 1, "shard": 1, "origin": "req-test"},
+        {"recipients": 50, "delivered": 49, "gone": 1, "shard": 2, "origin": "req-test"},
     ]
+    assert _sharded_lines(caplog) == [{"recipients": 250, "shards": 3, "invoked": 2, "keptLocally": 50}]
     assert sorted(sharded.store.connection_ids()) == sorted(set(ids) - connections_server.gone)
 
 

@@ -1,15 +1,15 @@
 """Fan-out to N connected clients with an AWS-like 20 ms per `@connections` post: ours against the naive baseline.
 
 The local stack runs in a child process with `latency_ms` added to every `@connections` call, N clients in
-another. For each N (the audience grows between sizes):
+another. For each shard size in `--shard-sizes` (the function's `SHARD_SIZE`: 0 = one invocation posts to
+everyone; N = recipients per shard invocation) a fresh stack runs every N (the audience grows between sizes):
 - ours: publish to the stack's SNS topic (exactly what `util send-data` does), which reaches the Lambda through
   SQS; seconds from the publish call to the last client's receipt. Median over `--repeat`, after one warm-up.
-- baseline (what the original projects do): list the connection ids in S3, then `post_to_connection` with
-  boto3, one at a time, run here in the bench process against the same stack; seconds from the start of the
-  listing to the last client's receipt.
-`--shard-size` passes `SHARD_SIZE` to the function (recipients per shard invocation; 0 turns sharding off).
+- baseline (what the original projects do), with the first stack only: list the connection ids in S3, then
+  `post_to_connection` with boto3, one at a time, run here in the bench process against the same stack;
+  seconds from the start of the listing to the last client's receipt.
 
-Usage: python -m bench.fanout [--sizes 100,1000,10000] [--latency-ms 20] [--repeat 3] [--shard-size N]
+Usage: python -m bench.fanout [--sizes 100,1000,10000] [--shard-sizes 0,1000] [--latency-ms 20] [--repeat 3]
        [--baseline-max N] [--workers 4] [--json bench/results/fanout.json]
 """
 
@@ -24,7 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from .children import raise_open_files_limit
-from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
+from .report import (
+    BenchError,
+    default_json_path,
+    fmt_s,
+    parse_counts,
+    parse_sizes,
+    positive_int,
+    print_table,
+    run_main,
+    write_json,
+)
 from .stack_process import StackProcess
 from .swarm import Swarm, grow
 
@@ -42,7 +52,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--sizes", type=parse_sizes, default=[100, 1000, 10_000], help="audiences, e.g. 100,1000")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every @connections call")
     parser.add_argument("--repeat", type=positive_int, default=3, help="publishes timed per size (after one warm-up)")
-    parser.add_argument("--shard-size", type=int, default=None, help="SHARD_SIZE for the function")
+    parser.add_argument(
+        "--shard-sizes",
+        type=parse_counts,
+        default=[0, 1000],
+        help="the function's SHARD_SIZE, one stack each: 0 = one invocation, N = N recipients per shard",
+    )
     parser.add_argument(
         "--baseline-max", type=positive_int, default=None, help="skip the baseline above this many clients (it is slow)"
     )
@@ -140,85 +155,96 @@ def baseline(stack: StackProcess, swarm: Swarm, size: int, naive: Baseline) -> d
     return {"seconds": _check(reply, f"baseline to {size}") - started, "posted": posted}
 
 
-def measure(stack: StackProcess, swarm: Swarm, size: int, args: argparse.Namespace, naive: Baseline) -> dict[str, Any]:
+def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:
     grow(stack, swarm, size)
     ours(stack, swarm, size)  # warm-up: the workers' first fan-out opens their keep-alive connections
-    runs = [ours(stack, swarm, size) for _ in range(args.repeat)]
+    runs = [ours(stack, swarm, size) for _ in range(repeat)]
     seconds = [run["seconds"] for run in runs]
-    row: dict[str, Any] = {
-        "clients": size,
-        "ours": {
-            "runs_s": seconds,
-            "median_s": statistics.median(seconds),
-            "min_s": min(seconds),
-            "max_s": max(seconds),
-            "client_cpu_s": [run["client_cpu_s"] for run in runs],
-            "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
-            "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
-        },
-        "baseline": None,
-        "ratio": None,
+    return {
+        "runs_s": seconds,
+        "median_s": statistics.median(seconds),
+        "min_s": min(seconds),
+        "max_s": max(seconds),
+        "client_cpu_s": [run["client_cpu_s"] for run in runs],
+        "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
+        "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
     }
-    if args.baseline_max is None or size <= args.baseline_max:
-        row["baseline"] = baseline(stack, swarm, size, naive)
-        row["ratio"] = row["baseline"]["seconds"] / row["ours"]["median_s"]
-    return row
+
+
+def label(shard_size: int) -> str:
+    return "one invocation" if shard_size == 0 else f"sharded {shard_size}"
 
 
 def main() -> None:
     args = _arguments()
     raise_open_files_limit(max(args.sizes))
-    environment = {} if args.shard_size is None else {"SHARD_SIZE": str(args.shard_size)}
-    rows = []
-    with StackProcess(latency_ms=args.latency_ms, workers=args.workers, function_environment=environment) as stack:
-        naive = Baseline(stack.outputs)
-        with Swarm() as swarm:
-            for size in sorted(args.sizes):
-                rows.append(measure(stack, swarm, size, args, naive))
-                _print_row(rows[-1])
-            # Written before the stack stops: stopping runs a `$disconnect` for every client, which takes a while.
-            parameters = {key: value for key, value in vars(args).items() if key != "json"}
-            path = write_json(args.json, "fanout", parameters, {"sizes": rows})
+    rows: dict[int, dict[str, Any]] = {
+        size: {"clients": size, "ours": {}, "baseline": None, "ratio": {}} for size in sorted(args.sizes)
+    }
+    for configuration, shard_size in enumerate(args.shard_sizes):
+        environment = {"SHARD_SIZE": str(shard_size)}
+        with StackProcess(latency_ms=args.latency_ms, workers=args.workers, function_environment=environment) as stack:
+            naive = Baseline(stack.outputs)
+            with Swarm() as swarm:
+                for size, row in rows.items():
+                    row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat)
+                    if configuration == 0 and (args.baseline_max is None or size <= args.baseline_max):
+                        row["baseline"] = baseline(stack, swarm, size, naive)
+                    _print_progress(row, shard_size)
+    for row in rows.values():
+        if row["baseline"] is not None:
+            row["ratio"] = {key: row["baseline"]["seconds"] / run["median_s"] for key, run in row["ours"].items()}
+    parameters = {key: value for key, value in vars(args).items() if key != "json"}
+    path = write_json(args.json, "fanout", parameters, {"sizes": list(rows.values())})
+    _print_tables(args, list(rows.values()))
+    print(f"\nwrote {path}")
+
+
+def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    keys = [str(shard_size) for shard_size in args.shard_sizes]
     print_table(
-        f"fan-out, {args.latency_ms:g} ms per @connections post: publish -> last client's receipt (seconds)",
-        [
-            "clients",
-            "ours (median)",
-            "ours min",
-            "ours max",
-            "posting ms",
-            "invocations",
-            "baseline",
-            "baseline / ours",
-        ],
+        f"fan-out, {args.latency_ms:g} ms per @connections post: publish -> last client's receipt (median seconds)",
+        ["clients", "baseline", *(label(int(key)) for key in keys), *(f"baseline / {label(int(k))}" for k in keys)],
         [
             [
                 row["clients"],
-                fmt_s(row["ours"]["median_s"]),
-                fmt_s(row["ours"]["min_s"]),
-                fmt_s(row["ours"]["max_s"]),
-                _median_of(row, "function_slowest_fanout_ms"),
-                _median_of(row, "function_fanouts"),
                 fmt_s(row["baseline"]["seconds"]) if row["baseline"] else "skipped",
-                f"{row['ratio']:.1f}x" if row["ratio"] else "-",
+                *(fmt_s(row["ours"][key]["median_s"]) for key in keys),
+                *(f"{row['ratio'][key]:.1f}x" if key in row["ratio"] else "-" for key in keys),
             ]
             for row in rows
         ],
     )
-    print(f"\nwrote {path}")
+    print_table(
+        "each configuration: min-max seconds, the slowest invocation's posting ms, invocations (medians)",
+        ["clients", "configuration", "min", "max", "posting ms", "invocations", "stack CPU s"],
+        [
+            [
+                row["clients"],
+                label(int(key)),
+                fmt_s(row["ours"][key]["min_s"]),
+                fmt_s(row["ours"][key]["max_s"]),
+                _median_of(row["ours"][key], "function_slowest_fanout_ms"),
+                _median_of(row["ours"][key], "function_fanouts"),
+                fmt_s(statistics.median(row["ours"][key]["stack_cpu_s"])),
+            ]
+            for row in rows
+            for key in keys
+        ],
+    )
 
 
-def _median_of(row: dict[str, Any], key: str) -> str:
-    values = [run[key] for run in row["ours"]["function"] if run.get(key) is not None]
+def _median_of(ours: dict[str, Any], key: str) -> str:
+    values = [run[key] for run in ours["function"] if run.get(key) is not None]
     return f"{statistics.median(values):g}" if values else "-"
 
 
-def _print_row(row: dict[str, Any]) -> None:
-    # Progress while the long sizes run; the table comes at the end.
+def _print_progress(row: dict[str, Any], shard_size: int) -> None:
+    # Progress while the long sizes run; the tables come at the end.
     baseline_s = row["baseline"]["seconds"] if row["baseline"] else None
-    print(
-        f"{row['clients']} clients: ours {fmt_s(row['ours']['median_s'])} s, baseline {fmt_s(baseline_s)} s", flush=True
-    )
+    ours_s = row["ours"][str(shard_size)]["median_s"]
+    line = f"{row['clients']} clients, {label(shard_size)}: {fmt_s(ours_s)} s (baseline {fmt_s(baseline_s)} s)"
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

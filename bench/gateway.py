@@ -140,7 +140,7 @@ def measure_idle_memory(stack: StackProcess, swarm: Swarm, idle: int, rss_empty:
         "stack_rss_mb": rss / MB,
         "stack_rss_before_mb": rss_empty / MB,
         "per_connection_kb": (rss - rss_empty) / idle / 1024 if idle else None,
-        "processes": stack.worker_count() + 1,
+        "processes": stack.process_count(),
         "client_process_rss_mb": _client_rss(swarm) / MB,
     }
 

@@ -44,6 +44,18 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_counts(text: str) -> list[int]:
+    """`0,1000,250` -> [0, 1000, 250]: like `parse_sizes`, zero allowed."""
+    problem = f"expected whole numbers (0 or more) separated by commas, not {text!r}"
+    try:
+        counts = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if not counts or any(count < 0 for count in counts):
+        raise argparse.ArgumentTypeError(problem)
+    return counts
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

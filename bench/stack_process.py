@@ -2,7 +2,7 @@
 
 `util local up` takes no function environment (a benchmark passes `SHARD_SIZE` through it), so the child
 runs `util.local.stack.LocalStack` with any `StackSettings` field given as JSON. The parent gets the stack's
-outputs, its resident memory (stack process, embedded moto's threads and the Lambda workers together) and
+outputs, its resident memory (stack process, embedded moto's process and the Lambda workers together) and
 the number of connections in the connection store (S3 in the embedded moto).
 
 Child: `python -m bench.stack_process '{"port": 0, "latency_ms": 20}'`: replies `{"outputs": {...}}` once
@@ -56,15 +56,16 @@ class StackProcess:
         return self._child.pid
 
     def rss_bytes(self) -> int:
-        """Resident memory of the stack process and all it started (the Lambda workers)."""
+        """Resident memory of the stack process and all it started (embedded moto, the Lambda workers)."""
         return rss_bytes(process_tree(self.pid))
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the stack process (gateway, embedded moto) and its workers together."""
+        """CPU time used so far by the stack process (gateway), its embedded moto and its workers together."""
         return cpu_seconds(process_tree(self.pid))
 
-    def worker_count(self) -> int:
-        return len(process_tree(self.pid)) - 1
+    def process_count(self) -> int:
+        """The stack process, its embedded moto and its Lambda workers."""
+        return len(process_tree(self.pid))
 
     def stored_connections(self) -> int:
         """Connections in the store right now: what a broadcast reaches."""

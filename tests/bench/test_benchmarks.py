@@ -60,27 +60,34 @@ def positive(value: Any) -> bool:
     return isinstance(value, int | float) and value > 0
 
 
-def test_fanout_times_ours_and_the_baseline_and_passes_shard_size_to_the_function(tmp_path: Path) -> None:
-    document = run_bench("fanout", tmp_path / "fanout.json", "--sizes", "20", "--repeat", "2", "--shard-size", "10")
+def test_fanout_times_one_invocation_sharded_and_the_baseline_with_shard_size_reaching_the_function(
+    tmp_path: Path,
+) -> None:
+    document = run_bench("fanout", tmp_path / "fanout.json", "--sizes", "20", "--repeat", "2", "--shard-sizes", "0,10")
 
     assert_machine_facts(document, "fanout")
-    assert document["parameters"]["shard_size"] == 10
+    assert document["parameters"]["shard_sizes"] == [0, 10]
     assert document["parameters"]["latency_ms"] == 20.0
     [row] = document["results"]["sizes"]
     assert row["clients"] == 20
-    ours = row["ours"]
-    assert len(ours["runs_s"]) == 2
-    assert all(positive(seconds) for seconds in ours["runs_s"])
-    assert ours["min_s"] <= ours["median_s"] <= ours["max_s"]
-    # SHARD_SIZE=10 reached the function: 20 recipients went out in two invocations of 10 posts each.
-    for run in ours["function"]:
-        assert run["function_posts"] == 20
-        assert run["function_fanouts"] == 2
-        assert run["function_failed_posts"] == 0
+    assert set(row["ours"]) == {"0", "10"}
+    for ours in row["ours"].values():
+        assert len(ours["runs_s"]) == 2
+        assert all(positive(seconds) for seconds in ours["runs_s"])
+        assert ours["min_s"] <= ours["median_s"] <= ours["max_s"]
+    # SHARD_SIZE reached the function: one invocation of 20 posts, then two invocations of 10 posts each.
+    for key, invocations in (("0", 1), ("10", 2)):
+        for run in row["ours"][key]["function"]:
+            assert (run["function_posts"], run["function_fanouts"], run["function_failed_posts"]) == (
+                20,
+                invocations,
+                0,
+            )
     assert row["baseline"]["posted"] == 20
     # Even the tiny baseline pays 20 sequential posts at 20 ms each.
     assert row["baseline"]["seconds"] >= 20 * 0.020
-    assert row["ratio"] == pytest.approx(row["baseline"]["seconds"] / ours["median_s"])
+    for key, ours in row["ours"].items():
+        assert row["ratio"][key] == pytest.approx(row["baseline"]["seconds"] / ours["median_s"])
 
 
 def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path: Path) -> None:
@@ -117,7 +124,7 @@ def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path
         assert all(positive(seconds) for seconds in row["runs_s"])
     memory = results["idle_memory"]
     assert memory["connections"] == 30
-    assert memory["processes"] == 1 + WORKERS
+    assert memory["processes"] == 2 + WORKERS  # the stack, its embedded moto, the Lambda workers
     assert memory["stack_rss_mb"] > 0
     assert memory["stack_rss_before_mb"] > 0
 
@@ -154,6 +161,7 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
     ("module", "args", "message"),
     [
         ("fanout", ["--sizes", "100,zero"], "sizes must be positive integers separated by commas"),
+        ("fanout", ["--shard-sizes", "0,-5"], "expected whole numbers (0 or more) separated by commas"),
         ("gateway", ["--repeat", "0"], "must be a positive integer, not '0'"),
         ("coldstart", ["--runs", "-1"], "must be a positive integer, not '-1'"),
     ],

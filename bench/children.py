@@ -76,6 +76,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def rss_bytes(pids: list[int]) -> int:
     """Resident memory of these processes together (each page counted once per process, as `ps` does)."""
     total = 0

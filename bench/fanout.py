@@ -35,7 +35,7 @@ from .report import (
     run_main,
     write_json,
 )
-from .stack_process import StackProcess
+from .stack_process import ROLES, StackProcess, cpu_delta
 from .swarm import Swarm, grow
 
 BASE_TIMEOUT_S = 30.0
@@ -81,14 +81,15 @@ def ours(stack: StackProcess, swarm: Swarm, size: int) -> dict[str, Any]:
     marker = uuid.uuid4().hex
     swarm.call("arm", BASE_TIMEOUT_S, marker=marker)
     since_ms = time.time_ns() // 1_000_000
-    cpu_before = stack.cpu_seconds()
+    cpu_before = stack.cpu_by_role()
     started = time.monotonic()
     publish(outputs, json.dumps({"bench": marker, "clients": size}), {})
     reply = swarm.call("collect", BASE_TIMEOUT_S + size * PER_RECIPIENT_TIMEOUT_S)
-    stack_cpu_s = stack.cpu_seconds() - cpu_before
+    stack_cpu = cpu_delta(cpu_before, stack.cpu_by_role())
     return {
         "seconds": _check(reply, f"fan-out to {size}") - started,
-        "stack_cpu_s": stack_cpu_s,
+        "stack_cpu_s": sum(stack_cpu.values()),
+        "stack_cpu_by_role_s": stack_cpu,
         "client_cpu_s": reply["cpu_s"],
         **function_summary(stack, since_ms, size),
     }
@@ -167,6 +168,7 @@ def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> d
         "max_s": max(seconds),
         "client_cpu_s": [run["client_cpu_s"] for run in runs],
         "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
+        "stack_cpu_by_role_s": [run["stack_cpu_by_role_s"] for run in runs],
         "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
     }
 
@@ -216,8 +218,17 @@ def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
         ],
     )
     print_table(
-        "each configuration: min-max seconds, the slowest invocation's posting ms, invocations (medians)",
-        ["clients", "configuration", "min", "max", "posting ms", "invocations", "stack CPU s"],
+        "each configuration: min-max seconds; medians of the slowest invocation's posting ms, invocations, CPU",
+        [
+            "clients",
+            "configuration",
+            "min",
+            "max",
+            "posting ms",
+            "invocations",
+            "stack CPU s",
+            *(f"{role} CPU ms/recipient" for role in ROLES),
+        ],
         [
             [
                 row["clients"],
@@ -227,11 +238,17 @@ def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
                 _median_of(row["ours"][key], "function_slowest_fanout_ms"),
                 _median_of(row["ours"][key], "function_fanouts"),
                 fmt_s(statistics.median(row["ours"][key]["stack_cpu_s"])),
+                *(_cpu_ms_per_recipient(row, key, role) for role in ROLES),
             ]
             for row in rows
             for key in keys
         ],
     )
+
+
+def _cpu_ms_per_recipient(row: dict[str, Any], key: str, role: str) -> str:
+    seconds = statistics.median(split[role] for split in row["ours"][key]["stack_cpu_by_role_s"])
+    return f"{seconds * 1000 / row['clients']:.3f}"
 
 
 def _median_of(ours: dict[str, Any], key: str) -> str:

@@ -37,7 +37,7 @@ from .report import (
     run_main,
     write_json,
 )
-from .stack_process import StackProcess
+from .stack_process import ROLES, StackProcess, cpu_delta
 from .swarm import Swarm, grow
 
 """Handshakes in flight while growing the audience for broadcast and memory (not a measure itself)."""
@@ -71,9 +71,9 @@ def warm_up(stack: StackProcess, swarm: Swarm, workers: int) -> None:
 
 
 def measure_connects(stack: StackProcess, swarm: Swarm, count: int) -> dict[str, Any]:
-    cpu_before = stack.cpu_seconds()
+    cpu_before = stack.cpu_by_role()
     reply = swarm.call("connect", CONNECT_TIMEOUT_S, url=stack.outputs["websocket_url"], count=count, concurrency=0)
-    stack_cpu_s = stack.cpu_seconds() - cpu_before
+    stack_cpu = cpu_delta(cpu_before, stack.cpu_by_role())
     result = {
         "clients": count,
         "opened": reply["opened"],
@@ -82,7 +82,8 @@ def measure_connects(stack: StackProcess, swarm: Swarm, count: int) -> dict[str,
         "seconds": reply["seconds"],
         "per_s": reply["opened"] / reply["seconds"] if reply["seconds"] else None,
         "client_cpu_s": reply["cpu_s"],
-        "stack_cpu_ms_per_connect": stack_cpu_s * 1000 / count,
+        "stack_cpu_ms_per_connect": sum(stack_cpu.values()) * 1000 / count,
+        "stack_cpu_ms_per_connect_by_role": {role: cpu * 1000 / count for role, cpu in stack_cpu.items()},
     }
     swarm.call("close_all", CONNECT_TIMEOUT_S)
     result["disconnect_settle_s"] = stack.wait_for_stored(0, SETTLE_TIMEOUT_S)
@@ -114,15 +115,16 @@ def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_rou
 def measure_broadcast(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:
     grow(stack, swarm, size)
     runs = []
-    cpu_before = stack.cpu_seconds()
+    cpu_before = stack.cpu_by_role()
     for _ in range(repeat):
         reply = swarm.call("broadcast", BROADCAST_TIMEOUT_S, marker=uuid.uuid4().hex)
         if reply["received"] < reply["expected"]:
             raise BenchError(f"broadcast to {size}: only {reply['received']} of {reply['expected']} received it")
         runs.append(reply["seconds"])
-    stack_cpu_s = stack.cpu_seconds() - cpu_before
+    stack_cpu = cpu_delta(cpu_before, stack.cpu_by_role())
     return {
-        "stack_cpu_ms_per_broadcast": stack_cpu_s * 1000 / repeat,
+        "stack_cpu_ms_per_broadcast": sum(stack_cpu.values()) * 1000 / repeat,
+        "stack_cpu_ms_per_broadcast_by_role": {role: cpu * 1000 / repeat for role, cpu in stack_cpu.items()},
         "clients": size,
         "runs_s": runs,
         "median_s": statistics.median(runs),
@@ -180,10 +182,14 @@ def _progress(line: str) -> None:
     print(line, flush=True)
 
 
+def _split(by_role: dict[str, float]) -> str:
+    return "/".join(f"{by_role[role]:.1f}" for role in ROLES)
+
+
 def _print(results: dict[str, Any]) -> None:
     print_table(
         "concurrent connects (all started at once)",
-        ["clients", "opened", "failed", "seconds", "per second", "stack CPU ms each"],
+        ["clients", "opened", "failed", "seconds", "per second", "stack CPU ms each", "workers/gateway/moto"],
         [
             [
                 r["clients"],
@@ -192,6 +198,7 @@ def _print(results: dict[str, Any]) -> None:
                 f"{r['seconds']:.2f}",
                 f"{r['per_s']:.0f}",
                 f"{r['stack_cpu_ms_per_connect']:.1f}",
+                _split(r["stack_cpu_ms_per_connect_by_role"]),
             ]
             for r in results["connects"]
         ],
@@ -215,7 +222,7 @@ def _print(results: dict[str, Any]) -> None:
     )
     print_table(
         "broadcast: sender's send -> last client's receipt",
-        ["clients", "median ms", "min ms", "max ms", "stack CPU ms each"],
+        ["clients", "median ms", "min ms", "max ms", "stack CPU ms each", "workers/gateway/moto"],
         [
             [
                 r["clients"],
@@ -223,13 +230,14 @@ def _print(results: dict[str, Any]) -> None:
                 fmt_ms(r["min_s"]),
                 fmt_ms(r["max_s"]),
                 f"{r['stack_cpu_ms_per_broadcast']:.1f}",
+                _split(r["stack_cpu_ms_per_broadcast_by_role"]),
             ]
             for r in results["broadcast"]
         ],
     )
     memory = results["idle_memory"]
     print_table(
-        "idle connections: resident memory of the stack (process + Lambda workers)",
+        "idle connections: resident memory of the stack (process, embedded moto, Lambda workers)",
         ["connections", "RSS MB", "RSS before MB", "KB per connection"],
         [
             [

@@ -17,13 +17,19 @@ import sys
 import time
 from typing import IO, Any
 
-from .children import ChildProcess, cpu_seconds, process_tree, reply_channel, rss_bytes, send
+from .children import ChildProcess, command_line, cpu_seconds, process_tree, reply_channel, rss_bytes, send
 from .report import BenchError
 
 STACK_START_TIMEOUT_S = 120.0
+ROLES = ("workers", "gateway", "moto")
+MOTO_MODULE = "util.local.moto_process"
 STORE_POLL_S = 0.2
 BENCH_WORKSPACE = "bench"
 """The stack's resources are named `wspush-bench-*`: never mistaken for a developer's `local` stack."""
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: round(after[role] - before[role], 3) for role in after}
 
 
 class StackProcess:
@@ -62,6 +68,16 @@ class StackProcess:
     def cpu_seconds(self) -> float:
         """CPU time used so far by the stack process (gateway), its embedded moto and its workers together."""
         return cpu_seconds(process_tree(self.pid))
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU time so far per role: `gateway` (the stack's own process: WebSocket gateway, `@connections`,
+        Lambda API, runtime dispatch, log shipping), `moto` (S3, SNS, SQS, Logs) and `workers` (the function)."""
+        split = dict.fromkeys(ROLES, 0.0)
+        for pid in process_tree(self.pid):
+            command = command_line(pid)
+            role = "gateway" if pid == self.pid else "moto" if MOTO_MODULE in command else "workers"
+            split[role] += cpu_seconds([pid])
+        return split
 
     def process_count(self) -> int:
         """The stack process, its embedded moto and its Lambda workers."""

@@ -72,6 +72,9 @@ def test_fanout_times_one_invocation_sharded_and_the_baseline_with_shard_size_re
     assert row["clients"] == 20
     assert set(row["ours"]) == {"0", "10"}
     for ours in row["ours"].values():
+        for total, by_role in zip(ours["stack_cpu_s"], ours["stack_cpu_by_role_s"], strict=True):
+            assert set(by_role) == {"workers", "gateway", "moto"}
+            assert sum(by_role.values()) == pytest.approx(total)
         assert len(ours["runs_s"]) == 2
         assert all(positive(seconds) for seconds in ours["runs_s"])
         assert ours["min_s"] <= ours["median_s"] <= ours["max_s"]
@@ -114,6 +117,11 @@ def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path
     assert (connects["clients"], connects["opened"], connects["failed"], connects["errors"]) == (20, 20, 0, {})
     assert positive(connects["per_s"])
     assert positive(connects["stack_cpu_ms_per_connect"])
+    by_role = connects["stack_cpu_ms_per_connect_by_role"]
+    assert set(by_role) == {"workers", "gateway", "moto"}
+    assert sum(by_role.values()) == pytest.approx(connects["stack_cpu_ms_per_connect"])
+    # Every connect stores its connection in S3: moto's own process did work.
+    assert positive(by_role["moto"])
     direct = results["echo"]["connections_post"]
     assert (direct["round_trips"], direct["failed"]) == (50, 0)
     assert positive(direct["per_s"])

@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,6 +23,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 """Default home of the JSON files (gitignored)."""
 REPO_DIR = BENCH_DIR.parent
 GIT_TIMEOUT_S = 5.0
+REFERENCE_LOOP_ITERATIONS = 1_000_000
+REFERENCE_LOOP_RUNS = 5
 
 
 class BenchError(Exception):
@@ -97,9 +100,26 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_at_start": list(load) if load else None,
+        "reference_loop_ms": reference_loop_ms(),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "uncommitted_changes": bool(status) if status is not None else None,
     }
+
+
+def reference_loop_ms() -> float:
+    """One core's Python speed: the best of 5 runs of a million-iteration loop adding integers, in ms.
+
+    The same machine name has given us cores twice as slow on some days as on others; this figure, taken
+    next to every result, says which kind of day a run had, so runs of different days can be compared.
+    """
+    best = float("inf")
+    for _ in range(REFERENCE_LOOP_RUNS):
+        started = time.perf_counter()
+        total = 0
+        for number in range(REFERENCE_LOOP_ITERATIONS):
+            total += number
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 _FACTS_AT_START: dict[str, Any] = {}

@@ -48,12 +48,14 @@ def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
         "platform",
         "load_average_at_start",
         "load_average_at_end",
+        "reference_loop_ms",
         "finished",
         "commit",
         "uncommitted_changes",
     }
     assert machine["nproc"] >= 1
     assert machine["memory_mb"] > 0
+    assert positive(machine["reference_loop_ms"])
 
 
 def positive(value: Any) -> bool:

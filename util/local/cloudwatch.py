@@ -31,6 +31,7 @@ class LogShipper:
         self._pending: dict[tuple[str, str], list[InputLogEventTypeDef]] = defaultdict(list)
         self._streams: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._failed_once = False
 
     def emit(self, group: str, stream: str, message: str, timestamp_ms: int) -> None:
@@ -41,8 +42,10 @@ class LogShipper:
         self._task = asyncio.create_task(self._run(), name="log-shipper")
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_INTERVAL_S):
+                    await self._closing.wait()
             await self.flush()
 
     async def flush(self) -> None:
@@ -70,10 +73,13 @@ class LogShipper:
                     self._failed_once = True
 
     async def close(self) -> None:
+        """Ship everything emitted so far, then stop: returns only when no batch is still in flight."""
+        # Not a cancel: cancelling the loop mid-ship would leave its thread shipping after close() returned,
+        # into a moto the stack stops next (its lines lost, a spurious "could not ship" warning).
+        self._closing.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
+            self._task = None
         await self.flush()
 
 

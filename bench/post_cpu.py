@@ -7,7 +7,6 @@ Usage: python -m bench.post_cpu [--posts 3000] [--threads 32] [--json bench/resu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -17,6 +16,8 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from .report import BenchError, default_json_path, positive_int, print_table, run_main, write_json
 
 FRAME = b'{"type":"message","message":"hello","from":{"connectionId":"abc","name":"ada"},"sentAt":1}'
 WARMUP_POSTS = 200
@@ -35,15 +36,15 @@ def _measure(post: Callable[[str], bool], posts: int, threads: int) -> dict[str,
         results = list(pool.map(post, (f"conn-{i}" for i in range(posts))))
         wall, cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
     if not all(results):
-        raise SystemExit(f"{results.count(False)} posts failed")
+        raise BenchError(f"{results.count(False)} of {posts} posts failed")
     return {"cpu_ms_per_post": cpu / posts * 1000, "posts_per_s": posts / wall}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=32)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/post_cpu.json"))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--posts", type=positive_int, default=3000, help="timed posts per client")
+    parser.add_argument("--threads", type=positive_int, default=32, help="posting threads, as a fan-out has")
+    parser.add_argument("--json", type=Path, default=default_json_path("post_cpu"))
     args = parser.parse_args()
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -60,22 +61,26 @@ def main() -> None:
             try:
                 urllib.request.urlopen(urllib.request.Request(f"{url}/@connections/x", data=b"", method="POST"))
                 break
-            except OSError:
+            except OSError as error:
                 if time.monotonic() > deadline:
-                    raise
+                    raise BenchError(f"the bench endpoint did not start: {error}") from None
                 time.sleep(0.1)
         results = {"boto3 post_to_connection": _boto3(url, args), "SignedPoster": _signed(url, args)}
     finally:
         server.terminate()
         server.wait(timeout=10)
 
-    print(f"{'client':<26}{'CPU ms/post':>12}{'posts/s':>10}")
-    for name, row in results.items():
-        print(f"{name:<26}{row['cpu_ms_per_post']:>12.3f}{row['posts_per_s']:>10.0f}")
     ratio = results["boto3 post_to_connection"]["cpu_ms_per_post"] / results["SignedPoster"]["cpu_ms_per_post"]
+    path = write_json(
+        args.json, "post_cpu", {"posts": args.posts, "threads": args.threads}, {**results, "boto3_over_signed": ratio}
+    )
+    print_table(
+        f"CPU per @connections post ({args.posts} posts on {args.threads} threads)",
+        ["client", "CPU ms per post", "posts per second"],
+        [[name, f"{row['cpu_ms_per_post']:.3f}", f"{row['posts_per_s']:.0f}"] for name, row in results.items()],
+    )
     print(f"CPU per post, boto3 / SignedPoster: {ratio:.1f}x")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"posts": args.posts, "threads": args.threads, "results": results}, indent=2))
+    print(f"\nwrote {path}")
 
 
 def _boto3(url: str, args: argparse.Namespace) -> dict[str, float]:
@@ -108,4 +113,4 @@ def _signed(url: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

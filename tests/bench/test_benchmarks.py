@@ -32,7 +32,7 @@ def run_bench(module: str, json_path: Path, *args: str) -> dict[str, Any]:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert f"wrote {json_path}" in completed.stdout or module == "post_cpu", completed.stdout
+    assert f"wrote {json_path}" in completed.stdout, completed.stdout
     document: dict[str, Any] = json.loads(json_path.read_text(encoding="utf-8"))
     return document
 
@@ -160,11 +160,15 @@ def test_coldstart_reports_the_built_package_size_import_and_deploy_times(tmp_pa
 def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
     document = run_bench("post_cpu", tmp_path / "post_cpu.json", "--posts", "50", "--threads", "4")
 
-    assert (document["posts"], document["threads"]) == (50, 4)
-    assert set(document["results"]) == {"boto3 post_to_connection", "SignedPoster"}
-    for row in document["results"].values():
-        assert positive(row["cpu_ms_per_post"])
-        assert positive(row["posts_per_s"])
+    assert_machine_facts(document, "post_cpu")
+    assert document["parameters"] == {"posts": 50, "threads": 4}
+    results = document["results"]
+    assert set(results) == {"boto3 post_to_connection", "SignedPoster", "boto3_over_signed"}
+    for name in ("boto3 post_to_connection", "SignedPoster"):
+        assert positive(results[name]["cpu_ms_per_post"])
+        assert positive(results[name]["posts_per_s"])
+    expected_ratio = results["boto3 post_to_connection"]["cpu_ms_per_post"] / results["SignedPoster"]["cpu_ms_per_post"]
+    assert results["boto3_over_signed"] == pytest.approx(expected_ratio)
 
 
 @pytest.mark.parametrize(
@@ -174,6 +178,7 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
         ("fanout", ["--shard-sizes", "0,-5"], "expected whole numbers (0 or more) separated by commas"),
         ("gateway", ["--repeat", "0"], "must be a positive integer, not '0'"),
         ("coldstart", ["--runs", "-1"], "must be a positive integer, not '-1'"),
+        ("post_cpu", ["--threads", "0"], "must be a positive integer, not '0'"),
     ],
 )
 def test_bad_arguments_end_in_one_error_line_without_a_traceback(

@@ -1,4 +1,4 @@
-"""The wire protocol: limits, error codes, frame builders and validation of client fields.
+"""The wire protocol: error codes, frame builders and validation of client fields (limits: `limits`).
 
 Pure data in, bytes or `ProtocolError` out: no I/O here, so every rule is testable on its own.
 """
@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-MAX_MESSAGE_BYTES = 128 * 1024
-"""API Gateway refuses a WebSocket message larger than this, in either direction."""
+from .limits import MAX_MESSAGE_BYTES
+
 MAX_NAME_CHARS = 64
 MAX_CONNECTION_ID_CHARS = 128
 ROOM_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_NAME = "anonymous"
-ACTIONS = ("broadcast", "send", "whoami", "join", "leave")
 
 
 class ErrorCode(StrEnum):
@@ -112,16 +111,6 @@ def parse_body(body: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolError(ErrorCode.INVALID_JSON, "the message must be a JSON object with an action")
     return value
-
-
-def unknown_action_error(action: object) -> ProtocolError:
-    valid = ", ".join(ACTIONS)
-    if action is None:
-        return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the message has no action; valid actions: {valid}")
-    if not isinstance(action, str):
-        return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the action must be a string; valid actions: {valid}")
-    shown = action if len(action) <= 64 else action[:61] + "..."
-    return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"unknown action {shown!r}; valid actions: {valid}")
 
 
 def require_message(body: Mapping[str, Any]) -> Any:

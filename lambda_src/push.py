@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .delivery import deliver
 from .events import PushRecord, PushRequest
 from .fanout import FanoutSummary
-from .protocol import MAX_MESSAGE_BYTES, ProtocolError, validate_room
+from .limits import MAX_MESSAGE_BYTES
+from .protocol import ProtocolError, validate_room
 from .services import Services
-from .shards import deliver
 
 ROOM_ATTRIBUTE = "room"
 CONNECTION_ATTRIBUTE = "connectionId"

@@ -1,7 +1,10 @@
-"""The route table: one small function per client action, registered by its route key.
+"""The route table: one small function per client action, registered by its route key, and its resolver.
 
 A route receives the parsed request, the frame's JSON object and the services; it replies or fans out, and
-raises `ProtocolError` for bad input (the handler turns that into one error frame to the sender).
+raises `ProtocolError` for bad input, which `on_message` turns into one error frame to the sender.
+
+This table is the one source of the API's route keys (`ROUTE_KEYS`): the local stack takes them from here, and
+a test holds `deployment/locals.tf` equal to them. Adding a route means a function here and a line in the docs.
 """
 
 from __future__ import annotations
@@ -9,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .delivery import deliver
 from .events import MessageRequest
 from .fanout import Outcome, post_one
 from .protocol import (
     DEFAULT_NAME,
     ErrorCode,
     ProtocolError,
+    error_frame,
     message_frame,
     optional_bool,
     optional_room,
+    parse_body,
     require_connection_id,
     require_message,
     require_room,
@@ -25,11 +31,18 @@ from .protocol import (
     whoami_frame,
 )
 from .services import Services
-from .shards import deliver
 from .store import Connection
 
 Route = Callable[[MessageRequest, dict[str, Any], Services], None]
 ROUTES: dict[str, Route] = {}
+"""Action -> route; filled by `@route` below, in the order the docs list the actions."""
+CONNECT_ROUTE = "$connect"
+DISCONNECT_ROUTE = "$disconnect"
+DEFAULT_ROUTE = "$default"
+"""Where API Gateway sends a message whose action matches no route; here it picks the route from the body."""
+ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+ACTION_FIELD = "action"
+"""The body field that the route selection expression names."""
 
 
 def route(key: str) -> Callable[[Route], Route]:
@@ -117,3 +130,47 @@ def leave(request: MessageRequest, body: dict[str, Any], services: Services) -> 
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in room {room!r}")
     services.store.leave(sender, room)
     reply(request, room_frame("left", room), services)
+
+
+ACTIONS: tuple[str, ...] = tuple(ROUTES)
+"""The client actions, in table order."""
+ROUTE_KEYS: tuple[str, ...] = (CONNECT_ROUTE, DISCONNECT_ROUTE, DEFAULT_ROUTE, *ACTIONS)
+"""Every route key the API declares, all integrated with the one function."""
+
+
+def select_route(route_key: str, body: dict[str, Any]) -> tuple[str, Route]:
+    """The route for a message: its route key, or for `$default` (an API with only that route still works) the
+    body's action; `ProtocolError(unknown_action)` naming the valid actions when there is none."""
+    key = route_key if route_key in ROUTES else body.get(ACTION_FIELD)
+    route = ROUTES.get(key) if isinstance(key, str) else None
+    if route is None or not isinstance(key, str):
+        raise unknown_action_error(body.get(ACTION_FIELD))
+    return key, route
+
+
+def on_message(request: MessageRequest, services: Services) -> dict[str, Any]:
+    """Run the message's route; bad input becomes one error frame to the sender (400), a failure an internal one."""
+    try:
+        body = parse_body(request.body)
+        key, route = select_route(request.route_key, body)
+        services.logger.info("message", extra={"route": key})
+        route(request, body, services)
+    except ProtocolError as error:
+        services.logger.info("rejected", extra={"code": error.code.value, "error": error.message})
+        reply(request, error.frame(), services)
+        return {"statusCode": 400}
+    except Exception:
+        services.logger.exception("invocation failed", extra={"event": type(request).__name__})
+        reply(request, error_frame(ErrorCode.INTERNAL, "the server failed; try again"), services)
+        return {"statusCode": 500}
+    return {"statusCode": 200}
+
+
+def unknown_action_error(action: object) -> ProtocolError:
+    valid = ", ".join(ACTIONS)
+    if action is None:
+        return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the message has no action; valid actions: {valid}")
+    if not isinstance(action, str):
+        return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"the action must be a string; valid actions: {valid}")
+    shown = action if len(action) <= 64 else action[:61] + "..."
+    return ProtocolError(ErrorCode.UNKNOWN_ACTION, f"unknown action {shown!r}; valid actions: {valid}")

@@ -7,21 +7,18 @@ the same objects wired to other endpoints.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from .clock import now_ms
 from .config import Config, ConfigError
 from .fanout import Poster
+from .lambda_invoker import Invoker, LambdaInvoker
 from .logs import get_logger
 from .management_api import SignedPoster
-from .shards import Invoker, LambdaInvoker
+from .pool import carrying_context, fanout_pool
 from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -30,10 +27,14 @@ class Services:
     store: ConnectionStore
     poster: Poster
     executor: Executor
+    """The fan-out pool; wrapped so that its tasks log with the invocation's requestId and connectionId."""
     invoker: Invoker | None = None
     """Starts shard invocations; None where the function cannot invoke itself (sharding off)."""
     logger: logging.Logger = field(default_factory=get_logger)
-    clock_ms: Callable[[], int] = _now_ms
+    clock_ms: Callable[[], int] = now_ms
+
+    def __post_init__(self) -> None:
+        self.executor = carrying_context(self.executor)
 
 
 def from_config(config: Config) -> Services:
@@ -43,8 +44,8 @@ def from_config(config: Config) -> Services:
     from botocore.config import Config as BotoConfig
 
     core = botocore.session.get_session()
-    # The store never reads LastModified: parsing it for every listed key was two thirds of a listing's CPU
-    # (3,000 keys: 327 ms with dateutil, 109 ms left as text).
+    # The store never reads LastModified, and parsing it for every listed key was most of a listing's CPU
+    # (figures in docs/benchmarks.md).
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     session = boto3.session.Session(botocore_session=core)
     credentials = session.get_credentials()
@@ -60,6 +61,6 @@ def from_config(config: Config) -> Services:
         config=config,
         store=S3ConnectionStore(s3, config.connections_bucket),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
-        executor=ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout"),
+        executor=fanout_pool(config.fanout_concurrency),
         invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,
     )

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import typer
 from rich.text import Text
 
-from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.limits import MAX_MESSAGE_BYTES
 
 from .console import out, status
 from .environments import load_outputs

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lambda_src.protocol import MAX_MESSAGE_BYTES, ROOM_PATTERN
+from lambda_src.limits import MAX_MESSAGE_BYTES
+from lambda_src.protocol import ROOM_PATTERN
 from lambda_src.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
 
 from .clients import sns_client

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.limits import MAX_MESSAGE_BYTES
 from lambda_src.services import Services
 from lambda_src.store import S3ConnectionStore
 

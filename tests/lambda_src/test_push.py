@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.limits import MAX_MESSAGE_BYTES
 from lambda_src.services import Services
 
 from .conftest import add_connections, invoke, sns_record

@@ -13,9 +13,10 @@ import pytest
 
 from lambda_src.app import handle
 from lambda_src.events import Shard, parse_event
-from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
+from lambda_src.logs import JsonFormatter, get_logger
 from lambda_src.services import Services
-from lambda_src.shards import MAX_ASYNC_PAYLOAD_BYTES, plan
+from lambda_src.sharding import plan
 
 from .conftest import FakeContext, add_connections, invoke, message_event, sns_record
 from .connections_server import ConnectionsServer
@@ -158,6 +159,42 @@ def test_shard_that_cannot_be_invoked_is_posted_locally(
 
     assert len(invoker.futures) == 1
     assert Counter(connections_server.delivered_to()) == Counter(ids)
+
+
+class FormattingRecorder(logging.Handler):
+    """Formats each line as the service's handler does, at emit time and on the emitting thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, dict[str, object]]] = []
+        self.formatter = JsonFormatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.threadName or "", json.loads(self.format(record))))
+
+
+def test_a_line_logged_on_the_pool_carries_the_invocations_request_and_connection_id(
+    sharded: Services, connections_server: ConnectionsServer
+) -> None:
+    add_connections(sharded, [f"c{i:03d}" for i in range(150)])
+    invoker = InProcessInvoker(sharded, fail_shards=1)
+    sharded.invoker = invoker
+    recorder = FormattingRecorder()
+    logger = get_logger()
+    logger.addHandler(recorder)
+    try:
+        invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+        invoker.wait()
+    finally:
+        logger.removeHandler(recorder)
+
+    ((thread, line),) = [
+        (thread, line)
+        for thread, line in recorder.lines
+        if line["message"] == "shard invocation failed; posting it here"
+    ]
+    assert thread.startswith("fanout"), "the line must come from a pool thread"
+    assert (line["requestId"], line["connectionId"]) == ("req-test", "c000")
 
 
 def test_without_an_invoker_everything_is_posted_here(sharded: Services, connections_server: ConnectionsServer) -> None:

@@ -1,0 +1,52 @@
+"""Delivery: the one entry point every route and push uses to get a frame to its recipients.
+
+`deliver` posts from this invocation, or, when sharding is on and the audience is larger than a shard, hands
+each full shard to its own invocation while the store is still listing (see `sharding`) and posts the last
+shard itself. A shard whose invocation cannot be started is posted here instead: nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import Future
+
+from . import sharding
+from .events import Shard
+from .fanout import FanoutSummary
+from .logs import current_request_id
+from .services import Services
+
+
+def deliver(*, connection_ids: Iterable[str], data: bytes, room: str | None, services: Services) -> FanoutSummary:
+    """Post `data` to every recipient, here or spread over shard invocations; returns this invocation's part.
+
+    Each full shard is handed to its own invocation while the listing goes on; this invocation keeps the last,
+    so the first shards are posting long before a 10,000-key listing ends.
+    """
+    invoker = services.invoker
+    shard_size = services.config.shard_size
+    if invoker is None or shard_size == 0:
+        return sharding.post_here(list(dict.fromkeys(connection_ids)), data, room, services)
+    origin = current_request_id()
+    starts: list[tuple[Shard, Future[bool]]] = []
+    kept: list[str] = []
+    for index, (group, last) in enumerate(sharding.plan(connection_ids, data, shard_size)):
+        if last:
+            kept = group
+            break
+        shard = Shard(index, data, tuple(group), room, origin)
+        starts.append((shard, services.executor.submit(sharding.start, invoker, shard, services)))
+    if not starts:
+        return sharding.post_here(kept, data, room, services)
+    unstarted = [shard for shard, started in starts if not started.result()]
+    services.logger.info(
+        "sharded",
+        extra={
+            "recipients": sum(len(shard.connection_ids) for shard, _ in starts) + len(kept),
+            "shards": len(starts) + 1,
+            "invoked": len(starts) - len(unstarted),
+            "keptLocally": len(kept) + sum(len(shard.connection_ids) for shard in unstarted),
+        },
+    )
+    kept.extend(cid for shard in unstarted for cid in shard.connection_ids)
+    return sharding.post_here(kept, data, room, services, shard=(len(starts), origin))

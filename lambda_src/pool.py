@@ -1,0 +1,48 @@
+"""The fan-out thread pool: every task runs in a copy of the context of the code that submitted it.
+
+The logging context (`logs.bind`: requestId, connectionId) lives in context variables, and a plain
+`ThreadPoolExecutor` runs tasks in its threads' own, empty context: lines logged there would carry
+`"requestId": null`. Each task gets its own copy because one `Context` cannot be entered by two threads at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ContextExecutor(Executor):
+    """Wraps an executor so that each submitted task (and each item of `map`) runs in the submitter's context."""
+
+    def __init__(self, inner: Executor) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Executor:
+        return self._inner
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        context = contextvars.copy_context()
+        return self._inner.submit(_run_in, context, fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _run_in(context: contextvars.Context, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    return context.run(fn, *args, **kwargs)
+
+
+def carrying_context(executor: Executor) -> ContextExecutor:
+    """`executor`, wrapped once (wrapping a `ContextExecutor` again returns it unchanged)."""
+    return executor if isinstance(executor, ContextExecutor) else ContextExecutor(executor)
+
+
+def fanout_pool(max_workers: int) -> ContextExecutor:
+    """The bounded pool that posts, reads and starts shard invocations for one execution environment."""
+    return ContextExecutor(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout"))

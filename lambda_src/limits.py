@@ -14,3 +14,7 @@ MAX_FRAME_BYTES = 32 * 1024
 """API Gateway: the largest single WebSocket frame; a larger message must arrive fragmented."""
 MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 """Lambda: the largest event of an asynchronous (`InvocationType=Event`) invocation."""
+IDLE_TIMEOUT_S = 10 * 60.0
+"""API Gateway: a WebSocket connection silent this long is closed."""
+MAX_DURATION_S = 2 * 60 * 60.0
+"""API Gateway: a WebSocket connection this old is closed."""

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 MAX_ATTEMPTS = 4
-LOCAL_CREDENTIAL = "test"
-"""The local stack needs no AWS account: its clients sign with this, never with the user's real keys."""
 
 
 def sns_client(outputs: Outputs) -> SNSClient:
@@ -51,11 +49,13 @@ def _session(outputs: Outputs) -> boto3.Session:
     # Imported here, not at the top: boto3 takes ~0.1 s to import and `util --help` or `connect` need none of it.
     import boto3
 
+    from .local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+
     region = outputs.require("region")
     if outputs.env == LOCAL_ENV:
         return boto3.Session(
-            aws_access_key_id=LOCAL_CREDENTIAL,
-            aws_secret_access_key=LOCAL_CREDENTIAL,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             region_name=region,
         )
     return boto3.Session(region_name=region)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import typer
 from rich.text import Text
 
-from lambda_src.limits import MAX_MESSAGE_BYTES
+from lambda_src.limits import IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES
 
 from .console import out, status
 from .environments import load_outputs
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
     from websockets.exceptions import ConnectionClosed
 
-IDLE_TIMEOUT_S = 600
-"""API Gateway closes a WebSocket that has been silent this long."""
 DEFAULT_PING_INTERVAL_S = 60.0
 PING_TIMEOUT_S = 30.0
 """A pong later than this means the connection is dead: reconnect."""
@@ -52,7 +50,6 @@ BACKOFF_JITTER = 0.2
 """Each delay is randomised by this fraction, so clients dropped together do not return together."""
 STABLE_CONNECTION_S = 10.0
 """A connection that lasted this long was healthy: the next reconnect starts from the initial backoff."""
-MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
 NORMAL_CLOSE_CODES = (1000, 1001)
 ABNORMAL_CLOSE_CODE = 1006
 STDIN_CHUNK_BYTES = 65536
@@ -245,7 +242,7 @@ class Client:
                     ping_interval=self.plan.ping_interval_s,
                     ping_timeout=PING_TIMEOUT_S,
                     close_timeout=CLOSE_TIMEOUT_S,
-                    max_size=MAX_FRAME_BYTES,
+                    max_size=MAX_MESSAGE_BYTES,  # websockets' max_size bounds a message, not a frame
                 ) as websocket:
                     connected_at = time.monotonic()
                     status(f"connected to {redacted(self.plan.url)}")
@@ -403,7 +400,7 @@ def command(
     if timeout is not None and timeout <= 0:
         raise InputError(f"--timeout must be positive, not {timeout:g}")
     if not 0 < ping_interval < IDLE_TIMEOUT_S:
-        raise InputError(f"--ping-interval must be between 0 and {IDLE_TIMEOUT_S} s (the idle timeout)")
+        raise InputError(f"--ping-interval must be between 0 and {IDLE_TIMEOUT_S:g} s (the idle timeout)")
     frames = _script_frames(send or [])
     base = url if url is not None else load_outputs(resolve_env(env)).require("websocket_url")
     plan = Plan(

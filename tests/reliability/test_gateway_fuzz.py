@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambda_src.limits import MAX_MESSAGE_BYTES
-from util.local.settings import MAX_FRAME_BYTES
+from lambda_src.limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 from .clients import Client, close_clients, open_clients, sync
 from .conftest import TOKEN, require_empty_store

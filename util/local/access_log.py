@@ -1,15 +1,33 @@
 """API Gateway's access log: one JSON line per WebSocket request (CONNECT, MESSAGE, DISCONNECT).
 
-The fields are `$context` variables of API Gateway; the deployment's stage uses the same format
-(`access_log_settings`), so `util tail-logs` reads both alike.
+`ACCESS_LOG_FORMAT` is the stage's format: field name -> `$context` variable, exactly as
+`deployment/api.tf` (`access_log_settings`) declares it; `tests/terraform/test_contracts.py` holds the two
+equal, and every line written here has exactly these fields, so `util tail-logs` reads both alike.
+Variables: https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-logging.html
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .events import ConnectionFacts, request_time
+from .events import ConnectionFacts
+
+ACCESS_LOG_FORMAT: Mapping[str, str] = {
+    "requestId": "$context.requestId",
+    "requestTimeEpoch": "$context.requestTimeEpoch",
+    "connectionId": "$context.connectionId",
+    "eventType": "$context.eventType",
+    "routeKey": "$context.routeKey",
+    "messageId": "$context.messageId",
+    "status": "$context.status",
+    "sourceIp": "$context.identity.sourceIp",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "error": "$context.error.message",
+    "integrationError": "$context.integration.error",
+}
 
 
 class AccessLogSink(Protocol):
@@ -28,23 +46,21 @@ def access_line(
     integration_latency_ms: int | None,
     message_id: str | None = None,
     error: str | None = None,
+    integration_error: str | None = None,
 ) -> str:
-    entry: dict[str, Any] = {
-        "requestId": request_id,
-        "extendedRequestId": request_id,
-        "ip": facts.source_ip,
-        "requestTime": request_time(epoch_ms),
-        "requestTimeEpoch": epoch_ms,
-        "eventType": event_type,
-        "routeKey": route_key,
-        "status": status,
-        "connectionId": facts.connection_id,
-        "messageId": message_id,
-        "integrationStatus": integration_status,
-        "integrationLatency": integration_latency_ms,
-        "errorMessage": error,
-        "apiId": facts.api_id,
-        "stage": facts.stage,
-        "domainName": facts.domain_name,
+    """The line of one request; `error` is API Gateway's own message, `integration_error` the function's."""
+    values: dict[str, Any] = {
+        "$context.requestId": request_id,
+        "$context.requestTimeEpoch": epoch_ms,
+        "$context.connectionId": facts.connection_id,
+        "$context.eventType": event_type,
+        "$context.routeKey": route_key,
+        "$context.messageId": message_id,
+        "$context.status": status,
+        "$context.identity.sourceIp": facts.source_ip,
+        "$context.integrationLatency": integration_latency_ms,
+        "$context.integration.status": integration_status,
+        "$context.error.message": error,
+        "$context.integration.error": integration_error,
     }
-    return json.dumps(entry, separators=(",", ":"))
+    return json.dumps({field: values[variable] for field, variable in ACCESS_LOG_FORMAT.items()}, separators=(",", ":"))

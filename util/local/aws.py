@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from .names import StackNames
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ MOTO_STOP_TIMEOUT_S = 10.0
 
 def client(service: str, endpoint_url: str, region: str) -> Any:
     """A boto3 client on the embedded moto: fake credentials, never the user's real ones."""
-    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_ACCESS_KEY_ID, aws_secret_access_key=FAKE_SECRET_ACCESS_KEY, region_name=region
+    )
     return session.client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint_url,

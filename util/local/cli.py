@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from lambda_src import limits
 from util.environments import LOCAL_ENV, default_env, local_state_path
 from util.errors import InputError, UtilError, describe, exit_code
 
@@ -44,10 +45,10 @@ def up(
     ] = 0.0,
     fault_rate: Annotated[float, typer.Option(help="Share (0-1) of @connections calls answered 500 or 429.")] = 0.0,
     idle_timeout: Annotated[float, typer.Option(help="Seconds without messages before a connection is closed.")] = (
-        defaults.IDLE_TIMEOUT_S
+        limits.IDLE_TIMEOUT_S
     ),
     max_duration: Annotated[float, typer.Option(help="Seconds after which any connection is closed.")] = (
-        defaults.MAX_DURATION_S
+        limits.MAX_DURATION_S
     ),
     workers: Annotated[int, typer.Option(help="Warm Lambda workers: invocations that can run at once.")] = (
         defaults.DEFAULT_WORKERS

@@ -20,11 +20,13 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from lambda_src.clock import now_ms
+
 from . import ids
 from .access_log import AccessLogSink, access_line
 from .events import ConnectionFacts, connect_event, disconnect_event, message_event
 from .frames import guard_connection
-from .registry import ConnectionRegistry, LiveConnection, now_ms
+from .registry import ConnectionRegistry, LiveConnection
 from .routing import RouteSelector
 from .runtime import InvocationResult, RuntimeStopped
 from .settings import StackSettings
@@ -357,6 +359,7 @@ class Gateway:
             integration_latency_ms=latency_ms,
             message_id=message_id,
             error=error,
+            integration_error=None if result is None or result.ok else result.error_message,
         )
         self._access_log.write(line, epoch_ms)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lambda_src.function import RUNTIME
+
 from .function_code import CodeVersion, InvalidCode, extract_zip
 from .names import StackNames
 from .runtime import Runtime, RuntimeStopped
@@ -95,7 +97,7 @@ class LambdaApi:
         return {
             "FunctionName": names.function,
             "FunctionArn": names.function_arn,
-            "Runtime": "python3.12",
+            "Runtime": RUNTIME,
             "Role": names.role_arn,
             "Handler": self._settings.handler,
             "CodeSize": self.code.size,

@@ -27,7 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from lambda_src.clock import now_ms
+from lambda_src.function import RUNTIME
+
 from . import ids, worker
+from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FAKE_SESSION_TOKEN
 
 LOGGER = logging.getLogger("wspush.local.runtime")
 
@@ -37,8 +41,6 @@ WORKER_STOP_GRACE_S = 3.0
 """How long a worker may take to exit once its stdin closes, before it is killed."""
 PIPE_LIMIT_BYTES = 16 * 1024 * 1024
 """Largest reply line read from a worker (Lambda's own payload limit is 6 MB)."""
-RUNTIME_NAME = "python3.12"
-"""What the deployment declares; locally the handler runs on this interpreter, whatever its version."""
 
 
 class LogSink(Protocol):
@@ -101,10 +103,6 @@ class WorkerStartFailed(Exception):
     """A worker did not become ready."""
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -137,12 +135,13 @@ class Worker:
                 "PYTHONPATH": util_parent,
                 "PYTHONUNBUFFERED": "1",
                 "TZ": ":UTC",
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_SESSION_TOKEN": "test",
+                "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+                "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
                 "AWS_REGION": config.region,
                 "AWS_DEFAULT_REGION": config.region,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIME_NAME}",
+                # The declared runtime; locally the handler runs on this interpreter, whatever its version.
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIME}",
                 "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
@@ -192,7 +191,7 @@ class Worker:
             if not line:
                 return
             text = line.decode("utf-8", errors="replace").rstrip("\n").replace("\r", "\n")
-            self._log_sink.emit(self.log_stream, text, _now_ms())
+            self._log_sink.emit(self.log_stream, text, now_ms())
 
     async def _read_reply(self) -> dict[str, Any]:
         assert self._process is not None and self._process.stdout is not None
@@ -422,22 +421,22 @@ class Runtime:
 
     async def _run(self, pool: WorkerPool, worker_: Worker, request_id: str, event: Any) -> InvocationResult:
         stream = worker_.log_stream
-        self._log_sink.emit(stream, f"START RequestId: {request_id} Version: $LATEST", _now_ms())
+        self._log_sink.emit(stream, f"START RequestId: {request_id} Version: $LATEST", now_ms())
         started = time.perf_counter()
         timeout_s = self.config.timeout_s
-        deadline_ms = _now_ms() + int(timeout_s * 1000)
+        deadline_ms = now_ms() + int(timeout_s * 1000)
         result: InvocationResult
         try:
             reply = await asyncio.wait_for(worker_.call(request_id, event, deadline_ms), timeout_s)
         except TimeoutError:
             await pool.discard(worker_)
             message = f"{_iso_now()} {request_id} Task timed out after {timeout_s:.2f} seconds"
-            self._log_sink.emit(stream, message, _now_ms())
+            self._log_sink.emit(stream, message, now_ms())
             result = InvocationResult(request_id, {"errorMessage": message}, "Sandbox.Timedout")
         except WorkerExited as error:
             await pool.discard(worker_)
             message = f"RequestId: {request_id} Error: Runtime exited with error: {error}"
-            self._log_sink.emit(stream, message, _now_ms())
+            self._log_sink.emit(stream, message, now_ms())
             result = InvocationResult(
                 request_id, {"errorType": "Runtime.ExitError", "errorMessage": message}, "Runtime.ExitError"
             )
@@ -459,7 +458,7 @@ class Runtime:
     def _report(self, worker_: Worker, request_id: str, duration_ms: float) -> None:
         memory = worker_.max_memory_mb()
         used = f"\tMax Memory Used: {memory} MB" if memory is not None else ""
-        now = _now_ms()
+        now = now_ms()
         self._log_sink.emit(worker_.log_stream, f"END RequestId: {request_id}", now)
         self._log_sink.emit(
             worker_.log_stream,

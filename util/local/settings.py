@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambda_src.function import HANDLER
+from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+from lambda_src.routes import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
 from util.errors import InputError
 
 from .names import LOCAL_WORKSPACE
@@ -15,22 +18,13 @@ from .names import LOCAL_WORKSPACE
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
 DEFAULT_STAGE = "live"
-DEFAULT_HANDLER = "lambda_src.app.handler"
+DEFAULT_HANDLER = HANDLER
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 512
 """As deployment/variables.tf (lambda_memory_mb)."""
-IDLE_TIMEOUT_S = 10 * 60.0
-"""API Gateway closes a WebSocket connection idle this long."""
-MAX_DURATION_S = 2 * 60 * 60.0
-"""API Gateway closes any WebSocket connection this old."""
-MAX_MESSAGE_BYTES = 128 * 1024
-"""API Gateway's limit on one WebSocket message (and on a `@connections` post)."""
-MAX_FRAME_BYTES = 32 * 1024
-"""API Gateway's limit on one WebSocket frame: larger messages must be fragmented."""
-ROUTE_SELECTION_EXPRESSION = "$request.body.action"
-ROUTES = ("$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave")
-"""The routes the deployment declares (deployment/ creates the same), all integrated with the one function."""
+ROUTES = ROUTE_KEYS
+"""The routes the deployment declares: the function's route table (deployment/locals.tf lists the same)."""
 MAX_WORKERS = 64
 MAX_TIMEOUT_S = 900.0
 """Lambda's own maximum."""
@@ -65,7 +59,9 @@ class StackSettings:
     state_path: Path | None = None
     """Where to write the outputs once ready; None writes none (in-process tests)."""
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    """API Gateway's limit on one WebSocket message (`lambda_src.limits`)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
+    """API Gateway's limit on one WebSocket frame (`lambda_src.limits`)."""
 
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
@@ -82,7 +78,7 @@ class StackSettings:
             raise InputError(f"--workers must be between 1 and {MAX_WORKERS}")
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise InputError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
-        if "$connect" not in self.routes or "$disconnect" not in self.routes:
+        if CONNECT_ROUTE not in self.routes or DISCONNECT_ROUTE not in self.routes:
             raise InputError("the routes must include $connect and $disconnect")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")

@@ -1,0 +1,93 @@
+"""What the deployment and the Python code must agree on, read from the .tf files (no terraform run needed).
+
+Terraform cannot import Python, so `deployment/` repeats a few facts; each test here fails when a copy drifts
+from its one Python source: the route keys (`lambda_src.routes`), the access-log format
+(`util.local.access_log`), the handler and runtime (`lambda_src.function`) and the route selection expression.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lambda_src.function import HANDLER, RUNTIME
+from lambda_src.routes import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
+from util.local.access_log import ACCESS_LOG_FORMAT, access_line
+from util.local.events import ConnectionFacts
+from util.local.settings import StackSettings
+
+from .declarations import attribute, jsonencoded_object, locals_attribute, resource, string_list, string_literal
+from .paths import DEPLOYMENT_DIR
+
+
+def test_locals_tf_declares_exactly_the_route_keys_of_the_route_table() -> None:
+    declared = string_list(locals_attribute(DEPLOYMENT_DIR / "locals.tf", "route_keys"))
+
+    assert sorted(declared) == sorted(ROUTE_KEYS), "deployment/locals.tf route_keys must list lambda_src.routes"
+    assert len(declared) == len(set(declared))
+
+
+def test_the_route_keys_are_the_reserved_routes_and_every_action() -> None:
+    assert ("$connect", "$disconnect", "$default", *ACTIONS) == ROUTE_KEYS
+    assert tuple(ROUTES) == ACTIONS
+
+
+def test_the_local_stack_declares_the_route_table_by_default() -> None:
+    assert StackSettings().routes == ROUTE_KEYS
+    assert StackSettings().route_selection_expression == ROUTE_SELECTION_EXPRESSION
+
+
+def test_api_tf_selects_routes_by_the_expression_the_function_reads() -> None:
+    api = resource(DEPLOYMENT_DIR / "api.tf", "aws_apigatewayv2_api", "this")
+
+    assert string_literal(attribute(api, "route_selection_expression")) == ROUTE_SELECTION_EXPRESSION
+
+
+def test_api_tf_access_log_format_is_the_local_stacks_field_for_field() -> None:
+    stage = resource(DEPLOYMENT_DIR / "api.tf", "aws_apigatewayv2_stage", "this")
+
+    declared = jsonencoded_object(stage, "format")
+
+    assert declared == dict(ACCESS_LOG_FORMAT)
+
+
+def test_lambda_tf_declares_the_handler_and_runtime_of_lambda_src_function() -> None:
+    function = resource(DEPLOYMENT_DIR / "lambda.tf", "aws_lambda_function", "handler")
+
+    assert string_literal(attribute(function, "runtime")) == RUNTIME
+    assert string_literal(attribute(function, "handler")) == HANDLER
+
+
+def test_a_local_access_log_line_has_exactly_the_stages_fields() -> None:
+    facts = ConnectionFacts("api1", "live", "127.0.0.1:3001", "conn-1=", 1_700_000_000_000, "127.0.0.1", None)
+
+    line = json.loads(
+        access_line(
+            facts,
+            request_id="req-1",
+            epoch_ms=1_700_000_000_123,
+            event_type="MESSAGE",
+            route_key="send",
+            status=500,
+            integration_status=200,
+            integration_latency_ms=12,
+            message_id="msg-1",
+            error="Internal server error",
+            integration_error="boom",
+        )
+    )
+
+    assert list(line) == list(ACCESS_LOG_FORMAT)
+    assert line == {
+        "requestId": "req-1",
+        "requestTimeEpoch": 1_700_000_000_123,
+        "connectionId": "conn-1=",
+        "eventType": "MESSAGE",
+        "routeKey": "send",
+        "messageId": "msg-1",
+        "status": 500,
+        "sourceIp": "127.0.0.1",
+        "integrationLatency": 12,
+        "integrationStatus": 200,
+        "error": "Internal server error",
+        "integrationError": "boom",
+    }

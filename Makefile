@@ -1,4 +1,5 @@
 # Two entry points for a fresh machine: `make local` (run the service locally) and `make test`.
+# `make test-fast`: lint and every test that starts no stack, moto, terraform or browser (well under a minute).
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -8,7 +9,7 @@ WSCAT := .tools/node_modules/.bin/wscat
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup local test lint
+.PHONY: setup local test test-fast lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +37,8 @@ $(WSCAT):
 
 test: lint $(WSCAT) $(CHECKOV)
 	scripts/run-tests
+
+FAST_TIER := not stack and not terraform and not browser
+
+test-fast: lint
+	scripts/run-tests -q -m "$(FAST_TIER)"

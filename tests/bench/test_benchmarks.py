@@ -16,6 +16,8 @@ import pytest
 
 from util.build import build_package, default_source
 
+pytestmark = pytest.mark.stack
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
 WORKERS = 4

@@ -17,6 +17,8 @@ import pytest
 
 from .paths import DEPLOYMENT_DIR, REPO_ROOT
 
+pytestmark = pytest.mark.terraform
+
 CHECKOV_BIN_ENV = "CHECKOV_BIN"
 DEFAULT_CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_TIMEOUT_S = 180.0

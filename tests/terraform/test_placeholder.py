@@ -9,7 +9,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .placeholder import PLACEHOLDER_ZIP, placeholder_entries
+
+pytestmark = pytest.mark.stack
 
 HANDLER_TIMEOUT_S = 30
 

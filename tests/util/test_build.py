@@ -10,9 +10,13 @@ import stat
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from util.build import PACKAGE_NAME, ZIP_EPOCH, default_source
 
 from .conftest import UtilRunner, assert_one_line_error
+
+pytestmark = pytest.mark.stack
 
 SHA256_LINE = re.compile(r"^sha256: ([0-9a-f]{64})$", re.MULTILINE)
 

@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import UtilRunner, assert_one_line_error, run_util
 
+pytestmark = pytest.mark.stack
+
 COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs")
 
 

@@ -10,10 +10,13 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 from .conftest import UTIL, StateWriter, UtilRunner, assert_one_line_error
 from .servers import REJECTED_TOKEN, PingCountingServer, WebSocketServer, echo
+
+pytestmark = pytest.mark.stack
 
 FRAME_HEADER = re.compile(r"^\[\d\d:\d\d:\d\d\.\d{3}\]$", re.MULTILINE)
 SCRIPT_TIMEOUT_S = "20"

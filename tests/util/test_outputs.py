@@ -13,6 +13,8 @@ from util.environments import OUTPUT_NAMES
 
 from .conftest import StateWriter, UtilRunner, assert_one_line_error, run_util
 
+pytestmark = pytest.mark.stack
+
 TERRAFORM_TIMEOUT_S = 60
 WORKSPACE_OUTPUTS: dict[str, Any] = {name: f"dev-{name}" for name in OUTPUT_NAMES} | {"region": "eu-west-1"}
 

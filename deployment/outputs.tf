@@ -1,4 +1,4 @@
-# The outputs contract (DESIGN.md "Environments and stack outputs"): every `util` command reads
+# The outputs contract (docs/architecture.md, "Where the contracts live"): every `util` command reads
 # these names; the local stack's state file carries the same ones.
 
 output "websocket_url" {

@@ -1,7 +1,7 @@
 """The `@connections` management API client that fan-out posts through, kept lean on CPU.
 
-A fan-out is bound by CPU per post: boto3's `post_to_connection` spends ~1.7 ms of CPU per call (its
-per-call machinery: parameter validation, serialisation, event hooks, parsing). This client keeps what
+A fan-out is bound by CPU per post, and most of boto3's `post_to_connection` is per-call machinery (parameter
+validation, serialisation, event hooks, parsing): docs/benchmarks.md (bench.post_cpu) has the figures. This client keeps what
 matters from botocore (its credential chain, refreshed as needed, and its SigV4 signer) and sends the
 request on a keep-alive `http.client` connection per fan-out thread. Retries are those of botocore's standard
 mode (429, 5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a lost post

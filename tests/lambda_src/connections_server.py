@@ -7,6 +7,8 @@ It records every POST, answers chosen ids with 410/429/500 as API Gateway does (
 from __future__ import annotations
 
 import json
+import selectors
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -149,16 +151,34 @@ class _Server(ThreadingHTTPServer):
     state: ConnectionsServer
 
 
+def _serve_until_woken(server: _Server, wake: socket.socket) -> None:
+    # `serve_forever` notices `shutdown()` only at its next poll (0.5 s by default): a cost paid by every test
+    # at teardown. Here the loop waits for a request or for the wake-up socket, nothing else.
+    with selectors.DefaultSelector() as selector:
+        selector.register(server, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
+        while True:
+            ready = {key.fileobj for key, _ in selector.select()}
+            if wake in ready:
+                return
+            server.handle_request()
+
+
 @contextmanager
 def running_connections_server() -> Iterator[ConnectionsServer]:
     server = _Server(("127.0.0.1", 0), _Handler)
     state = ConnectionsServer(url=f"http://127.0.0.1:{server.server_address[1]}/{STAGE}")
     server.state = state
-    thread = threading.Thread(target=server.serve_forever, name="connections-server", daemon=True)
+    wake_reader, wake_writer = socket.socketpair()
+    thread = threading.Thread(
+        target=_serve_until_woken, args=(server, wake_reader), name="connections-server", daemon=True
+    )
     thread.start()
     try:
         yield state
     finally:
-        server.shutdown()
-        server.server_close()
+        wake_writer.send(b"x")
         thread.join(timeout=5)
+        server.server_close()
+        wake_reader.close()
+        wake_writer.close()

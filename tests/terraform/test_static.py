@@ -68,3 +68,10 @@ def test_only_variables_tf_declares_variables() -> None:
     ]
 
     assert others == []
+
+
+def test_the_connect_token_variable_is_sensitive() -> None:
+    # Moved from the reliability suite (which checks that the token reaches no log line): it needs no stack.
+    declared = blocks(DEPLOYMENT_DIR / "variables.tf", "variable")
+
+    assert attribute(declared["connect_token"], "sensitive") == "true"

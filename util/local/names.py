@@ -1,4 +1,4 @@
-"""Resource names of an environment, exactly as the Terraform deployment names them (DESIGN.md's contract)."""
+"""Resource names of an environment, exactly as the Terraform deployment names them (`deployment/locals.tf`)."""
 
 from __future__ import annotations
 

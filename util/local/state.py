@@ -28,11 +28,3 @@ def remove_state(path: Path, outputs: Mapping[str, Any]) -> None:
     if isinstance(current, dict) and current.get("api_id") == outputs.get("api_id"):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -1,11 +1,12 @@
 """The `@connections` management API client that fan-out posts through, kept lean on CPU.
 
 A fan-out is bound by CPU per post, and most of boto3's `post_to_connection` is per-call machinery (parameter
-validation, serialisation, event hooks, parsing): docs/benchmarks.md (bench.post_cpu) has the figures. This client keeps what
-matters from botocore (its credential chain, refreshed as needed, and its SigV4 signer) and sends the
-request on a keep-alive `http.client` connection per fan-out thread. Retries are those of botocore's standard
-mode (429, 5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a lost post
-is a lost message, and docs/reliability.md shows why 3 attempts lose messages when a tenth of posts fail.
+validation, serialisation, event hooks, parsing): docs/benchmarks.md (bench.post_cpu) has the figures. This
+client keeps what matters from botocore (its credential chain, refreshed as needed, and its SigV4 signer) and
+sends the request on a keep-alive `http.client` connection per fan-out thread. Retries are those of botocore's
+standard mode (429, 5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a
+lost post is a lost message, and docs/reliability.md shows why 3 attempts lose messages when a tenth of posts
+fail.
 """
 
 from __future__ import annotations

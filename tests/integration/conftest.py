@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.stack_harness import running_stack as harness_running_stack
 from util.local.settings import StackSettings
 from util.local.stack import StackThread
 
@@ -58,14 +59,10 @@ async def open_socket(url: str, **kwargs: Any) -> ClientConnection:
     return await asyncio.wait_for(connect(url, open_timeout=RECEIVE_TIMEOUT_S, **kwargs), RECEIVE_TIMEOUT_S)
 
 
-@contextmanager
-def running_stack(settings: StackSettings, **kwargs: Any) -> Iterator[StackThread]:
-    stack = StackThread(settings, **kwargs)
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+def running_stack(settings: StackSettings, **kwargs: Any) -> AbstractContextManager[StackThread]:
+    """The stack in this process, stopped however the block ends (`tests.stack_harness.running_stack`)."""
+    stack: AbstractContextManager[StackThread] = harness_running_stack(settings, **kwargs)
+    return stack
 
 
 class EventLog:

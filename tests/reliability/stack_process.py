@@ -3,23 +3,19 @@ and its own moto), and the tests drive it from outside with real clients, as the
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from util.environments import LOCAL_STATE_VAR
 
-STACK_START_TIMEOUT_S = 90.0
-"""Generous: moto and the warm workers start on 2 cores that other suites may be using."""
 STACK_STOP_TIMEOUT_S = 60.0
-POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -52,43 +48,9 @@ def stack_process(work_dir: Path, options: Sequence[str] = ()) -> Iterator[Stack
     state_path = work_dir / "local-stack.json"
     stderr_path = work_dir / "stack.stderr"
     with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            up_command("--port", "0", *options),
-            env=child_environment(state_path),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        process = local_up_process(up_command("--port", "0", *options), child_environment(state_path), stderr)
     try:
-        outputs = _wait_for_state(process, state_path, stderr_path)
+        outputs = wait_for_state(process, state_path, stderr_path)
         yield StackProcess(process, outputs, stderr_path)
     finally:
-        _stop(process)
-
-
-def _wait_for_state(process: subprocess.Popen[bytes], state_path: Path, stderr_path: Path) -> dict[str, str]:
-    deadline = time.monotonic() + STACK_START_TIMEOUT_S
-    while not state_path.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"`util local up` exited with {process.returncode}: {stderr_path.read_text()[-2000:]}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"`util local up` wrote no state file within {STACK_START_TIMEOUT_S:g} s")
-        time.sleep(POLL_S)
-    # The file is written whole (replace), but read until it parses, should that ever change.
-    while True:
-        try:
-            outputs: dict[str, str] = json.loads(state_path.read_text(encoding="utf-8"))
-            return outputs
-        except ValueError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(POLL_S)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STACK_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop_process(process, signal.SIGTERM, STACK_STOP_TIMEOUT_S)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from tests.util.conftest import UTIL
+from util.local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
-POLL_INTERVAL_S = 0.1
 WORKERS = 2
 """Two warm workers: enough for a push and a client's message at once, light on a 2-core machine."""
 
@@ -32,8 +31,8 @@ def util_environment(state_path: Path) -> dict[str, str]:
     }
     env.update(
         WSPUSH_LOCAL_STATE=str(state_path),
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
+        AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY,
         AWS_DEFAULT_REGION="us-east-1",
         # rich lays out for 80 columns when not on a terminal, and must not colour the lines we parse.
         COLUMNS="200",
@@ -62,32 +61,21 @@ def start_local_up(work_dir: Path) -> LocalUp:
     log_path = work_dir / "local-up.log"
     env = util_environment(state_path)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = local_up_process(
             [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS)],
+            env,
+            log,
             cwd=work_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C on the test run must not stop it behind the fixture's back.
-            start_new_session=True,
+            stdout_too=True,
         )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not state_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_local_up_process(process)
-            raise AssertionError(f"`util local up` did not become ready:\n{log_path.read_text(errors='replace')}")
-        time.sleep(POLL_INTERVAL_S)
-    outputs = json.loads(state_path.read_text(encoding="utf-8"))
+    try:
+        outputs = wait_for_state(process, state_path, log_path, STARTUP_TIMEOUT_S)
+    except (RuntimeError, TimeoutError) as error:
+        stop_local_up_process(process)
+        raise AssertionError(f"`util local up` did not become ready: {error}") from error
     return LocalUp(process=process, state_path=state_path, log_path=log_path, env=env, outputs=outputs)
 
 
 def stop_local_up_process(process: subprocess.Popen[bytes]) -> None:
     """Ctrl-C, as a user stops it (every connection gets its $disconnect); killed if it hangs."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, signal.SIGINT, SHUTDOWN_TIMEOUT_S)

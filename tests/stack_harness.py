@@ -1,0 +1,134 @@
+"""The one harness that starts what the tests and benchmarks run against: a moto server, the local stack
+in-process (`running_stack`) or as `util local up` in a child process (`local_up_process`), all bounded in time.
+
+Every suite's fixtures are thin wrappers around these, so a start or stop rule (a timeout, how a child is
+stopped, what "ready" means) changes in one place. Ready is an event, never a clock: the moto server answers,
+the stack's state file appears (written atomically once it serves).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+MOTO_START_TIMEOUT_S = 30.0
+STACK_START_TIMEOUT_S = 90.0
+"""Generous: moto and the warm workers start on 2 cores that other suites may be using."""
+STOP_TIMEOUT_S = 30.0
+POLL_S = 0.05
+"""How often a wait looks again for the event it waits for (a port answering, a file appearing)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout_s: float) -> None:
+    """Until `url` answers at all; raises the last error after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_S)
+
+
+def stop_process(process: subprocess.Popen[bytes], first: signal.Signals, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Send `first` (SIGTERM, or SIGINT as a user's Ctrl-C), wait, and kill it if it does not exit in time."""
+    if process.poll() is None:
+        process.send_signal(first)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in its own process (in-process, its threads would fight the code under test for the GIL)."""
+    port = free_port()
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/moto-api/", MOTO_START_TIMEOUT_S)
+        yield url
+    finally:
+        stop_process(process, signal.SIGTERM, timeout_s=10)
+
+
+@contextmanager
+def running_stack(settings: Any, **kwargs: Any) -> Iterator[Any]:
+    """The local stack in this process (`StackThread`), stopped however the block ends."""
+    from util.local.stack import StackThread
+
+    stack = StackThread(settings, **kwargs)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def wait_for_state(
+    process: subprocess.Popen[bytes], state_path: Path, log_path: Path, timeout_s: float = STACK_START_TIMEOUT_S
+) -> dict[str, Any]:
+    """The outputs a starting `util local up` writes once it serves; raises with its log's tail if it exits
+    first or stays silent past `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if state_path.exists():
+            try:
+                outputs: dict[str, Any] = json.loads(state_path.read_text(encoding="utf-8"))
+                return outputs
+            except ValueError:
+                pass  # written whole (replace) today; read until it parses should that change
+        if process.poll() is not None:
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"`util local up` exited with {process.returncode}: {tail}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"`util local up` wrote no state file within {timeout_s:g} s")
+        time.sleep(POLL_S)
+
+
+def local_up_process(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    log: IO[bytes],
+    *,
+    cwd: Path | None = None,
+    stdout_too: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start `util local up ...` in its own session (a Ctrl-C on the test run must not stop it behind the
+    fixture's back); its stderr (and stdout, if `stdout_too`) goes to `log`."""
+    return subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=log if stdout_too else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if stdout_too else log,
+        start_new_session=True,
+    )

@@ -55,14 +55,14 @@ def fidelity_stack(event_log: EventLog) -> Iterator[StackThread]:
         yield thread
 
 
-def management(stack: StackThread, **retries: Any) -> Any:
+def management(stack: StackThread, max_attempts: int = 3) -> Any:
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=stack.outputs["connections_url"],
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=BotoConfig(retries={"mode": "standard", **retries}, max_pool_connections=16),
+        config=BotoConfig(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=16),
     )
 
 
@@ -315,7 +315,7 @@ def test_a_route_running_31_s_gets_endpoint_request_timed_out_at_29_s_and_the_fu
             async with await open_socket(stack.outputs["websocket_url"]) as socket:
                 started = time.monotonic()
                 await socket.send('{"action": "slow", "sleep_s": 31}')
-                raw = await asyncio.wait_for(socket.recv(), 35)
+                raw = str(await asyncio.wait_for(socket.recv(), 35))
                 waited = time.monotonic() - started
                 assert 28.9 <= waited < 31.0
                 frame = json.loads(raw)

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -28,10 +28,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from util.local.runtime import FailedEvent
 from util.local.stack import StackThread
 
 from .conftest import EventLog, open_socket, recv_json, run, running_stack, stack_settings
+
+if TYPE_CHECKING:
+    from util.local.runtime import FailedEvent
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 

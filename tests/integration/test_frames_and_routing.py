@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import struct
 from typing import Any
 
 import pytest
+from aiohttp import web
 from websockets.frames import Frame
 from websockets.streams import StreamReader
 
 from util.errors import InputError
-from util.local.frames import FrameGuards, FrameSizeGuard, GuardedProtocol, fragment
+from util.local.frames import (
+    FrameGuards,
+    FrameGuardUnavailable,
+    FrameSizeGuard,
+    GuardedProtocol,
+    fragment,
+    serve_guarded,
+)
 from util.local.gateway import error_frame
 from util.local.routing import RouteSelector, stringify
 from util.local.runtime import AsyncPolicy
@@ -217,3 +226,15 @@ def test_async_policy_waits_the_given_delays_and_repeats_the_last() -> None:
 def test_settings_refuse_what_aws_does_not_allow(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
         StackSettings(**overrides).validate()
+
+
+def test_the_server_is_not_started_without_the_frame_guard() -> None:
+    """A runner that cannot give the guard its protocol factory stops the start (`LocalStack` turns it into one
+    error line) instead of serving WebSocket connections without the 32 KB limit."""
+
+    async def main() -> None:
+        runner = web.AppRunner(web.Application())  # not set up: no protocol factory yet
+        with socket.socket() as sock, pytest.raises(FrameGuardUnavailable):
+            await serve_guarded(runner, sock, FrameGuards(32 * 1024))
+
+    asyncio.run(main())

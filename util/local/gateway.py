@@ -367,23 +367,22 @@ class Gateway:
         if not invocation.cancelled() and invocation.exception() is None and not invocation.result().ok:
             LOGGER.warning("an invocation past the integration timeout failed: %s", invocation.result().error_message)
 
-    async def send(self, connection: LiveConnection, data: str | bytes) -> None:
-        """Deliver one message to the client; over 32 KB it goes as fragments of at most 32 KB, as API Gateway's do.
+    async def send(self, connection: LiveConnection, payload: bytes, text: str | None) -> None:
+        """Deliver one message (`text` if it is UTF-8, else binary); over 32 KB as fragments of at most 32 KB.
 
         AWS: "a message larger than 32 KB must be split into multiple frames, each 32 KB or smaller. This applies
         to @connections commands" (WebSocket API quotas): a post of up to 128 KB reaches the client framed so.
         """
-        payload = data.encode("utf-8") if isinstance(data, str) else data
         limit = self._settings.max_frame_bytes
         if len(payload) <= limit or connection.wire is None:
-            if isinstance(data, str):
-                await connection.socket.send_str(data)
+            if text is not None:
+                await connection.socket.send_str(text)
             else:
-                await connection.socket.send_bytes(data)
+                await connection.socket.send_bytes(payload)
             return
         if connection.socket.closed:
             raise ConnectionResetError("the connection is closing")
-        connection.wire.write_fragmented(payload, text=isinstance(data, str), max_frame_bytes=limit)
+        connection.wire.write_fragmented(payload, text=text is not None, max_frame_bytes=limit)
         await connection.wire.drain()
 
     async def _send_frame(self, connection: LiveConnection, frame: str) -> None:

@@ -109,7 +109,7 @@ class ManagementApi:
         try:
             # A timeout scope, not `wait_for`: no task per post (posts are the hot path of every fan-out).
             async with asyncio.timeout(SLOW_CLIENT_TIMEOUT_S):
-                await self._gateway.send(connection, data if text is None else text)
+                await self._gateway.send(connection, data, text)
         except TimeoutError:
             # The client stopped reading and its buffers are full. Waiting on would stall the whole fan-out (until
             # the function times out and every later recipient loses the frame), so it is cut off, as if gone.

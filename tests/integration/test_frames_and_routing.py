@@ -1,15 +1,33 @@
-"""The sans-I/O pieces of the gateway: the 32 KB frame guard and route selection."""
+"""The sans-I/O pieces of the gateway: the 32 KB frame guard both ways, route selection, the throttle, limits."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import socket
 import struct
+from typing import Any
 
 import pytest
+from aiohttp import web
+from websockets.frames import Frame
+from websockets.streams import StreamReader
 
 from util.errors import InputError
-from util.local.frames import FrameSizeGuard
-from util.local.routing import RouteSelector
+from util.local.frames import (
+    FrameGuards,
+    FrameGuardUnavailable,
+    FrameSizeGuard,
+    GuardedProtocol,
+    fragment,
+    serve_guarded,
+)
+from util.local.gateway import error_frame
+from util.local.routing import RouteSelector, stringify
+from util.local.runtime import AsyncPolicy
+from util.local.settings import StackSettings
+from util.local.throttle import TokenBucket
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
@@ -83,3 +101,140 @@ def test_route_selection_follows_a_nested_path_and_returns_none_without_default(
 def test_unsupported_route_selection_expressions_are_refused(expression: str) -> None:
     with pytest.raises(InputError, match="unsupported route selection expression"):
         RouteSelector(expression, ["$connect"])
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [(5, "5"), (5.5, "5.5"), (True, "true"), (False, "false"), ("send", "send"), (["a", 1], "[a, 1]")],
+)
+def test_route_selection_stringifies_the_selected_value_as_api_gateway_does(value: object, key: str) -> None:
+    selector = RouteSelector("$request.body.action", ["$connect", "$disconnect", "$default", key])
+    assert stringify(value) == key
+    assert selector.select(json.dumps({"action": value})) == key
+
+
+def test_route_selection_sends_a_null_action_to_default() -> None:
+    selector = RouteSelector("$request.body.action", ["$connect", "$disconnect", "$default", "null"])
+    assert selector.select('{"action": null}') == "$default"
+
+
+def parse_server_frames(data: bytes) -> list[tuple[int, bool, bytes]]:
+    """(opcode, fin, payload) of unmasked frames, with websockets' own parser."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    frames = []
+    while reader.buffer:
+        parser = Frame.parse(reader.read_exact, mask=False)
+        with pytest.raises(StopIteration) as done:
+            next(parser)
+        parsed: Frame = done.value.value
+        frames.append((int(parsed.opcode), parsed.fin, bytes(parsed.data)))
+    return frames
+
+
+def test_fragment_splits_a_message_into_frames_of_at_most_the_limit() -> None:
+    data = bytes(range(256)) * 400  # 102,400 bytes
+    frames = parse_server_frames(fragment(data, text=False, max_frame_bytes=32 * 1024))
+    assert [(opcode, fin) for opcode, fin, _ in frames] == [(0x2, False), (0x0, False), (0x0, False), (0x0, True)]
+    assert all(len(payload) <= 32 * 1024 for _, _, payload in frames)
+    assert b"".join(payload for _, _, payload in frames) == data
+    assert parse_server_frames(fragment(b"hi", text=True, max_frame_bytes=32 * 1024)) == [(0x1, True, b"hi")]
+
+
+class RecordingProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.received = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+
+class NullTransport(asyncio.Transport):
+    def write(self, data: Any) -> None:
+        pass
+
+
+UPGRADE_HEAD = b"GET /live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+@pytest.mark.parametrize("piece", [1, 7, 10_000])
+def test_guarded_protocol_guards_frames_after_an_upgrade_head_only(piece: int) -> None:
+    oversized: list[int] = []
+    guards = FrameGuards(32 * 1024)
+    inner = RecordingProtocol()
+    protocol = GuardedProtocol(inner, guards)
+    protocol.connection_made(NullTransport())
+    small, big = frame(0x1, b"a" * 10), frame(0x1, b"b" * 40_000)
+    stream = UPGRADE_HEAD + small + big + small
+    for i in range(0, len(stream), piece):
+        protocol.data_received(stream[i : i + piece])
+    protocol.on_oversized(oversized.append)  # registered late: the early report is kept for it
+    assert bytes(inner.received) == UPGRADE_HEAD + small + small
+    assert oversized == [40_000]
+    assert protocol.is_websocket
+
+
+def test_guarded_protocol_passes_plain_http_untouched_and_is_no_websocket() -> None:
+    guards = FrameGuards(32 * 1024)
+    inner = RecordingProtocol()
+    protocol = GuardedProtocol(inner, guards)
+    protocol.connection_made(NullTransport())
+    body = frame(0x1, b"b" * 40_000)  # bytes that look like an oversized frame, in a POST body
+    request = b"POST /live/@connections/x HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    protocol.data_received(request)
+    assert bytes(inner.received) == request
+    assert not protocol.is_websocket
+    assert len(guards) == 1
+    protocol.connection_lost(None)
+    assert len(guards) == 0
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket.for_rate(50.0, clock=lambda: now[0])
+    assert bucket.burst == 25.0
+    assert sum(bucket.take() for _ in range(100)) == 25
+    now[0] += 0.1  # five requests' worth
+    assert sum(bucket.take() for _ in range(100)) == 5
+    now[0] += 100.0  # refills to the burst, no further
+    assert sum(bucket.take() for _ in range(100)) == 25
+
+
+def test_error_frames_have_api_gateways_exact_bytes() -> None:
+    assert error_frame("Forbidden", "Llf4ceE2NjMCF7w=", "Llf7PFSNNjMFZeA=") == (
+        '{"message": "Forbidden", "connectionId":"Llf4ceE2NjMCF7w=", "requestId":"Llf7PFSNNjMFZeA="}'
+    )
+
+
+def test_async_policy_waits_the_given_delays_and_repeats_the_last() -> None:
+    assert [AsyncPolicy().delay_before(n) for n in (1, 2)] == [60.0, 120.0]
+    assert [AsyncPolicy(retry_delays_s=(0.5,)).delay_before(n) for n in (1, 2)] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"async_max_retry_attempts": 3}, "--async-retries"),
+        ({"async_max_event_age_s": 59.0}, "--async-max-event-age"),
+        ({"async_max_event_age_s": 21601.0}, "--async-max-event-age"),
+        ({"async_retry_delays_s": ()}, "--async-retry-delays"),
+        ({"connections_rate": 0.0}, "--connections-rate"),
+        ({"integration_timeout_s": 30.0}, "integration timeout"),
+    ],
+)
+def test_settings_refuse_what_aws_does_not_allow(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        StackSettings(**overrides).validate()
+
+
+def test_the_server_is_not_started_without_the_frame_guard() -> None:
+    """A runner that cannot give the guard its protocol factory stops the start (`LocalStack` turns it into one
+    error line) instead of serving WebSocket connections without the 32 KB limit."""
+
+    async def main() -> None:
+        runner = web.AppRunner(web.Application())  # not set up: no protocol factory yet
+        with socket.socket() as sock, pytest.raises(FrameGuardUnavailable):
+            await serve_guarded(runner, sock, FrameGuards(32 * 1024))
+
+    asyncio.run(main())

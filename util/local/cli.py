@@ -57,6 +57,22 @@ def up(
         defaults.DEFAULT_TIMEOUT_S
     ),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the function's log lines.")] = False,
+    pings_reset_idle: Annotated[
+        bool, typer.Option(help="Let WebSocket pings count as activity for the idle timeout (API Gateway: no).")
+    ] = False,
+    async_retries: Annotated[
+        int, typer.Option(help="Retries of a failed asynchronous invocation (0-2, Lambda's default 2).")
+    ] = defaults.ASYNC_MAX_RETRY_ATTEMPTS,
+    async_max_event_age: Annotated[
+        float, typer.Option(help="Seconds an asynchronous event may wait for its retries (60-21600).")
+    ] = defaults.ASYNC_MAX_EVENT_AGE_S,
+    async_retry_delays: Annotated[
+        str, typer.Option(help="Seconds before retry 1,2 (Lambda: 60,120); shorter ones make retries visible.")
+    ] = ",".join(f"{delay:g}" for delay in defaults.ASYNC_RETRY_DELAYS_S),
+    connections_rate: Annotated[
+        float | None,
+        typer.Option(help="@connections requests per second (burst half) before 429 LimitExceededException."),
+    ] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C (or SIGTERM) stops it and everything it started."""
     try:
@@ -74,6 +90,11 @@ def up(
             max_duration_s=max_duration,
             workers=workers,
             timeout_s=timeout,
+            pings_reset_idle=pings_reset_idle,
+            async_max_retry_attempts=async_retries,
+            async_max_event_age_s=async_max_event_age,
+            async_retry_delays_s=_seconds_list(async_retry_delays, "--async-retry-delays"),
+            connections_rate=connections_rate,
             state_path=local_state_path(),
         ).validate()
         _configure_logging(verbose)
@@ -87,6 +108,13 @@ def up(
     except UtilError as error:
         typer.echo(f"error: {describe(error)}", err=True)
         raise typer.Exit(exit_code(error)) from None
+
+
+def _seconds_list(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"{option} takes seconds separated by commas, like 60,120; not {text!r}") from None
 
 
 async def _serve(settings: StackSettings) -> None:

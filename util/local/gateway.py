@@ -2,8 +2,9 @@
 
 Faithful where code notices: `$connect` runs before the handshake completes and its status decides it; a
 message is routed by the API's selection expression (`$default`, else the `Forbidden` frame); a failed
-integration answers `Internal server error`; messages over 128 KB and frames over 32 KB close the
-connection with 1009; idle and maximum-duration limits close it with 1001; every close ends in one
+integration answers `Internal server error`, one slower than 29 s `Endpoint request timed out` (the function runs
+on); messages over 128 KB and frames over 32 KB close the connection with 1009, a binary frame with 1003; idle
+and maximum-duration limits close it with 1001, on timers that no ping can hold off; every close ends in one
 `$disconnect`. Each connection's messages are invoked one at a time, in order; connections run in parallel.
 """
 
@@ -25,7 +26,7 @@ from lambda_src.clock import now_ms
 from . import ids
 from .access_log import AccessLogSink, access_line
 from .events import ConnectionFacts, connect_event, disconnect_event, message_event
-from .frames import guard_connection
+from .frames import FrameGuards
 from .registry import ConnectionRegistry, LiveConnection
 from .routing import RouteSelector
 from .runtime import InvocationResult, RuntimeStopped
@@ -42,6 +43,12 @@ DISCONNECT_DRAIN_TIMEOUT_S = 30.0
 GOING_AWAY = (int(WSCloseCode.GOING_AWAY), "Going away")
 ABNORMAL = (int(WSCloseCode.ABNORMAL_CLOSURE), "Connection closed abnormally")
 MESSAGE_TOO_BIG = int(WSCloseCode.MESSAGE_TOO_BIG)
+UNSUPPORTED_DATA = (int(WSCloseCode.UNSUPPORTED_DATA), "Binary frames are not supported")
+"""API Gateway "rejects [a binary frame] and disconnects the client with code 1003" (binary media types for
+WebSocket APIs); the reason text is ours: AWS documents none."""
+TIMED_OUT_MESSAGE = "Endpoint request timed out"
+HOP_BY_HOP_HEADERS = frozenset({"connection", "upgrade"})
+"""Not in the CONNECT events API Gateway sends: it terminates the upgrade itself."""
 NO_STATUS = 1005
 """A close frame without a code reports 1005, as RFC 6455 says."""
 
@@ -52,6 +59,17 @@ class Invoker(Protocol):
 
 def _trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+
+
+def error_frame(message: str, connection_id: str, request_id: str) -> str:
+    """API Gateway's error frame, byte for byte as clients receive it (one space after the first colon only).
+
+    As captured from AWS: `{"message": "Endpoint request timed out", "connectionId":"Llf4ceE2NjMCF7w=",
+    "requestId":"Llf7PFSNNjMFZeA="}` (aws/chalice#1406, Kludex/mangum#128); Forbidden and Internal server error
+    come in the same shape.
+    """
+    dump = json.dumps
+    return f'{{"message": {dump(message)}, "connectionId":{dump(connection_id)}, "requestId":{dump(request_id)}}}'
 
 
 def _integration_status(result: InvocationResult | None) -> int | None:
@@ -73,6 +91,7 @@ class Gateway:
         api_id: str,
         registry: ConnectionRegistry,
         access_log: AccessLogSink,
+        guards: FrameGuards,
         connection_id: Callable[[], str] = ids.gateway_id,
     ) -> None:
         self._settings = settings
@@ -81,6 +100,9 @@ class Gateway:
         self.registry = registry
         self._access_log = access_log
         self._new_connection_id = connection_id
+        self._guards = guards
+        self._orphans: set[asyncio.Future[InvocationResult]] = set()
+        """Invocations the gateway stopped waiting for (integration timeout): they run on, as on AWS."""
         self._selector = RouteSelector(settings.route_selection_expression, settings.routes)
         self._handlers: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -94,7 +116,11 @@ class Gateway:
         if self._closing:
             return web.json_response({"message": "Service Unavailable"}, status=503)
         if not web.WebSocketResponse().can_prepare(request).ok:
-            return web.json_response({"message": "Upgrade Required"}, status=426)
+            return _closing(web.json_response({"message": "Upgrade Required"}, status=426))
+        guard = self._guards.of(request)
+        if guard is None:
+            # Only a connection whose first request is the upgrade has the frame limit on it: serve no other.
+            return _closing(web.json_response({"message": "Bad Request"}, status=400))
         epoch_ms = now_ms()
         facts = ConnectionFacts(
             api_id=self.api_id,
@@ -113,7 +139,7 @@ class Gateway:
             epoch_ms=epoch_ms,
             request_id=request_id,
         )
-        result, latency_ms = await self._invoke(event, request_id)
+        result, latency_ms, timed_out = await self._invoke(event, request_id)
         status = _integration_status(result)
         accepted = status is not None and 200 <= status < 300
         self._log_access(
@@ -122,28 +148,29 @@ class Gateway:
             epoch_ms,
             event_type="CONNECT",
             route_key="$connect",
-            status=status or 500,
+            status=504 if timed_out else status or 500,
             result=result,
             latency_ms=latency_ms,
+            error=TIMED_OUT_MESSAGE if timed_out else None,
         )
+        if timed_out:
+            body = error_frame(TIMED_OUT_MESSAGE, facts.connection_id, request_id)
+            return _closing(web.Response(status=504, text=body, content_type="application/json"))
         if not accepted:
-            return self._refusal(result, status, facts, request_id)
+            return _closing(self._refusal(result, status, facts, request_id))
         chosen = self._chosen_protocol(result)
         socket = web.WebSocketResponse(
             max_msg_size=self._settings.max_message_bytes + 1,  # aiohttp refuses sizes >= its limit
             compress=False,  # API Gateway negotiates no permessage-deflate
-            autoping=True,
+            # Pings are answered either way; only with --pings-reset-idle do they reach the receive loop.
+            autoping=not self._settings.pings_reset_idle,
             timeout=CLOSE_HANDSHAKE_TIMEOUT_S,
             # The integration picks the subprotocol (its Sec-WebSocket-Protocol header), as on API Gateway.
             protocols=(chosen,) if chosen else (),
         )
         await socket.prepare(request)
-        connection = LiveConnection(facts, socket)
-        guard_connection(
-            request.protocol,
-            self._settings.max_frame_bytes,
-            lambda size: self._close_soon(connection, MESSAGE_TOO_BIG, "Frame size limit exceeded"),
-        )
+        connection = LiveConnection(facts, socket, wire=guard)
+        guard.on_oversized(lambda size: self._close_soon(connection, MESSAGE_TOO_BIG, "Frame size limit exceeded"))
         self.registry.add(connection)
         task = asyncio.current_task()
         if task is not None:
@@ -166,7 +193,7 @@ class Gateway:
         return None
 
     def _forwarded_headers(self, request: web.Request, facts: ConnectionFacts) -> list[tuple[str, str]]:
-        headers = [(name, value) for name, value in request.headers.items()]
+        headers = [(name, value) for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP_HEADERS]
         port = request.url.port or (443 if request.secure else 80)
         headers += [
             ("X-Amzn-Trace-Id", _trace_id()),
@@ -181,8 +208,8 @@ class Gateway:
         result: InvocationResult | None, status: int | None, facts: ConnectionFacts, request_id: str
     ) -> web.Response:
         if status is None:
-            body = {"message": "Internal server error", "connectionId": facts.connection_id, "requestId": request_id}
-            return web.json_response(body, status=500)
+            body = error_frame("Internal server error", facts.connection_id, request_id)
+            return web.Response(status=500, text=body, content_type="application/json")
         payload = result.payload if result is not None else None
         text = payload.get("body") if isinstance(payload, dict) else None
         return web.Response(status=status, text=text if isinstance(text, str) else "")
@@ -193,10 +220,12 @@ class Gateway:
         socket = connection.socket
         backlog: asyncio.Queue[str | bytes | None] = asyncio.Queue(MESSAGE_BACKLOG)
         consumer = asyncio.create_task(self._consume(connection, backlog))
+        deadlines = _Deadlines(self, connection)
         close: tuple[int, str] | None = None
         try:
             close = await self._receive_loop(connection, backlog)
         finally:
+            deadlines.cancel()
             self.registry.remove(connection.connection_id)
             if not socket.closed:
                 with contextlib.suppress(Exception):
@@ -206,22 +235,23 @@ class Gateway:
     async def _receive_loop(
         self, connection: LiveConnection, backlog: asyncio.Queue[str | bytes | None]
     ) -> tuple[int, str]:
+        # The idle and maximum-duration limits are timers of their own (`_Deadlines`): a read that restarted its
+        # timeout on every ping would never see them pass.
         socket = connection.socket
-        settings = self._settings
-        ends_at_ms = connection.facts.connected_at_ms + int(settings.max_duration_s * 1000)
         while True:
-            idle_ends_ms = connection.last_active_ms + int(settings.idle_timeout_s * 1000)
-            wait_s = (min(idle_ends_ms, ends_at_ms) - now_ms()) / 1000
-            if wait_s <= 0:
-                await self.close(connection, *GOING_AWAY)
-                return GOING_AWAY
-            try:
-                message = await socket.receive(timeout=wait_s)
-            except TimeoutError:
-                continue  # a deadline passed, or activity moved it: recompute
-            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            message = await socket.receive()
+            if message.type is WSMsgType.TEXT:
                 connection.touch()
                 await backlog.put(message.data)
+            elif message.type is WSMsgType.BINARY:
+                await self.close(connection, *UNSUPPORTED_DATA)
+                return UNSUPPORTED_DATA
+            elif message.type is WSMsgType.PING:  # only with --pings-reset-idle (autoping off)
+                connection.touch()
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await socket.pong(message.data)
+            elif message.type is WSMsgType.PONG:
+                connection.touch()
             elif message.type is WSMsgType.CLOSE:
                 code = message.data if isinstance(message.data, int) and message.data else NO_STATUS
                 return connection.server_close or (code, message.extra or "")
@@ -257,8 +287,8 @@ class Gateway:
         event = disconnect_event(
             connection.facts, status_code=close[0], reason=close[1], epoch_ms=epoch_ms, request_id=request_id
         )
-        result, latency_ms = await self._invoke(event, request_id)
-        status = _integration_status(result) or 500
+        result, latency_ms, timed_out = await self._invoke(event, request_id)
+        status = 504 if timed_out else _integration_status(result) or 500
         self._log_access(
             connection.facts,
             request_id,
@@ -289,14 +319,12 @@ class Gateway:
                 message_id=message_id,
                 error="Forbidden",
             )
-            await self._send_frame(
-                connection, {"message": "Forbidden", "connectionId": facts.connection_id, "requestId": request_id}
-            )
+            await self._send_frame(connection, error_frame("Forbidden", facts.connection_id, request_id))
             return
         event = message_event(
             facts, route_key=route, data=data, epoch_ms=epoch_ms, request_id=request_id, message_id=message_id
         )
-        result, latency_ms = await self._invoke(event, request_id)
+        result, latency_ms, timed_out = await self._invoke(event, request_id)
         status = _integration_status(result)
         self._log_access(
             facts,
@@ -304,33 +332,66 @@ class Gateway:
             epoch_ms,
             event_type="MESSAGE",
             route_key=route,
-            status=200 if status else 500,
+            status=504 if timed_out else 200 if status else 500,
             result=result,
             latency_ms=latency_ms,
             message_id=message_id,
+            error=TIMED_OUT_MESSAGE if timed_out else None,
         )
-        if status is None:
-            await self._send_frame(
-                connection,
-                {"message": "Internal server error", "connectionId": facts.connection_id, "requestId": request_id},
-            )
+        if timed_out:
+            await self._send_frame(connection, error_frame(TIMED_OUT_MESSAGE, facts.connection_id, request_id))
+        elif status is None:
+            await self._send_frame(connection, error_frame("Internal server error", facts.connection_id, request_id))
 
-    async def _invoke(self, event: dict[str, Any], request_id: str) -> tuple[InvocationResult | None, int]:
+    async def _invoke(self, event: dict[str, Any], request_id: str) -> tuple[InvocationResult | None, int, bool]:
+        """(result, latency, timed out): past the integration timeout the gateway answers, the function runs on."""
         started = time.perf_counter()
+        route = event["requestContext"]["routeKey"]
+        invocation = asyncio.ensure_future(self._invoker.invoke(event))
+        result: InvocationResult | None = None
+        timed_out = False
         try:
-            result: InvocationResult | None = await self._invoker.invoke(event)
+            result = await asyncio.wait_for(asyncio.shield(invocation), self._settings.integration_timeout_s)
+        except TimeoutError:
+            timed_out = True
+            self._orphans.add(invocation)
+            invocation.add_done_callback(self._orphan_done)
+            LOGGER.warning("%s integration timed out after %g s", route, self._settings.integration_timeout_s)
         except RuntimeStopped:
             result = None
         latency_ms = round((time.perf_counter() - started) * 1000)
         if result is not None and not result.ok:
-            LOGGER.warning("%s invocation failed: %s", event["requestContext"]["routeKey"], result.error_message)
-        return result, latency_ms
+            LOGGER.warning("%s invocation failed: %s", route, result.error_message)
+        return result, latency_ms, timed_out
 
-    async def _send_frame(self, connection: LiveConnection, frame: dict[str, Any]) -> None:
+    def _orphan_done(self, invocation: asyncio.Future[InvocationResult]) -> None:
+        self._orphans.discard(invocation)
+        if not invocation.cancelled() and invocation.exception() is None and not invocation.result().ok:
+            LOGGER.warning("an invocation past the integration timeout failed: %s", invocation.result().error_message)
+
+    async def send(self, connection: LiveConnection, payload: bytes, text: str | None) -> None:
+        """Deliver one message (`text` if it is UTF-8, else binary); over 32 KB as fragments of at most 32 KB.
+
+        AWS: "a message larger than 32 KB must be split into multiple frames, each 32 KB or smaller. This applies
+        to @connections commands" (WebSocket API quotas): a post of up to 128 KB reaches the client framed so.
+        """
+        limit = self._settings.max_frame_bytes
+        if len(payload) <= limit or connection.wire is None:
+            if text is not None:
+                await connection.socket.send_str(text)
+            else:
+                await connection.socket.send_bytes(payload)
+            return
+        if connection.socket.closed:
+            raise ConnectionResetError("the connection is closing")
+        connection.wire.write_fragmented(payload, text=text is not None, max_frame_bytes=limit)
+        await connection.wire.drain()
+
+    async def _send_frame(self, connection: LiveConnection, frame: str) -> None:
         if connection.socket.closed:
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await connection.socket.send_str(json.dumps(frame, separators=(",", ":")))
+            await connection.socket.send_str(frame)
 
     def _log_access(
         self,
@@ -387,3 +448,41 @@ class Gateway:
         pending = [task for task in self._handlers if task is not asyncio.current_task()]
         if pending:
             await asyncio.wait(pending, timeout=DISCONNECT_DRAIN_TIMEOUT_S)
+
+
+def _closing(response: web.Response) -> web.Response:
+    # After an upgrade request's head the connection's bytes are read as frames: a refusal must end it.
+    response.force_close()
+    return response
+
+
+class _Deadlines:
+    """The idle timeout and maximum duration of one connection, on one loop timer re-armed as activity moves it."""
+
+    def __init__(self, gateway: Gateway, connection: LiveConnection) -> None:
+        self._gateway = gateway
+        self._connection = connection
+        settings = gateway._settings
+        self._idle_ms = int(settings.idle_timeout_s * 1000)
+        self._ends_at_ms = connection.facts.connected_at_ms + int(settings.max_duration_s * 1000)
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        due_ms = min(self._connection.last_active_ms + self._idle_ms, self._ends_at_ms)
+        self._handle = self._loop.call_later(max(0.0, (due_ms - now_ms()) / 1000), self._check)
+
+    def _check(self) -> None:
+        connection = self._connection
+        now = now_ms()
+        if now >= self._ends_at_ms or now >= connection.last_active_ms + self._idle_ms:
+            self._handle = None
+            self._gateway._close_soon(connection, *GOING_AWAY)
+        else:
+            self._arm()  # activity moved the idle deadline
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

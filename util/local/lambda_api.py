@@ -1,8 +1,10 @@
 """The subset of the AWS Lambda REST API that boto3's `lambda` client needs for the stack's one function.
 
 GetFunction, GetFunctionConfiguration, UpdateFunctionCode (ZipFile, or S3Bucket/S3Key from the embedded
-moto) and Invoke (RequestResponse, Event, DryRun), on the gateway's own origin, so `util lambda-deploy local`
-runs the same boto3 calls as against AWS, with `endpoint_url` = the stack's `lambda_endpoint_url`.
+moto), Invoke (RequestResponse, Event, DryRun) and the event-invoke config (Put/Get/Update/Delete
+FunctionEventInvokeConfig: the retries and maximum event age of asynchronous invocations), on the gateway's own
+origin, so `util lambda-deploy local` runs the same boto3 calls as against AWS, with `endpoint_url` = the
+stack's `lambda_endpoint_url`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,12 @@ from lambda_src.function import RUNTIME
 from .function_code import CodeVersion, InvalidCode, extract_zip
 from .names import StackNames
 from .runtime import Runtime, RuntimeStopped
-from .settings import StackSettings
+from .settings import ASYNC_MAX_EVENT_AGE_S, ASYNC_MAX_RETRY_ATTEMPTS, ASYNC_MIN_EVENT_AGE_S, StackSettings
 
 LOGGER = logging.getLogger("wspush.local.lambda")
 
 API_VERSION_PREFIX = "/2015-03-31/functions"
+EVENT_INVOKE_PREFIX = "/2019-09-25/functions"
 MAX_REQUEST_BYTES = 70 * 1024 * 1024
 """A 50 MB zip, base64-encoded in JSON."""
 
@@ -66,6 +70,7 @@ class LambdaApi:
         self._fetch_s3 = fetch_s3
         self._uploads = itertools.count(1)
         self._update_lock = asyncio.Lock()
+        self._event_invoke_config: dict[str, Any] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         base = API_VERSION_PREFIX + "/{function}"
@@ -73,6 +78,11 @@ class LambdaApi:
         app.router.add_get(base + "/configuration", self.get_configuration)
         app.router.add_put(base + "/code", self.update_code)
         app.router.add_post(base + "/invocations", self.invoke)
+        config = EVENT_INVOKE_PREFIX + "/{function}/event-invoke-config"
+        app.router.add_put(config, self.put_event_invoke_config)
+        app.router.add_post(config, self.update_event_invoke_config)
+        app.router.add_get(config, self.get_event_invoke_config)
+        app.router.add_delete(config, self.delete_event_invoke_config)
 
     def _is_ours(self, request: web.Request) -> bool:
         name = request.match_info["function"]
@@ -207,4 +217,78 @@ class LambdaApi:
             body=json.dumps(result.payload).encode("utf-8"),
             content_type="application/json",
             headers=headers,
+        )
+
+    # -- event-invoke config (asynchronous invocations) ------------------------------------------
+
+    async def put_event_invoke_config(self, request: web.Request) -> web.Response:
+        """Put replaces the whole config: a setting left out goes back to its default."""
+        return await self._set_event_invoke_config(request, merge=False)
+
+    async def update_event_invoke_config(self, request: web.Request) -> web.Response:
+        """Update changes only the settings given."""
+        return await self._set_event_invoke_config(request, merge=True)
+
+    async def _set_event_invoke_config(self, request: web.Request, *, merge: bool) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        if not isinstance(body, dict):
+            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        if merge and self._event_invoke_config is None:
+            return self._no_event_invoke_config()
+        current = dict(self._event_invoke_config or {}) if merge else {}
+        retries = body.get("MaximumRetryAttempts", current.get("MaximumRetryAttempts"))
+        age = body.get("MaximumEventAgeInSeconds", current.get("MaximumEventAgeInSeconds"))
+        if retries is not None and (type(retries) is not int or not 0 <= retries <= ASYNC_MAX_RETRY_ATTEMPTS):
+            return aws_error(
+                400,
+                "InvalidParameterValueException",
+                f"MaximumRetryAttempts must be between 0 and {ASYNC_MAX_RETRY_ATTEMPTS}",
+            )
+        if age is not None and (type(age) is not int or not ASYNC_MIN_EVENT_AGE_S <= age <= ASYNC_MAX_EVENT_AGE_S):
+            return aws_error(
+                400,
+                "InvalidParameterValueException",
+                f"MaximumEventAgeInSeconds must be between {ASYNC_MIN_EVENT_AGE_S:g} and {ASYNC_MAX_EVENT_AGE_S:g}",
+            )
+        destinations = body.get("DestinationConfig", current.get("DestinationConfig", {}))
+        config: dict[str, Any] = {
+            "LastModified": time.time(),
+            "FunctionArn": f"{self._names.function_arn}:$LATEST",
+            # Stored and echoed; nothing is delivered to a destination yet (failed events go to the runtime's hook).
+            "DestinationConfig": destinations if isinstance(destinations, dict) else {},
+        }
+        if retries is not None:
+            config["MaximumRetryAttempts"] = retries
+        if age is not None:
+            config["MaximumEventAgeInSeconds"] = age
+        self._event_invoke_config = config
+        self._runtime.configure_async(retries, None if age is None else float(age))
+        return web.json_response(config)
+
+    async def get_event_invoke_config(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        if self._event_invoke_config is None:
+            return self._no_event_invoke_config()
+        return web.json_response(self._event_invoke_config)
+
+    async def delete_event_invoke_config(self, request: web.Request) -> web.Response:
+        if not self._is_ours(request):
+            return self._not_found(request)
+        if self._event_invoke_config is None:
+            return self._no_event_invoke_config()
+        self._event_invoke_config = None
+        self._runtime.configure_async()
+        return web.Response(status=204)
+
+    def _no_event_invoke_config(self) -> web.Response:
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            f"The function {self._names.function_arn} doesn't have an EventInvokeConfig",
         )

@@ -4,7 +4,9 @@ Served at `/{stage}/@connections/{id}` on the gateway's own origin, so boto3's `
 client works with `endpoint_url=http://HOST:PORT/STAGE`. Requests must be SigV4-signed (any signature is
 accepted: there are no real credentials here); errors carry `x-amzn-ErrorType`, which botocore turns into
 `GoneException`, `PayloadTooLargeException`, ... `--latency-ms` delays every call; `--fault-rate` answers that
-share of calls 500 or 429, both retried by botocore's standard mode.
+share of calls 500 or 429, both retried by botocore's standard mode; `--connections-rate N` throttles every call
+of the stack to N per second (burst N/2) with API Gateway's 429 LimitExceededException. A post over 32 KB reaches
+the client in fragments of at most 32 KB (`Gateway.send`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from . import ids
 from .gateway import CLOSE_HANDSHAKE_TIMEOUT_S, Gateway
 from .registry import ConnectionRegistry, LiveConnection
 from .settings import StackSettings
+from .throttle import TokenBucket
 
 DELETED = (1000, "Connection deleted")
 """Close code and reason of a connection closed by DELETE @connections (they reach `$disconnect`)."""
@@ -30,10 +34,10 @@ SLOW_CLIENT_TIMEOUT_S = 2.0
 """How long a post may wait for a client's socket to take the frame: well under the poster's read timeout."""
 CLOSE_TIMEOUT_S = SLOW_CLIENT_TIMEOUT_S + CLOSE_HANDSHAKE_TIMEOUT_S
 """Sending the close frame (as long as a post may wait), then the client's answer (aiohttp's own wait)."""
-_FAULTS = (
-    (500, "InternalServerErrorException", "Internal server error"),
-    (429, "LimitExceededException", "Rate exceeded"),
-)
+THROTTLED = (429, "LimitExceededException", "Too Many Requests")
+"""The SDKs name a throttled `@connections` call LimitExceededException (its `x-amzn-ErrorType`); the message is
+that of API Gateway's THROTTLED gateway response ("Too Many Requests")."""
+_FAULTS = ((500, "InternalServerErrorException", "Internal server error"), THROTTLED)
 
 
 def _iso(epoch_ms: int) -> str:
@@ -41,7 +45,16 @@ def _iso(epoch_ms: int) -> str:
 
 
 def aws_error(status: int, error_type: str, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status, headers={"x-amzn-ErrorType": error_type})
+    headers = {"x-amzn-ErrorType": error_type, "x-amzn-RequestId": ids.lambda_request_id()}
+    return web.json_response({"message": message}, status=status, headers=headers)
+
+
+def gone() -> web.Response:
+    """410 as AWS sends it: no body at all. SDKs report it by its `x-amzn-ErrorType` alone (the Java SDK as
+    "GoneException: null", the PHP SDK as "Unable to parse error information from response - Error parsing JSON"):
+    aws/aws-sdk-java#2200, georgeboot/laravel-echo-api-gateway#9."""
+    headers = {"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": ids.lambda_request_id()}
+    return web.Response(status=410, body=b"", content_type="application/json", headers=headers)
 
 
 def _is_signed(request: web.Request) -> bool:
@@ -58,6 +71,8 @@ class ManagementApi:
         self._gateway = gateway
         self._rng = rng or random.Random()
         self._closing: set[asyncio.Task[None]] = set()
+        rate = settings.connections_rate
+        self._throttle = TokenBucket.for_rate(rate) if rate is not None else None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", f"/{self._settings.stage}/@connections/{{connection_id}}", self.handle)
@@ -67,6 +82,8 @@ class ManagementApi:
             await asyncio.sleep(self._settings.latency_ms / 1000)
         if not _is_signed(request):
             return aws_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        if self._throttle is not None and not self._throttle.take():
+            return aws_error(*THROTTLED)
         if self._settings.fault_rate > 0 and self._rng.random() < self._settings.fault_rate:
             return aws_error(*self._rng.choice(_FAULTS))
         connection_id = request.match_info["connection_id"]  # aiohttp has percent-decoded it ('%2F' -> '/')
@@ -84,7 +101,7 @@ class ManagementApi:
         if len(data) > self._settings.max_message_bytes:
             return aws_error(413, "PayloadTooLargeException", "Message too long")
         if connection is None or connection.socket.closed:
-            return aws_error(410, "GoneException", "")
+            return gone()
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -92,24 +109,21 @@ class ManagementApi:
         try:
             # A timeout scope, not `wait_for`: no task per post (posts are the hot path of every fan-out).
             async with asyncio.timeout(SLOW_CLIENT_TIMEOUT_S):
-                if text is None:
-                    await connection.socket.send_bytes(data)
-                else:
-                    await connection.socket.send_str(text)
+                await self._gateway.send(connection, data, text)
         except TimeoutError:
             # The client stopped reading and its buffers are full. Waiting on would stall the whole fan-out (until
             # the function times out and every later recipient loses the frame), so it is cut off, as if gone.
             self._close_soon(connection, SLOW_CLIENT)
-            return aws_error(410, "GoneException", "")
+            return gone()
         except (ConnectionError, RuntimeError):
-            return aws_error(410, "GoneException", "")
+            return gone()
         connection.touch()
         return web.Response(status=200)
 
     @staticmethod
     def _get(connection: LiveConnection | None) -> web.StreamResponse:
         if connection is None or connection.socket.closed:
-            return aws_error(410, "GoneException", "")
+            return gone()
         facts = connection.facts
         return web.json_response(
             {
@@ -122,7 +136,7 @@ class ManagementApi:
 
     def _delete(self, connection: LiveConnection | None) -> web.StreamResponse:
         if connection is None or connection.socket.closed:
-            return aws_error(410, "GoneException", "")
+            return gone()
         self._close_soon(connection, DELETED)
         return web.Response(status=204)
 

@@ -4,8 +4,9 @@ moto serves every request with a few milliseconds of pure-Python CPU (werkzeug, 
 stack's process it held the gateway's GIL for all of that time, so each S3 call of the function stalled the
 handshakes and `@connections` posts of everyone else. In a process of its own it runs on the other core.
 
-The child prints one JSON line, `{"port": N}`, once it listens on HOST:N (a free port), and serves until its
-stdin closes: the stack closes it to stop moto, and a stack that dies closes it too, so no moto outlives it.
+It runs moto's public `moto.server.ThreadedMotoServer`, nothing of moto's internals. The child prints one JSON
+line, `{"port": N}`, once it listens on HOST:N (a free port), and serves until its stdin closes: the stack closes
+it to stop moto, and a stack that dies closes it too, so no moto outlives it.
 """
 
 from __future__ import annotations
@@ -14,28 +15,20 @@ import json
 import logging
 import signal
 import sys
-import threading
-from typing import Any
-
-from .moto_tuning import trim_moto_overheads
 
 
 def serve(host: str) -> None:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+    from moto.server import ThreadedMotoServer
 
-    trim_moto_overheads()
     # werkzeug logs one line per request: far too loud next to the stack's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app: Any = DomainDispatcherApplication(create_backend_app)
-    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
-    thread.start()
-    sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")
+    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    sys.stdout.write(json.dumps({"port": port}) + "\n")
     sys.stdout.flush()
     sys.stdin.buffer.read()  # returns at EOF: the stack stopped or died
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 def main() -> None:

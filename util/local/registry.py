@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from lambda_src.clock import now_ms
 
 from .events import ConnectionFacts
+
+if TYPE_CHECKING:
+    from .frames import GuardedProtocol
 
 
 @dataclass
@@ -18,6 +22,8 @@ class LiveConnection:
     last_active_ms: int = field(default_factory=now_ms)
     server_close: tuple[int, str] | None = None
     """Set by whoever closed it from the server side (limit, DELETE, shutdown): the DISCONNECT event's code."""
+    wire: GuardedProtocol | None = None
+    """The connection's frame guard, which also writes messages over 32 KB as fragments."""
 
     @property
     def connection_id(self) -> str:

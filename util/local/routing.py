@@ -40,6 +40,7 @@ class RouteSelector:
         return DEFAULT_ROUTE if DEFAULT_ROUTE in self._routes else None
 
     def _selected_value(self, data: str | bytes) -> str | None:
+        """The evaluated expression, stringified as API Gateway does; None if it has no value."""
         if isinstance(data, bytes):
             return None  # API Gateway evaluates the expression on text (JSON) frames only
         try:
@@ -50,4 +51,18 @@ class RouteSelector:
             if not isinstance(value, dict) or segment not in value:
                 return None
             value = value[segment]
-        return value if isinstance(value, str) else None
+        return None if value is None else stringify(value)
+
+
+def stringify(value: object) -> str:
+    """A selected JSON value as the route key API Gateway compares: `5` -> "5", `true` -> "true".
+
+    AWS: "the result will be stringified. For example, if your JSONPath expression returns an array of two
+    elements, that will be presented as the string "[item1, item2]"" (API Gateway developer guide, "Create routes
+    for WebSocket APIs in API Gateway"). Objects are stringified as compact JSON: the guide does not say.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(stringify(item) for item in value) + "]"
+    return json.dumps(value, separators=(",", ":"))

@@ -21,8 +21,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +89,54 @@ class InvocationResult:
         if self.ok or not isinstance(self.payload, dict):
             return ""
         return str(self.payload.get("errorMessage", ""))
+
+
+@dataclass(frozen=True)
+class AsyncPolicy:
+    """How asynchronous invocations are retried: Lambda's defaults, or the function's event-invoke config.
+
+    Lambda: "If the function returns an error, Lambda attempts to run it two more times, with a one-minute wait
+    between the first two attempts, and two minutes between the second and third attempts"; MaximumRetryAttempts
+    0-2 and MaximumEventAgeInSeconds 60-21600 override it (Lambda developer guide, "Invoking a Lambda function
+    asynchronously" and "Configuring error handling settings for Lambda asynchronous invocations").
+    """
+
+    max_retry_attempts: int = 2
+    max_event_age_s: float = 6 * 60 * 60.0
+    retry_delays_s: tuple[float, ...] = (60.0, 120.0)
+    """The wait before retry 1, 2, ...; the last one repeats. Lambda's are fixed; tests shorten them."""
+
+    def delay_before(self, retry: int) -> float:
+        return self.retry_delays_s[min(retry, len(self.retry_delays_s)) - 1]
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """An asynchronous event Lambda gives up on: what an on-failure destination or dead-letter queue receives."""
+
+    request_id: str
+    event: Any
+    condition: str
+    """`RetriesExhausted` or `EventAgeExceeded`, as in Lambda's on-failure invocation records."""
+    attempts: int
+    result: InvocationResult | None
+    """The last attempt's result (its error), None if the event never ran."""
+
+
+RETRIES_EXHAUSTED = "RetriesExhausted"
+EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+
+
+def log_failed_event(failed: FailedEvent) -> None:
+    """Where a discarded event goes until the local stack has a dead-letter queue: one warning line."""
+    error = failed.result.error_message if failed.result is not None else ""
+    LOGGER.warning(
+        "asynchronous invocation %s discarded (%s after %d attempt(s)): %s",
+        failed.request_id,
+        failed.condition,
+        failed.attempts,
+        error,
+    )
 
 
 class RuntimeStopped(Exception):
@@ -367,9 +415,16 @@ class WorkerPool:
 class Runtime:
     """Runs the function: `invoke` (request/response), `invoke_event` (asynchronous), `update_code`."""
 
-    def __init__(self, config: FunctionConfig, log_sink: LogSink | None = None) -> None:
+    def __init__(
+        self, config: FunctionConfig, log_sink: LogSink | None = None, async_policy: AsyncPolicy | None = None
+    ) -> None:
         self.config = config
         self._log_sink: LogSink = log_sink or NullLogSink()
+        self.default_async_policy = async_policy or AsyncPolicy()
+        self.async_policy = self.default_async_policy
+        """What retries follow now; the Lambda API's event-invoke config calls replace it."""
+        self.on_failed_event: Callable[[FailedEvent], None] = log_failed_event
+        """The hook for events that exhausted their retries or their age (a dead-letter queue plugs in here)."""
         self._pool: WorkerPool | None = None
         self._background: set[asyncio.Task[InvocationResult]] = set()
         self._stopping = False
@@ -402,11 +457,39 @@ class Runtime:
             return await self._run(pool, worker_, request_id, event)
 
     def invoke_event(self, event: Any) -> asyncio.Task[InvocationResult]:
-        """Lambda's asynchronous invocation: accepted at once, run in the background, failures logged."""
-        task = asyncio.create_task(self.invoke(event))
+        """Lambda's asynchronous invocation: accepted at once, run in the background, retried as `async_policy` says.
+
+        A failed attempt (an error, a timeout, a crash) is retried after the policy's delay, with the same request
+        id; an event out of retries or past its maximum age goes to `on_failed_event`.
+        """
+        task = asyncio.create_task(self._run_event(event, ids.lambda_request_id(), time.monotonic()))
         self._background.add(task)
         task.add_done_callback(self._event_done)
         return task
+
+    async def _run_event(self, event: Any, request_id: str, accepted_at: float) -> InvocationResult:
+        attempts = 0
+        while True:
+            result = await self.invoke(event, request_id=request_id)
+            attempts += 1
+            if result.ok:
+                return result
+            policy = self.async_policy  # read per attempt: a config put meanwhile applies to the retries left
+            if attempts > policy.max_retry_attempts:
+                self._event_failed(FailedEvent(request_id, event, RETRIES_EXHAUSTED, attempts, result))
+                return result
+            delay_s = policy.delay_before(attempts)
+            if time.monotonic() + delay_s - accepted_at > policy.max_event_age_s:
+                self._event_failed(FailedEvent(request_id, event, EVENT_AGE_EXCEEDED, attempts, result))
+                return result
+            LOGGER.info("asynchronous invocation %s failed (%s); retry in %g s", request_id, result.error_type, delay_s)
+            await asyncio.sleep(delay_s)
+
+    def _event_failed(self, failed: FailedEvent) -> None:
+        try:
+            self.on_failed_event(failed)
+        except Exception:
+            LOGGER.exception("the failed-event hook raised")
 
     def _event_done(self, task: asyncio.Task[InvocationResult]) -> None:
         self._background.discard(task)
@@ -415,9 +498,15 @@ class Runtime:
         error = task.exception()
         if error is not None:
             LOGGER.warning("asynchronous invocation not run: %s", error)
-        elif not task.result().ok:
-            result = task.result()
-            LOGGER.warning("asynchronous invocation %s failed: %s", result.request_id, result.error_message)
+
+    def configure_async(self, max_retry_attempts: int | None = None, max_event_age_s: float | None = None) -> None:
+        """Apply an event-invoke config (None: Lambda's default for that setting); delays stay the stack's."""
+        default = self.default_async_policy
+        self.async_policy = replace(
+            default,
+            max_retry_attempts=default.max_retry_attempts if max_retry_attempts is None else max_retry_attempts,
+            max_event_age_s=default.max_event_age_s if max_event_age_s is None else max_event_age_s,
+        )
 
     async def _run(self, pool: WorkerPool, worker_: Worker, request_id: str, event: Any) -> InvocationResult:
         stream = worker_.log_stream

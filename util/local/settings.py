@@ -25,6 +25,15 @@ DEFAULT_MEMORY_MB = 512
 """As deployment/variables.tf (lambda_memory_mb)."""
 ROUTES = ROUTE_KEYS
 """The routes the deployment declares: the function's route table (deployment/locals.tf lists the same)."""
+INTEGRATION_TIMEOUT_S = 29.0
+"""API Gateway stops waiting for an integration after this long (WebSocket quotas: 50 ms - 29 s, not raisable)."""
+ASYNC_MAX_RETRY_ATTEMPTS = 2
+"""Lambda retries a failed asynchronous invocation twice unless the event-invoke config says otherwise (0-2)."""
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
+"""Lambda waits about one minute before the first retry and two minutes before the second."""
+ASYNC_MAX_EVENT_AGE_S = 6 * 60 * 60.0
+"""Lambda keeps an asynchronous event at most this long (event-invoke config: 60 - 21600 s)."""
+ASYNC_MIN_EVENT_AGE_S = 60.0
 MAX_WORKERS = 64
 MAX_TIMEOUT_S = 900.0
 """Lambda's own maximum."""
@@ -62,6 +71,15 @@ class StackSettings:
     """API Gateway's limit on one WebSocket message (`lambda_src.limits`)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     """API Gateway's limit on one WebSocket frame (`lambda_src.limits`)."""
+    pings_reset_idle: bool = False
+    """False (API Gateway): only data messages, either way, keep a connection from its idle timeout."""
+    integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+    async_max_retry_attempts: int = ASYNC_MAX_RETRY_ATTEMPTS
+    async_max_event_age_s: float = ASYNC_MAX_EVENT_AGE_S
+    async_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
+    """Waits before retry 1, 2: Lambda's are fixed; shorter ones let tests see retries (the last one repeats)."""
+    connections_rate: float | None = None
+    """`@connections` requests per second (burst half of it) before 429 LimitExceededException; None: no limit."""
 
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
@@ -80,6 +98,18 @@ class StackSettings:
             raise InputError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
         if CONNECT_ROUTE not in self.routes or DISCONNECT_ROUTE not in self.routes:
             raise InputError("the routes must include $connect and $disconnect")
+        if not 0 < self.integration_timeout_s <= INTEGRATION_TIMEOUT_S:
+            raise InputError(f"the integration timeout must be more than 0 and at most {INTEGRATION_TIMEOUT_S:g} s")
+        if not 0 <= self.async_max_retry_attempts <= ASYNC_MAX_RETRY_ATTEMPTS:
+            raise InputError(f"--async-retries must be between 0 and {ASYNC_MAX_RETRY_ATTEMPTS}")
+        if not ASYNC_MIN_EVENT_AGE_S <= self.async_max_event_age_s <= ASYNC_MAX_EVENT_AGE_S:
+            raise InputError(
+                f"--async-max-event-age must be between {ASYNC_MIN_EVENT_AGE_S:g} and {ASYNC_MAX_EVENT_AGE_S:g} seconds"
+            )
+        if not self.async_retry_delays_s or any(delay < 0 for delay in self.async_retry_delays_s):
+            raise InputError("--async-retry-delays must be one or more seconds, none negative")
+        if self.connections_rate is not None and not self.connections_rate > 0:
+            raise InputError("--connections-rate must be more than 0 requests per second")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")
         return self

@@ -26,13 +26,14 @@ from util.errors import InputError, UtilError
 
 from . import aws, ids
 from .cloudwatch import AccessLog, LogShipper, StreamSink
+from .frames import FrameGuards, FrameGuardUnavailable, serve_guarded
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
 from .lambda_api import MAX_REQUEST_BYTES, LambdaApi
 from .management import ManagementApi
 from .names import StackNames
 from .registry import ConnectionRegistry
-from .runtime import FunctionConfig, Runtime
+from .runtime import AsyncPolicy, FunctionConfig, Runtime
 from .settings import StackSettings
 from .sns import SnsDelivery
 from .state import remove_state, write_state
@@ -89,6 +90,7 @@ class LocalStack:
         self._management: ManagementApi | None = None
         self._sns: SnsDelivery | None = None
         self._socket: socket.socket | None = None
+        self._server: asyncio.AbstractServer | None = None
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -147,16 +149,23 @@ class LocalStack:
                 region=names.region,
             ),
             StreamSink(self._shipper, names.lambda_log_group, HANDLER_LOGGER),
+            AsyncPolicy(
+                max_retry_attempts=settings.async_max_retry_attempts,
+                max_event_age_s=settings.async_max_event_age_s,
+                retry_delays_s=settings.async_retry_delays_s,
+            ),
         )
         await self.runtime.start()
 
         registry = ConnectionRegistry()
+        guards = FrameGuards(settings.max_frame_bytes)
         self._gateway = Gateway(
             settings,
             self.runtime,
             api_id=api_id,
             registry=registry,
             access_log=AccessLog(self._shipper, names.api_log_group, f"{api_id}-{settings.stage}", ACCESS_LOGGER),
+            guards=guards,
             connection_id=self._connection_id,
         )
         self._management = ManagementApi(settings, registry, self._gateway)
@@ -175,7 +184,11 @@ class LocalStack:
         lambda_api.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        try:
+            # Not a SockSite: every connection goes through the 32 KB frame guard, or the stack does not start.
+            self._server = await serve_guarded(self._runner, sock, guards)
+        except FrameGuardUnavailable as error:
+            raise StackError(f"cannot enforce the WebSocket frame limit: {error}") from None
 
         self._sns = SnsDelivery(
             aws.client("sqs", moto_url, names.region),
@@ -217,9 +230,15 @@ class LocalStack:
         if self._sns is not None:
             await self._sns.stop()
             self._sns = None
+        if self._server is not None:
+            self._server.close()  # stop accepting; the runner's cleanup closes the connections
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), STACK_STOP_TIMEOUT_S)
+            self._server = None
         if self._socket is not None:
             self._socket.close()  # the server closed it already, unless the start failed before serving
             self._socket = None

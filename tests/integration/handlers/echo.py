@@ -62,10 +62,18 @@ def fail(event: Any, context: Any) -> dict[str, Any]:
     raise ValueError(f"bad input {event.get('value')!r}")
 
 
+def fail_recorded(event: Any, context: Any) -> dict[str, Any]:
+    """Record the attempt (event and request id) in `$EVENT_LOG`, then raise: the async retry tests' handler."""
+    path = os.environ["EVENT_LOG"]
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps({"event": event, "requestId": context.aws_request_id}) + "\n")
+    raise RuntimeError(f"attempt failed on purpose: {event.get('marker')!r}")
+
+
 def gateway(event: Any, context: Any) -> dict[str, Any]:
     """A WebSocket backend for gateway tests: records every event, answers per route.
 
-    - `$connect`: `?status=NNN` answers with that status; `?fail=1` raises (500 expected).
+    - `$connect`: `?status=NNN` answers with that status; `?fail=1` raises (500 expected); `?sleep=S` sleeps first.
     - a message `{"action": "echo", ...}` posts the event back to the sender through `@connections`.
     - `{"action": "slow", "sleep_s": S}` sleeps then echoes (ordering tests).
     """
@@ -75,6 +83,7 @@ def gateway(event: Any, context: Any) -> dict[str, Any]:
     _record(event)
     if route == "$connect":
         query = event.get("queryStringParameters") or {}
+        time.sleep(float(query.get("sleep", 0)))
         if query.get("fail"):
             raise RuntimeError("connect failed on purpose")
         return {"statusCode": int(query.get("status", "200")), "body": "refused" if "status" in query else ""}

@@ -77,13 +77,18 @@ def validate_env(env: str) -> str:
     return env
 
 
+def state_dir() -> Path:
+    """`${XDG_STATE_HOME:-~/.local/state}/wspush`: where `util` keeps what outlives one command."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / STATE_SUBPATH.parent
+
+
 def local_state_path() -> Path:
     """`$WSPUSH_LOCAL_STATE`, else `${XDG_STATE_HOME:-~/.local/state}/wspush/local-stack.json`."""
     configured = os.environ.get(LOCAL_STATE_VAR)
     if configured:
         return Path(configured).expanduser()
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / STATE_SUBPATH
+    return state_dir() / STATE_SUBPATH.name
 
 
 def load_outputs(env: str) -> Outputs:

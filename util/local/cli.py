@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from util.boundary import BoundaryGroup
 from util.environments import LOCAL_ENV, default_env, local_state_path
 from util.errors import InputError, UtilError, describe, exit_code
 
@@ -17,7 +18,12 @@ from . import settings as defaults
 from .settings import StackSettings
 from .stack import LocalStack
 
-app = typer.Typer(help="The local stack: the service on this machine, no AWS account needed.", no_args_is_help=True)
+# BoundaryGroup: `python -m util.local` fails in one line too (under `util`, the root group's boundary runs).
+app = typer.Typer(
+    help="The local stack: the service on this machine, no AWS account needed.",
+    no_args_is_help=True,
+    cls=BoundaryGroup,
+)
 
 
 @app.callback()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from rich.text import Text
 
 from util.connect import QUIT, LineError, redacted, refusal_reason, room_change, translate_line, with_query
 from util.errors import InputError, UnknownWorkspace, describe, exit_code
@@ -110,11 +111,13 @@ def test_render_puts_an_exception_under_its_line() -> None:
 def test_pretty_marks_the_direction_and_highlights_only_the_frame() -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, 678_900)
     (line,) = pretty('{"a":[1]}', moment, "<", width=80)
+    assert isinstance(line, Text)
     assert line.plain == '< 03:04:05.678 {"a": [1]}'
     # The time is dim; the frame's own spans are the JSON highlighter's, not the time's style.
     frame_styles = {str(span.style) for span in line.spans if span.start >= len("< 03:04:05.678 ")}
     assert "dim" not in frame_styles and frame_styles, line.spans
     (binary,) = pretty(b"\x00\x01", moment, ">", width=80)
+    assert isinstance(binary, Text)
     assert binary.plain == "> 03:04:05.678 <binary frame, 2 bytes>"
 
 

@@ -12,7 +12,7 @@ import traceback
 from typing import Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .console import err
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, describe, exit_code
@@ -26,12 +26,31 @@ class Debug:
     enabled = False
 
 
+def hide_flag_placeholders(command: Any, ctx: Any) -> None:
+    """A flag takes no value: typer's help would show it a `<bool>` placeholder all the same."""
+    for parameter in command.get_params(ctx):
+        if getattr(parameter, "is_flag", False) and parameter.metavar is None:
+            parameter.metavar = ""
+
+
+class UtilCommand(TyperCommand):
+    """Every `util` command: its help shows flags as flags."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        hide_flag_placeholders(self, ctx)
+        super().format_help(ctx, formatter)
+
+
 class HelpWhenEmptyGroup(TyperGroup):
     """A group that, given no arguments, prints its help and exits 2, as click does.
 
     click signals this case with an exception class it does not export; deciding it here, before click
     parses, keeps the boundary free of click's private names.
     """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        hide_flag_placeholders(self, ctx)
+        super().format_help(ctx, formatter)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and self.no_args_is_help and not ctx.resilient_parsing:

@@ -122,8 +122,8 @@ SourceOption = Annotated[
     typer.Option(
         "--source",
         metavar="DIR",
-        help="The lambda_src package folder to package. [default: the installed lambda_src]",
-        show_default=False,
+        help="The lambda_src package folder to package.",
+        show_default="the installed lambda_src",
         file_okay=False,
     ),
 ]

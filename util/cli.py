@@ -14,7 +14,7 @@ import typer
 from typer.main import get_group
 
 from . import build, connect, lambda_deploy, outputs, send_data, tail_logs
-from .boundary import DEBUG_ENV, BoundaryGroup, Debug
+from .boundary import DEBUG_ENV, BoundaryGroup, Debug, UtilCommand
 from .errors import UtilError, describe
 
 PROG = "util"
@@ -98,9 +98,9 @@ def main(
     Debug.enabled = debug
 
 
-app.command("lambda-build")(build.command)
-app.command("lambda-deploy")(lambda_deploy.command)
-app.command("send-data")(send_data.command)
-app.command("tail-logs")(tail_logs.command)
-app.command("connect")(connect.command)
-app.command("outputs")(outputs.command)
+app.command("lambda-build", cls=UtilCommand)(build.command)
+app.command("lambda-deploy", cls=UtilCommand)(lambda_deploy.command)
+app.command("send-data", cls=UtilCommand)(send_data.command)
+app.command("tail-logs", cls=UtilCommand)(tail_logs.command)
+app.command("connect", cls=UtilCommand)(connect.command)
+app.command("outputs", cls=UtilCommand)(outputs.command)

@@ -425,9 +425,8 @@ def command(
         typer.Option(
             "--output",
             "-o",
-            help="pretty: marked, highlighted; compact: one frame per line; json: JSON Lines with the time. "
-            "[default: pretty on a terminal, else compact]",
-            show_default=False,
+            help="pretty: marked, highlighted; compact: one frame per line; json: JSON Lines with the time.",
+            show_default="pretty on a terminal, else compact",
         ),
     ] = None,
 ) -> None:

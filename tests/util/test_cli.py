@@ -35,14 +35,45 @@ def test_each_command_has_help(util: UtilRunner, command: str) -> None:
     result = util(command, "-h")
     assert result.code == 0, result
     assert f"Usage: util {command} [OPTIONS]" in result.stdout
-    if command != "lambda-build":
-        assert "--env" in result.stdout
+    assert ("--env" in result.stdout) == (command != "lambda-build")
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS), ["local", "up"], ["local", "down"]])
+def test_help_shows_flags_without_a_value_placeholder(util: UtilRunner, command: list[str]) -> None:
+    result = util(*command, "--help")
+    assert result.code == 0, result
+    assert "<bool>" not in result.stdout
+    assert "--help" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["send-data", "tail-logs", "connect", "outputs", "lambda-deploy"])
+def test_env_help_shows_its_default(util: UtilRunner, command: str) -> None:
+    assert "[default: ($WSPUSH_ENV, else local)]" in util(command, "--help").stdout
+
+
+def test_local_up_offers_no_env_option_and_lambda_build_none_either(util: UtilRunner) -> None:
+    assert "--env" not in util("local", "up", "--help").stdout
+    assert "--env" not in util("lambda-build", "--help").stdout
 
 
 def test_util_without_a_command_shows_the_help(util: UtilRunner) -> None:
     result = util()
     assert result.code == 2
     assert "Usage: util [OPTIONS] COMMAND [ARGS]..." in result.stdout + result.stderr
+
+
+def test_the_console_script_fails_in_one_line_with_exit_2(util_process: UtilRunner) -> None:
+    """The same boundary as in-process: the real `util` process, its exit code and its stderr."""
+    result = util_process("send-data")
+    assert result.code == 2
+    assert result.stderr == "error: Missing argument 'DATA'. (see `util send-data --help`)\n"
+    assert result.stdout == ""
+
+
+def test_the_console_script_exits_0_on_help(util_process: UtilRunner) -> None:
+    result = util_process("--help")
+    assert (result.code, result.stderr) == (0, "")
+    assert "Usage: util [OPTIONS] COMMAND [ARGS]..." in result.stdout
 
 
 def test_an_unknown_command_is_one_line(util: UtilRunner) -> None:

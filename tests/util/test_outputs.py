@@ -119,3 +119,14 @@ def test_debug_shows_the_traceback_before_the_line(util: UtilRunner) -> None:
 def test_debug_can_come_from_the_environment(util_env: dict[str, str]) -> None:
     result = run_util(["outputs"], {**util_env, "WSPUSH_DEBUG": "1"})
     assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("mistyped", ["lcoal", "LOCAL", "locl"])
+def test_a_mistyped_local_is_not_taken_for_a_workspace(util: UtilRunner, mistyped: str) -> None:
+    assert_one_line_error(
+        util("outputs", "-e", mistyped), f"unknown environment {mistyped!r}: did you mean 'local'?", code=2
+    )
+
+
+def test_an_unknown_local_port_says_how_to_list_the_stacks(util: UtilRunner) -> None:
+    assert_one_line_error(util("outputs", "-e", "local:3999"), "no local stack on port 3999", "local status", code=1)

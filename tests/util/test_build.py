@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import base64
 import hashlib
 import os
 import re
@@ -52,7 +53,9 @@ def test_lambda_build_prints_path_size_and_sha256(util: UtilRunner, tmp_path: Pa
         f"path: {output}",
         f"size: {size} bytes",
         f"sha256: {hashlib.sha256(output.read_bytes()).hexdigest()}",
+        f"CodeSha256: {base64.b64encode(hashlib.sha256(output.read_bytes()).digest()).decode()}",
     ]
+    assert "the same digest" in result.stderr and "compiled " in result.stderr
 
 
 def test_lambda_build_writes_build_lambda_zip_of_the_working_directory_by_default(

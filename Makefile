@@ -8,7 +8,7 @@ WSCAT := .tools/node_modules/.bin/wscat
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup local test lint
+.PHONY: setup local test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,10 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 
+# Options for `util local up`: make local ARGS='--port 3002 --detach'
+ARGS ?=
 local: $(STAMP)
-	$(VENV)/bin/util local up
+	$(VENV)/bin/util local up $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,3 +38,8 @@ $(WSCAT):
 
 test: lint $(WSCAT) $(CHECKOV)
 	scripts/run-tests
+
+# Everything setup and the tests made here: the venvs, wscat, the built zip, caches.
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools build .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

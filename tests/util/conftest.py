@@ -159,10 +159,18 @@ def run_in_process(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Bounds every test here; the tiers follow from the fixtures (moto, the console script, terraform)."""
     here = Path(__file__).parent
     for item in items:
-        if here in item.path.parents and item.get_closest_marker("timeout") is None:
+        if here not in item.path.parents:
+            continue
+        if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(IN_PROCESS_TIMEOUT_S))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"moto_endpoint", "util_process"}:
+            item.add_marker(pytest.mark.stack)
+        if "tf_env" in fixtures:
+            item.add_marker(pytest.mark.terraform)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import UtilRunner, assert_one_line_error, run_util
+from .conftest import UtilRunner, assert_one_line_error, run_in_process
 
 COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs")
 
@@ -17,7 +17,7 @@ def complete(util_env: dict[str, str], words: str) -> list[str]:
     """What bash completion offers for the command line `words` (completing its last word)."""
     cword = len(words.split()) - (0 if words.endswith(" ") else 1)
     env = {**util_env, "_UTIL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
-    result = run_util([], env)
+    result = run_in_process([], env)
     assert result.code == 0, result
     return result.stdout.split()
 
@@ -98,7 +98,7 @@ def test_show_completion_prints_a_bash_script(util: UtilRunner) -> None:
 def test_install_completion_installs_the_script_for_bash(util_env: dict[str, str], tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    result = run_util(["--install-completion", "bash"], {**util_env, "HOME": str(home), "SHELL": "/bin/bash"})
+    result = run_in_process(["--install-completion", "bash"], {**util_env, "HOME": str(home), "SHELL": "/bin/bash"})
     assert result.code == 0, result
     script = home / ".bash_completions" / "util.sh"
     assert "_UTIL_COMPLETE=complete_bash" in script.read_text()
@@ -129,6 +129,7 @@ def run_with_local_module(util_env: dict[str, str], setup: str, *args: str) -> s
     )
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_the_cli_works_without_the_local_stack_module(util_env: dict[str, str]) -> None:
     # None in sys.modules makes `import util.local.cli` fail exactly as if the file did not exist.
     result = run_with_local_module(util_env, "sys.modules['util.local.cli'] = None", "--help")
@@ -137,6 +138,7 @@ def test_the_cli_works_without_the_local_stack_module(util_env: dict[str, str]) 
     assert "│ local " not in result.stdout
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_a_broken_local_stack_module_fails_only_util_local(util_env: dict[str, str]) -> None:
     setup = "sys.modules['util.local.cli'] = types.ModuleType('util.local.cli')"
     help_result = run_with_local_module(util_env, setup, "--help")
@@ -148,6 +150,7 @@ def test_a_broken_local_stack_module_fails_only_util_local(util_env: dict[str, s
     ]
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_a_local_stack_app_is_mounted_as_util_local(util_env: dict[str, str]) -> None:
     setup = (
         "import typer\n"
@@ -166,6 +169,7 @@ def test_a_local_stack_app_is_mounted_as_util_local(util_env: dict[str, str]) ->
     assert result.stdout == "local stack up\n"
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_commands_other_than_local_do_not_load_the_local_stack(util_env: dict[str, str]) -> None:
     code = (
         "import sys\n"

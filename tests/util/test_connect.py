@@ -10,6 +10,7 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 from .conftest import UTIL, StateWriter, UtilRunner, assert_one_line_error
@@ -335,6 +336,7 @@ def test_echo_server_is_real() -> None:
     assert asyncio.iscoroutinefunction(echo)
 
 
+@pytest.mark.stack  # a signal to a real process
 def test_connect_ctrl_c_ends_the_session_cleanly(util_env: dict[str, str]) -> None:
     with WebSocketServer(echo) as server:
         process = subprocess.Popen(

@@ -138,6 +138,7 @@ def test_tail_logs_since_accepts_an_iso_time(util: UtilRunner, groups: LogGroups
     assert len(shown(result.stdout)) == 1
 
 
+@pytest.mark.stack  # follows until stopped: a real process and a signal
 def test_tail_logs_follow_prints_events_put_later(util_env: dict[str, str], groups: LogGroups) -> None:
     groups.put(groups.lambda_group, now_ms() - 1000, lambda_line("INFO", "before"))
     process = subprocess.Popen(

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -354,3 +355,46 @@ def test_connect_ctrl_c_ends_the_session_cleanly(util_env: dict[str, str]) -> No
         _, stderr = process.communicate(timeout=float(SCRIPT_TIMEOUT_S))
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.stack  # a real process on a pseudo-terminal
+def test_connect_on_a_terminal_has_line_editing_and_history(util_env: dict[str, str], tmp_path: Path) -> None:
+    """The Up arrow recalls the last line (no escape sequence is sent), and the line is sent again."""
+    import os
+    import pty
+
+    with WebSocketServer(echo) as server:
+        primary, secondary = pty.openpty()
+        env = {**util_env, "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm", "COLUMNS": "100"}
+        process = subprocess.Popen(
+            [str(UTIL), "connect", "--url", server.url, "--timeout", SCRIPT_TIMEOUT_S],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            env=env,
+            close_fds=True,
+        )
+        os.close(secondary)
+        try:
+            deadline = time.monotonic() + float(SCRIPT_TIMEOUT_S)
+            while server.connections == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"hello\r")
+            while len(server.received) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"\x1b[A\r")  # Up, Enter
+            while len(server.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"\x04")  # Ctrl-D at the prompt ends the session
+            process.wait(timeout=float(SCRIPT_TIMEOUT_S))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            os.close(primary)
+    broadcast = json.dumps({"action": "broadcast", "message": "hello"})
+    assert server.received == [broadcast, broadcast]
+    assert process.returncode == 0
+    history = (tmp_path / "state" / "wspush" / "connect-history").read_text()
+    assert "hello" in history
+    assert oct((tmp_path / "state" / "wspush" / "connect-history").stat().st_mode & 0o777) == "0o600"

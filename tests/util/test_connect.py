@@ -398,3 +398,31 @@ def test_connect_on_a_terminal_has_line_editing_and_history(util_env: dict[str, 
     history = (tmp_path / "state" / "wspush" / "connect-history").read_text()
     assert "hello" in history
     assert oct((tmp_path / "state" / "wspush" / "connect-history").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.stack  # a real pipe between two processes
+def test_connect_json_output_pipes_into_python_json_tool(util_env: dict[str, str]) -> None:
+    """`util connect --listen 1 --output json | python -m json.tool`, as a shell runs it."""
+    import sys
+
+    with WebSocketServer(echo) as server:
+        connect = subprocess.Popen(
+            [str(UTIL), "connect", "--url", server.url, "--send", "/whoami", "--listen", "1", "--output", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=util_env,
+        )
+        assert connect.stdout is not None
+        tool = subprocess.run(
+            [sys.executable, "-m", "json.tool"],
+            stdin=connect.stdout,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        connect.stdout.close()
+        assert connect.wait(timeout=30) == 0
+    assert tool.returncode == 0, tool.stderr
+    assert json.loads(tool.stdout)["frame"] == {"echo": '{"action": "whoami"}'}

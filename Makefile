@@ -9,7 +9,7 @@ WSCAT := .tools/node_modules/.bin/wscat
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup local test test-fast lint
+.PHONY: setup local test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,10 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 
+# Options for `util local up`: make local ARGS='--port 3002 --detach'
+ARGS ?=
 local: $(STAMP)
-	$(VENV)/bin/util local up
+	$(VENV)/bin/util local up $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -42,3 +44,8 @@ FAST_TIER := not stack and not terraform and not browser
 
 test-fast: lint
 	scripts/run-tests -q -m "$(FAST_TIER)"
+
+# Everything setup and the tests made here: the venvs, wscat, the built zip, caches.
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools build .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

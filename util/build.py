@@ -7,12 +7,15 @@ same timestamp and mode, and nothing generated (caches, bytecode) or test-only g
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import importlib.util
 import io
 import os
 import stat
+import sys
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from .console import out
+from .console import out, status
 from .errors import InputError
 
 PACKAGE_NAME = "lambda_src"
@@ -33,6 +36,8 @@ COMPRESSION_LEVEL = 9
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
 EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store"})
+FUNCTION_PYTHON = (3, 12)
+"""The function's runtime (python3.12, as deployment/lambda.tf and the local runtime name it)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,51 @@ def build_package(source: Path) -> Package:
     return Package(data=buffer.getvalue(), files=tuple(f"{PACKAGE_NAME}/{name}" for name in files))
 
 
+@dataclass(frozen=True)
+class CompileCheck:
+    """Every .py of a package compiled, without running or writing anything."""
+
+    files: int
+    grammar: tuple[int, int]
+    """The Python grammar the sources were parsed with: the function's, or this interpreter's if older."""
+
+
+def compile_check(package: Package) -> CompileCheck:
+    """Compile every .py in `package`; raises `InputError` naming FILE:LINE of the first that does not.
+
+    Parsed with the function's grammar where this interpreter knows it (ast's feature_version cannot
+    be newer than the interpreter), then compiled whole, which also catches what only the compiler
+    sees (`return` outside a function, a misplaced `nonlocal`, ...).
+    """
+    grammar = min(FUNCTION_PYTHON, sys.version_info[:2])
+    checked = 0
+    with zipfile.ZipFile(io.BytesIO(package.data)) as archive:
+        for name in package.files:
+            if not name.endswith(".py"):
+                continue
+            source = archive.read(name)
+            try:
+                with warnings.catch_warnings():
+                    # Invalid escape sequences are warnings, not errors, on every runtime Lambda offers.
+                    warnings.simplefilter("ignore", SyntaxWarning)
+                    ast.parse(source, filename=name, feature_version=grammar)
+                    compile(source, name, "exec", dont_inherit=True)
+            except SyntaxError as error:
+                where = f"{name}:{error.lineno}" if error.lineno else name
+                raise InputError(f"{where}: {type(error).__name__}: {error.msg}: nothing deployed") from None
+            except ValueError as error:  # null bytes in the source
+                raise InputError(f"{name}: {error}: nothing deployed") from None
+            checked += 1
+    return CompileCheck(files=checked, grammar=(int(grammar[0]), int(grammar[1])))
+
+
+def describe_check(check: CompileCheck) -> str:
+    function = ".".join(map(str, FUNCTION_PYTHON))
+    used = ".".join(map(str, check.grammar))
+    caveat = "" if check.grammar == FUNCTION_PYTHON else f" (this interpreter is older than the function's {function})"
+    return f"compiled {check.files} Python files with the Python {used} grammar{caveat}"
+
+
 def write_package(package: Package, output: Path) -> Path:
     """Write atomically, so a concurrent reader never sees half a zip."""
     output = output.expanduser()
@@ -122,8 +172,8 @@ SourceOption = Annotated[
     typer.Option(
         "--source",
         metavar="DIR",
-        help="The lambda_src package folder to package. [default: the installed lambda_src]",
-        show_default=False,
+        help="The lambda_src package folder to package.",
+        show_default="the installed lambda_src",
         file_okay=False,
     ),
 ]
@@ -138,7 +188,10 @@ def command(
 ) -> None:
     """Build the Lambda's deployment zip: deterministic, so the same sources give the same sha256."""
     package = build_package(source or default_source())
+    status(describe_check(compile_check(package)))
     path = write_package(package, output)
     out.print(f"path: {path}", markup=False)
     out.print(f"size: {package.size} bytes", markup=False)
     out.print(f"sha256: {package.sha256_hex}", markup=False)
+    out.print(f"CodeSha256: {package.code_sha256}", markup=False)
+    status("sha256 and CodeSha256 are the same digest: hex, and base64 as Lambda reports it")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .environments import LOCAL_ENV, Outputs
+from .environments import Outputs
 
 if TYPE_CHECKING:
     import boto3
@@ -52,7 +52,7 @@ def _session(outputs: Outputs) -> boto3.Session:
     from .local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
     region = outputs.require("region")
-    if outputs.env == LOCAL_ENV:
+    if outputs.is_local:
         return boto3.Session(
             aws_access_key_id=FAKE_ACCESS_KEY_ID,
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,

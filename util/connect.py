@@ -1,23 +1,22 @@
 """`util connect`: the interactive WebSocket client, also scriptable.
 
-Typed lines become frames (see `translate_line`); every incoming frame is printed as pretty JSON with
-the time it arrived. The connection is kept alive with pings well inside API Gateway's idle timeout
-and re-established with exponential backoff when it drops, unless `--no-reconnect`.
+Typed lines become frames (see `translate_line`); incoming frames are printed as `--output` says
+(util/frame_output.py). On a terminal the input is a line editor with history whose prompt stays below
+incoming frames (util/typed_input.py). The connection is kept alive with pings well inside API
+Gateway's idle timeout. A first connection that fails is an error at once, as with wscat; a working
+connection that drops is re-established with exponential backoff (unless `--no-reconnect`), and the
+rooms it had joined are joined again.
 
 Scripts use `--send` (frames sent once connected), `--listen N` (exit after N frames) and
-`--timeout S` (give up, or with no `--listen` simply stop, after S seconds).
+`--timeout S` (give up, or with no `--listen` simply stop, after S seconds); they need no terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import contextlib
 import json
 import os
 import random
-import sys
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -26,14 +25,15 @@ from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import typer
-from rich.text import Text
 
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES
 
-from .console import out, status
+from .console import status
 from .environments import load_outputs
 from .errors import ConnectionFailed, InputError
+from .frame_output import FramePrinter, OutputFormat, default_format
 from .options import EnvOption, resolve_env
+from .typed_input import LineSource, open_line_source
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -52,8 +52,9 @@ STABLE_CONNECTION_S = 10.0
 """A connection that lasted this long was healthy: the next reconnect starts from the initial backoff."""
 NORMAL_CLOSE_CODES = (1000, 1001)
 ABNORMAL_CLOSE_CODE = 1006
-STDIN_CHUNK_BYTES = 65536
 CLIENT_ERROR_STATUSES = range(400, 500)
+MAX_REFUSAL_BODY_CHARS = 300
+"""A refused handshake's body says why; more than this is not a reason but a page."""
 HELP = (
     "type a JSON object to send it as is, or plain text to broadcast it; commands:\n"
     "  /send CONNECTION_ID TEXT   direct message\n"
@@ -85,6 +86,7 @@ class Plan:
     reconnect: bool = True
     read_input: bool = False
     ping_interval_s: float = DEFAULT_PING_INTERVAL_S
+    output: OutputFormat = OutputFormat.COMPACT
 
     @property
     def waits(self) -> bool:
@@ -151,68 +153,50 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
-def render_frame(data: str | bytes, received_at: datetime) -> Text:
-    """A received frame: its arrival time, then the frame as pretty JSON (or as text, or its size)."""
-    stamp = received_at.strftime("%H:%M:%S.") + f"{received_at.microsecond // 1000:03d}"
-    text = Text(f"[{stamp}]\n", style="dim")
-    if isinstance(data, bytes):
-        text.append(f"<binary frame, {len(data)} bytes>")
-        return text
+def room_change(frame: str) -> tuple[str, str] | None:
+    """("join" | "leave", room) when `frame` asks for either; tracked so a reconnect can rejoin."""
     try:
-        value = json.loads(data)
+        value = json.loads(frame)
     except json.JSONDecodeError:
-        text.append(data)
-        return text
-    text.append(json.dumps(value, indent=2, ensure_ascii=False))
+        return None
+    if not isinstance(value, dict):
+        return None
+    action, room = value.get("action"), value.get("room")
+    if action in ("join", "leave") and isinstance(room, str) and room:
+        return action, room
+    return None
+
+
+def refusal_reason(body: bytes | bytearray) -> str:
+    """What a refused handshake's body says, in one line: an error frame's text, else the body itself."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if isinstance(value, dict):
+        for key in ("error", "message"):
+            if isinstance(value.get(key), str) and value[key].strip():
+                text = value[key]
+                break
+    text = " ".join(text.split())
+    if len(text) > MAX_REFUSAL_BODY_CHARS:
+        text = text[: MAX_REFUSAL_BODY_CHARS - 3] + "..."
     return text
-
-
-class InputLines:
-    """Lines of stdin as an asyncio queue (None marks end of input).
-
-    A thread reads the raw file descriptor: it works for terminals, pipes and files alike, and holds
-    no lock of `sys.stdin`, so the interpreter can always exit while the thread waits for a line.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._loop = loop
-        self._fd = fd
-        threading.Thread(target=self._pump, name="stdin", daemon=True).start()
-
-    def _pump(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
-        while True:
-            try:
-                chunk = os.read(self._fd, STDIN_CHUNK_BYTES)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                pending += decoder.decode(b"", final=True)
-                if pending:
-                    self._emit(pending)
-                self._emit(None)
-                return
-            pending += decoder.decode(chunk)
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                self._emit(line.rstrip("\r"))
-
-    def _emit(self, item: str | None) -> None:
-        # A closed loop means the session is over and nobody wants the line.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
 class Client:
     """Runs a `Plan`: connect, converse, reconnect, until the plan is fulfilled."""
 
-    def __init__(self, plan: Plan, lines: InputLines | None) -> None:
+    def __init__(self, plan: Plan, lines: LineSource | None, printer: FramePrinter) -> None:
         self.plan = plan
         self.lines = lines
+        self.printer = printer
         self.received = 0
         self.pending = deque(plan.frames)
+        self.rooms: list[str] = []
+        """Rooms this session joined (in order), to join again on a new connection."""
+        self.connections = 0
 
     async def run(self) -> None:
         if self.plan.timeout_s is None:
@@ -245,17 +229,23 @@ class Client:
                     max_size=MAX_MESSAGE_BYTES,  # websockets' max_size bounds a message, not a frame
                 ) as websocket:
                     connected_at = time.monotonic()
+                    self.connections += 1
                     status(f"connected to {redacted(self.plan.url)}")
+                    if self.connections > 1:
+                        await self._recover(websocket)
                     await self._converse(websocket)
                     return
             except InvalidStatus as error:
                 code = error.response.status_code
+                why = refusal_reason(error.response.body or b"")
+                reason = f"{redacted(self.plan.url)} refused the connection: HTTP {code}" + (f": {why}" if why else "")
                 if code in CLIENT_ERROR_STATUSES:
                     # $connect said no (bad token, bad name): retrying cannot change its mind.
-                    raise ConnectionFailed(f"{redacted(self.plan.url)} refused the connection: HTTP {code}") from None
-                reason = f"{redacted(self.plan.url)} answered the handshake with HTTP {code}"
-                if not self.plan.reconnect:
                     raise ConnectionFailed(reason) from None
+                reason = f"{redacted(self.plan.url)} answered the handshake with HTTP {code}" + (
+                    f": {why}" if why else ""
+                )
+                self._give_up_unless_reconnecting(reason)
             except InvalidURI as error:
                 raise InputError(f"not a WebSocket URL: {error}") from None
             except ConnectionClosed as error:
@@ -267,12 +257,16 @@ class Client:
                     backoff = INITIAL_BACKOFF_S
             except (OSError, TimeoutError, InvalidHandshake) as error:
                 reason = f"cannot connect to {redacted(self.plan.url)}: {_error_text(error)}"
-                if not self.plan.reconnect:
-                    raise ConnectionFailed(reason) from None
+                self._give_up_unless_reconnecting(reason)
             delay = backoff * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
             status(f"{reason}; reconnecting in {delay:.1f} s")
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _give_up_unless_reconnecting(self, reason: str) -> None:
+        """A connection that never worked is an error at once (as wscat has it): retrying hides a wrong URL."""
+        if not self.plan.reconnect or self.connections == 0:
+            raise ConnectionFailed(reason)
 
     def _closed_for_good(self, error: ConnectionClosed, reason: str) -> None:
         if self.plan.listen is not None and self.received < self.plan.listen:
@@ -282,10 +276,34 @@ class Client:
             raise ConnectionFailed(reason)
         status(reason)
 
+    async def _recover(self, websocket: ClientConnection) -> None:
+        """A new connection is a new connection id with no rooms: join this session's rooms again.
+
+        Recovering the frames missed while disconnected belongs here too, once the service keeps history.
+        """
+        if not self.rooms:
+            status("reconnected with a new connection id")
+            return
+        for room in self.rooms:
+            await websocket.send(json.dumps({"action": "join", "room": room}))
+        status(f"reconnected with a new connection id: joined {', '.join(self.rooms)} again")
+
+    async def _send(self, websocket: ClientConnection, frame: str) -> None:
+        await websocket.send(frame)
+        self.printer.sent(frame, datetime.now().astimezone())
+        change = room_change(frame)
+        if change is None:
+            return
+        action, room = change
+        if action == "join" and room not in self.rooms:
+            self.rooms.append(room)
+        elif action == "leave" and room in self.rooms:
+            self.rooms.remove(room)
+
     async def _converse(self, websocket: ClientConnection) -> None:
         """Returns when the plan is fulfilled; raises ConnectionClosed when the connection drops."""
         while self.pending:
-            await websocket.send(self.pending[0])
+            await self._send(websocket, self.pending[0])
             self.pending.popleft()
         if self.lines is None and not self.plan.waits:
             return
@@ -304,12 +322,12 @@ class Client:
     async def _receive(self, websocket: ClientConnection) -> None:
         while self.plan.listen is None or self.received < self.plan.listen:
             data = await websocket.recv()
-            out.print(render_frame(data, datetime.now().astimezone()))
+            self.printer.received(data, datetime.now().astimezone())
             self.received += 1
 
-    async def _forward_input(self, websocket: ClientConnection, lines: InputLines) -> None:
+    async def _forward_input(self, websocket: ClientConnection, lines: LineSource) -> None:
         while True:
-            line = await lines.queue.get()
+            line = await lines.next_line()
             if line is None:
                 if self.plan.waits:
                     # Input ended but --listen/--timeout still decide when to stop.
@@ -323,7 +341,7 @@ class Client:
             if frame is QUIT:
                 return
             if isinstance(frame, str):
-                await websocket.send(frame)
+                await self._send(websocket, frame)
 
 
 def _close_reason(error: ConnectionClosed) -> str:
@@ -385,7 +403,11 @@ def command(
         ),
     ] = None,
     reconnect: Annotated[
-        bool, typer.Option("--reconnect/--no-reconnect", help="Reconnect with backoff when the connection drops.")
+        bool,
+        typer.Option(
+            "--reconnect/--no-reconnect",
+            help="Reconnect with backoff when a working connection drops (a first connection that fails is an error).",
+        ),
     ] = True,
     ping_interval: Annotated[
         float,
@@ -395,6 +417,15 @@ def command(
             help="Seconds between keep-alive pings (API Gateway drops a connection idle for 10 minutes).",
         ),
     ] = DEFAULT_PING_INTERVAL_S,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="pretty: marked, highlighted; compact: one frame per line; json: JSON Lines with the time.",
+            show_default="pretty on a terminal, else compact",
+        ),
+    ] = None,
 ) -> None:
     """Connect as a client: print incoming frames, send what you type (/help lists the commands)."""
     if timeout is not None and timeout <= 0:
@@ -410,8 +441,9 @@ def command(
         timeout_s=timeout,
         reconnect=reconnect,
         # Frames given with --send make this a script run: stdin is left alone.
-        read_input=not frames and _stdin_fd() is not None,
+        read_input=not frames,
         ping_interval_s=ping_interval,
+        output=output or default_format(),
     )
     try:
         asyncio.run(_run(plan))
@@ -421,17 +453,5 @@ def command(
 
 
 async def _run(plan: Plan) -> None:
-    fd = _stdin_fd() if plan.read_input else None
-    lines: InputLines | None = None
-    if fd is not None:
-        lines = InputLines(asyncio.get_running_loop(), fd)
-        if os.isatty(fd):
-            status("type /help for commands, /quit or Ctrl-D to leave")
-    await Client(plan, lines).run()
-
-
-def _stdin_fd() -> int | None:
-    try:
-        return sys.stdin.fileno() if sys.stdin is not None else None
-    except (ValueError, OSError):
-        return None
+    async with open_line_source(plan.read_input) as lines:
+        await Client(plan, lines, FramePrinter(plan.output)).run()

@@ -1,4 +1,4 @@
-"""Environments and their outputs: `local` (the local stack's state file) or a Terraform workspace.
+"""Environments and their outputs: `local` (the local stack's state), `local:PORT`, or a Terraform workspace.
 
 Every command resolves its environment here and reads the one outputs mapping, whatever the
 environment: the Terraform outputs and the local state file carry the same names.
@@ -6,6 +6,7 @@ environment: the Terraform outputs and the local state file carry the same names
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import terraform
-from .errors import EnvironmentResolutionError, InputError, LocalStackNotRunning, MissingOutputs
+from .console import util_command
+from .errors import EnvironmentResolutionError, InputError, LocalStackNotRunning, MissingOutputs, UnknownWorkspace
+from .local import state
 
 ENV_VAR = "WSPUSH_ENV"
 LOCAL_ENV = "local"
@@ -23,6 +26,8 @@ LOCAL_STATE_VAR = "WSPUSH_LOCAL_STATE"
 STATE_SUBPATH = Path("wspush") / "local-stack.json"
 # Terraform's own rule for workspace names, applied before any name reaches a subprocess.
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,90}")
+LOCAL_PORT_PATTERN = re.compile(r"local:(\d{1,5})")
+"""`local:3002`: the local stack on that port (':' cannot be in a workspace name, so no clash)."""
 
 OUTPUT_NAMES = (
     "websocket_url",
@@ -52,18 +57,27 @@ class Outputs:
         value = self.values.get(name)
         return None if value is None or value == "" else str(value)
 
+    @property
+    def is_local(self) -> bool:
+        return is_local_env(self.env)
+
     def require(self, name: str) -> str:
         value = self.get(name)
         if value is None:
             raise MissingOutputs(
                 f"environment {self.env!r} has no output {name!r}: "
                 + (
-                    "restart the local stack (`util local up`)"
-                    if self.env == LOCAL_ENV
+                    f"restart the local stack (`{util_command()} local up`)"
+                    if self.is_local
                     else "run `terraform apply` in its workspace"
                 )
             )
         return value
+
+
+def is_local_env(env: str) -> bool:
+    """`local` or `local:PORT`: signed with dummy credentials, never with the user's AWS keys."""
+    return env == LOCAL_ENV or LOCAL_PORT_PATTERN.fullmatch(env) is not None
 
 
 def default_env() -> str:
@@ -72,9 +86,28 @@ def default_env() -> str:
 
 
 def validate_env(env: str) -> str:
+    if LOCAL_PORT_PATTERN.fullmatch(env):
+        return env
     if not ENV_NAME_PATTERN.fullmatch(env):
-        raise InputError(f"invalid environment name {env!r}: use letters, digits, '-' and '_'")
+        raise InputError(
+            f"invalid environment name {env!r}: use letters, digits, '-' and '_' (or local:PORT for a local stack)"
+        )
     return env
+
+
+def nearest_env(env: str, known: list[str]) -> str | None:
+    """The known name `env` most likely mistypes (`lcoal`, `LOCAL` -> `local`), if one is close."""
+    by_case = [name for name in known if name.lower() == env.lower()]
+    if by_case:
+        return by_case[0]
+    matches = difflib.get_close_matches(env.lower(), known, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def state_dir() -> Path:
+    """`${XDG_STATE_HOME:-~/.local/state}/wspush`: where `util` keeps what outlives one command."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / STATE_SUBPATH.parent
 
 
 def local_state_path() -> Path:
@@ -82,22 +115,39 @@ def local_state_path() -> Path:
     configured = os.environ.get(LOCAL_STATE_VAR)
     if configured:
         return Path(configured).expanduser()
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / STATE_SUBPATH
+    return state_dir() / STATE_SUBPATH.name
 
 
 def load_outputs(env: str) -> Outputs:
     """Read the outputs of `env`; raises an `EnvironmentResolutionError` saying what to do when it cannot."""
     env = validate_env(env)
-    values = _local_outputs() if env == LOCAL_ENV else terraform.workspace_outputs(env)
+    if env == LOCAL_ENV:
+        values = _local_outputs()
+    elif (match := LOCAL_PORT_PATTERN.fullmatch(env)) is not None:
+        values = _local_port_outputs(int(match.group(1)))
+    else:
+        values = _workspace_outputs(env)
     if not values:
         hint = (
-            "restart it with `util local up`"
-            if env == LOCAL_ENV
+            f"restart it with `{util_command()} local up`"
+            if is_local_env(env)
             else f"run `terraform apply` in workspace {env!r} first"
         )
         raise MissingOutputs(f"environment {env!r} has no outputs: {hint}")
     return Outputs(env=env, values=values)
+
+
+def _workspace_outputs(env: str) -> dict[str, Any]:
+    # A mistyped `local` must not reach terraform, which would offer to create it as a workspace.
+    if nearest_env(env, [LOCAL_ENV]) is not None and env not in terraform.workspaces_on_disk():
+        raise InputError(f"unknown environment {env!r}: did you mean {LOCAL_ENV!r}?")
+    try:
+        return terraform.workspace_outputs(env)
+    except UnknownWorkspace as error:
+        suggestion = nearest_env(env, terraform.workspaces_on_disk())
+        if suggestion is not None:
+            raise UnknownWorkspace(f"no Terraform workspace {env!r}: did you mean {suggestion!r}?") from error
+        raise
 
 
 def known_envs() -> list[str]:
@@ -110,8 +160,11 @@ def _local_outputs() -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        others = [record for record in state.list_records(path) if state.liveness(record) is state.Liveness.RUNNING]
+        elsewhere = "".join(f"; one runs on port {record.port}: use `-e local:{record.port}`" for record in others[:1])
         raise LocalStackNotRunning(
-            f"the local stack is not running (no state file at {path}): start it with `util local up`"
+            f"the local stack is not running (no state file at {path}): start it with "
+            f"`{util_command()} local up`{elsewhere}"
         ) from None
     except OSError as error:
         raise EnvironmentResolutionError(f"cannot read the local state file {path}: {error.strerror}") from None
@@ -121,4 +174,33 @@ def _local_outputs() -> dict[str, Any]:
         raise EnvironmentResolutionError(f"the local state file {path} is not valid JSON: {error}") from None
     if not isinstance(values, dict):
         raise EnvironmentResolutionError(f"the local state file {path} is not a JSON object")
+    record = state.record_of(path, values)
+    if record is not None:
+        _require_running(record, path)
+    elif not state.outputs_answer(values):
+        raise LocalStackNotRunning(
+            f"the local stack recorded in {path} is gone (its endpoints do not answer): "
+            f"start it again with `{util_command()} local up`"
+        )
     return values
+
+
+def _local_port_outputs(port: int) -> dict[str, Any]:
+    current = local_state_path()
+    path = state.record_path(current, port)
+    record = state.read_record(path)
+    if record is None:
+        raise LocalStackNotRunning(
+            f"no local stack on port {port} (no record at {path}): `{util_command()} local status` lists them"
+        )
+    _require_running(record, path)
+    return record.outputs
+
+
+def _require_running(record: state.StackRecord, path: Path) -> None:
+    alive = state.liveness(record)
+    if alive is not state.Liveness.RUNNING:
+        raise LocalStackNotRunning(
+            f"the local stack recorded in {path} (port {record.port}, pid {record.pid}) is gone ({alive.value}): "
+            f"start it again with `{util_command()} local up --port {record.port}`"
+        )

@@ -1,7 +1,7 @@
 """The errors of `util`, and how any error becomes one line for the user.
 
 Every command raises `UtilError` (or a subclass) for a failure the user can fix; the CLI's single error
-boundary (`util.cli.App`) prints `describe(error)` and exits with `exit_code(error)`. Errors of the
+boundary (`util.boundary.BoundaryGroup`) prints `describe(error)` and exits with `exit_code(error)`. Errors of the
 libraries underneath (botocore, websockets, OS) are translated here too, so no command needs its own
 `try/except` just to print nicely.
 """

@@ -7,12 +7,14 @@ code in its running workers).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .build import Package, SourceOption, build_package, default_source
+from .build import Package, SourceOption, build_package, compile_check, default_source, describe_check
 from .clients import lambda_client
 from .console import err, out, status
 from .environments import Outputs, load_outputs
@@ -73,9 +75,20 @@ def command(
     """
     outputs = load_outputs(resolve_env(env, env_positional))
     package = build_package(source or default_source())
+    # Lambda would take a package that cannot import and fail every invocation: check before uploading.
+    status(describe_check(compile_check(package)))
     result = deploy(outputs, package, force=force)
     if result.changed:
         status(f"deployed {result.function_name} ({outputs.env})")
     else:
         status(f"{result.function_name} already runs this code: nothing to deploy (--force uploads anyway)")
     out.print(f"CodeSha256: {result.code_sha256}", markup=False)
+    out.print(f"sha256: {_hex(result.code_sha256)}", markup=False)
+
+
+def _hex(code_sha256: str) -> str:
+    """CodeSha256 (base64) as the hex `lambda-build` prints: the same digest."""
+    try:
+        return base64.b64decode(code_sha256, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return "?"

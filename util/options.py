@@ -20,9 +20,9 @@ EnvOption = Annotated[
         "--env",
         "-e",
         metavar="ENV",
-        help=f"Environment: `local` (the local stack) or a Terraform workspace. [default: ${ENV_VAR}, else local]",
+        help="Environment: `local` (the local stack), `local:PORT` (another local stack) or a Terraform workspace.",
         autocompletion=complete_env,
-        show_default=False,
+        show_default=f"${ENV_VAR}, else local",
     ),
 ]
 
@@ -32,7 +32,7 @@ EnvArgument = Annotated[
         metavar="[ENV]",
         help="The environment, positionally (same as --env).",
         autocompletion=complete_env,
-        show_default=False,
+        show_default=f"${ENV_VAR}, else local",
     ),
 ]
 

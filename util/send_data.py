@@ -17,7 +17,7 @@ from lambda_src.protocol import ROOM_PATTERN
 from lambda_src.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
 
 from .clients import sns_client
-from .console import out
+from .console import out, status
 from .environments import Outputs, load_outputs
 from .errors import InputError
 from .options import EnvOption, resolve_env
@@ -87,3 +87,9 @@ def command(
     attributes = message_attributes(room, to)
     outputs = load_outputs(resolve_env(env))
     out.print(publish(outputs, message, attributes), markup=False)
+    if to is not None:
+        # SNS accepted the message; whether connection `to` exists is only known to the Lambda, later.
+        status(
+            f"published: delivery is asynchronous, and a push to a connection that does not exist ({to}) is "
+            "dropped by the Lambda without an error here (see `util tail-logs`)"
+        )

@@ -3,6 +3,10 @@
 Polls `filter_log_events` (on AWS and on moto alike; moto has no live tail). Following keeps a short
 window behind the newest event, because CloudWatch may ingest an event after a later one: events are
 de-duplicated by id, so the overlap never prints twice.
+
+`--format` as `aws logs tail` names them: `short` (the default here: the runtime's START/END/REPORT
+lines hidden, API access lines cut to what happened), `detailed` (every line, every field) and `json`
+(one JSON object per event, for `jq`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,27 @@ LEVEL_STYLES = {
 }
 # Shown in their own columns (or not at all), so not repeated among the fields.
 _SHOWN_KEYS = frozenset({"timestamp", "level", "message", "logger"})
+BOOKKEEPING = re.compile(r"(START|END|REPORT|INIT_START|INIT_REPORT|INIT_RUNTIME_DONE|EXTENSION|TELEMETRY)\b")
+"""The lines Lambda's runtime writes around every invocation (not the function's own)."""
+SHORT_API_FIELDS = (
+    "eventType",
+    "routeKey",
+    "status",
+    "connectionId",
+    "integrationStatus",
+    "integrationLatency",
+    "error",
+    "errorMessage",
+    "integrationError",
+)
+"""What `short` keeps of an access-log line (~300 characters whole): what happened, to whom, how it ended."""
+SHORT_HIDDEN_FIELDS = frozenset({"requestId"})
+
+
+class LogFormat(StrEnum):
+    SHORT = "short"
+    DETAILED = "detailed"
+    JSON = "json"
 
 
 class Source(StrEnum):
@@ -118,6 +143,43 @@ def fetch(
     return sorted(events)
 
 
+def is_bookkeeping(event: LogEvent) -> bool:
+    return event.source == Source.LAMBDA.value and BOOKKEEPING.match(event.message) is not None
+
+
+def json_record(event: LogEvent) -> str:
+    """The event as one JSON object: the message parsed when it is JSON."""
+    moment = datetime.fromtimestamp(event.timestamp_ms / 1000, UTC)
+    record = _json_object(event.message)
+    return json.dumps(
+        {
+            "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "source": event.source,
+            "eventId": event.event_id,
+            "message": record if record is not None else event.message.rstrip("\n"),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def render_short(event: LogEvent) -> Text | None:
+    """The short line of an event; None for the runtime's bookkeeping."""
+    if is_bookkeeping(event):
+        return None
+    moment = datetime.fromtimestamp(event.timestamp_ms / 1000, UTC)
+    line = Text(moment.strftime("%H:%M:%S.") + f"{event.timestamp_ms % 1000:03d} ", style="dim")
+    line.append(f"{event.source:<6} ", style="cyan")
+    record = _json_object(event.message)
+    if record is None:
+        line.append(event.message.rstrip("\n"))
+        return line
+    if event.source == Source.API.value:
+        line.append(" ".join(f"{key}={_field(record[key])}" for key in SHORT_API_FIELDS if record.get(key) is not None))
+        return line
+    return _append_record(line, {key: value for key, value in record.items() if key not in SHORT_HIDDEN_FIELDS})
+
+
 def render(event: LogEvent) -> Text:
     """One event as one readable line (plus an indented traceback, if the event carries one)."""
     moment = datetime.fromtimestamp(event.timestamp_ms / 1000, UTC)
@@ -127,6 +189,10 @@ def render(event: LogEvent) -> Text:
     if record is None:
         line.append(event.message.rstrip("\n"))
         return line
+    return _append_record(line, record)
+
+
+def _append_record(line: Text, record: dict[str, Any]) -> Text:
     level = str(record.get("level") or "").upper()
     if level:
         line.append(f"{level:<7} ", style=LEVEL_STYLES.get(level, ""))
@@ -153,12 +219,13 @@ def tail(
     pattern: str | None,
     follow: bool,
     interval_s: float,
+    log_format: LogFormat = LogFormat.DETAILED,
 ) -> None:
     seen: dict[tuple[str, str], int] = {}
     while True:
         events = fetch(client, groups, start_ms, pattern)
         fresh = [event for event in events if (event.source, event.event_id) not in seen]
-        _print(fresh)
+        _print(fresh, log_format)
         if not follow:
             return
         for event in fresh:
@@ -170,9 +237,16 @@ def tail(
         time.sleep(interval_s)
 
 
-def _print(events: Iterable[LogEvent]) -> None:
+def _print(events: Iterable[LogEvent], log_format: LogFormat) -> None:
     for event in events:
-        out.print(render(event))
+        if log_format is LogFormat.JSON:
+            out.print(json_record(event), markup=False, highlight=False, emoji=False)
+        elif log_format is LogFormat.SHORT:
+            line = render_short(event)
+            if line is not None:
+                out.print(line, emoji=False)
+        else:
+            out.print(render(event), emoji=False)
 
 
 def _json_object(message: str) -> dict[str, Any] | None:
@@ -212,6 +286,13 @@ def command(
             "--interval", metavar="SECONDS", min=MIN_POLL_INTERVAL_S, help="Seconds between polls when following."
         ),
     ] = DEFAULT_POLL_INTERVAL_S,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--format",
+            help="short: no START/END/REPORT, API lines cut to what happened; detailed: everything; json: JSON Lines.",
+        ),
+    ] = LogFormat.SHORT,
 ) -> None:
     """Show the Lambda's and the API's logs, interleaved in time order; JSON lines shown readably."""
     start_ms = parse_since(since, datetime.now(UTC))
@@ -219,7 +300,13 @@ def command(
     groups = log_groups(outputs, source)
     try:
         tail(
-            logs_client(outputs), groups=groups, start_ms=start_ms, pattern=pattern, follow=follow, interval_s=interval
+            logs_client(outputs),
+            groups=groups,
+            start_ms=start_ms,
+            pattern=pattern,
+            follow=follow,
+            interval_s=interval,
+            log_format=log_format,
         )
     except KeyboardInterrupt:
         # Ctrl-C is how a user ends following: a normal exit, not a failure.

@@ -1,10 +1,14 @@
-"""Fixtures of the `util` tests: a stack's resources in moto, a local state file, and `util` as a subprocess.
+"""Fixtures of the `util` tests: a stack's resources in moto, a local state file, and `util` itself.
 
-Every resource name carries a random suffix: the moto server is shared by the whole test session.
+`util` runs in-process through typer's `CliRunner` (the same error boundary as the console script);
+`run_util` runs the console script as a subprocess, for the tests about the process itself (exit code,
+stderr, signals, completion). Every resource name carries a random suffix: the moto server is shared by
+the whole test session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -25,6 +29,8 @@ import pytest
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 UTIL_TIMEOUT_S = 30
+IN_PROCESS_TIMEOUT_S = 60
+"""pytest-timeout's bound for each test here: an in-process `util` that hangs cannot be killed otherwise."""
 UTIL = Path(sys.executable).parent / "util"
 # Variables of the developer's shell that would change what `util` does under test.
 _SCRUBBED_VARS = ("WSPUSH_ENV", "WSPUSH_DEBUG", "WSPUSH_CONNECT_TOKEN", "AWS_ENDPOINT_URL", "TF_WORKSPACE")
@@ -134,6 +140,39 @@ def run_util(
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
+def run_in_process(
+    args: list[str], env: Mapping[str, str], stdin: str | None = None, cwd: Path | None = None
+) -> Result:
+    """`util ARGS` in this interpreter with exactly `env` as its environment, as `run_util` runs it."""
+    from typer.testing import CliRunner
+
+    from util.cli import app
+
+    overrides: dict[str, str | None] = {key: None for key in os.environ if key not in env}
+    overrides.update({key: value for key, value in env.items() if os.environ.get(key) != value})
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+        result = CliRunner().invoke(app, args, input=stdin, env=overrides)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # The boundary turns every exception into an exit: one that escaped it is a bug to show whole.
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Bounds every test here; the tiers follow from the fixtures (moto, the console script, terraform)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here not in item.path.parents:
+            continue
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(IN_PROCESS_TIMEOUT_S))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"moto_endpoint", "util_process"}:
+            item.add_marker(pytest.mark.stack)
+        if "tf_env" in fixtures:
+            item.add_marker(pytest.mark.terraform)
+
+
 @pytest.fixture
 def util_env(tmp_path: Path) -> dict[str, str]:
     """The environment `util` runs in: this test's state file path, no inherited wspush settings."""
@@ -158,7 +197,19 @@ def write_state(util_env: dict[str, str]) -> StateWriter:
 
 @pytest.fixture
 def util(util_env: dict[str, str]) -> UtilRunner:
-    """Run `util ARGS...` as a subprocess in `util_env`."""
+    """Run `util ARGS...` in-process in `util_env` (`timeout_s` is kept for callers: the test's bound rules)."""
+
+    def runner(
+        *args: str, stdin: str | None = None, timeout_s: float = UTIL_TIMEOUT_S, cwd: Path | None = None
+    ) -> Result:
+        return run_in_process(list(args), util_env, stdin=stdin, cwd=cwd)
+
+    return runner
+
+
+@pytest.fixture
+def util_process(util_env: dict[str, str]) -> UtilRunner:
+    """Run `util ARGS...` as a subprocess (the console script) in `util_env`."""
 
     def runner(
         *args: str, stdin: str | None = None, timeout_s: float = UTIL_TIMEOUT_S, cwd: Path | None = None

@@ -18,6 +18,8 @@ from websockets.http11 import Request, Response
 START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 10
 REJECTED_TOKEN = "bad"
+REFUSAL_BODY = '{"type": "error", "code": "unauthorized", "error": "a valid token is required"}'
+"""What the service's $connect answers a bad token with (lambda_src/connections.py)."""
 
 Behaviour = Callable[["WebSocketServer", ServerConnection, int], Awaitable[None]]
 """What the server does with its n-th connection (counting from 0)."""
@@ -50,10 +52,12 @@ async def _wrap(coroutine: Awaitable[object]) -> object:
 class WebSocketServer:
     """A `websockets` server on 127.0.0.1 that records what clients did; `behaviour` decides what it does."""
 
-    def __init__(self, behaviour: Behaviour, failing_handshakes: int = 0) -> None:
+    def __init__(self, behaviour: Behaviour, failing_handshakes: int = 0, fail_after: int = 0) -> None:
         self.behaviour = behaviour
         self.failing_handshakes = failing_handshakes
-        """The first this many handshakes are answered 500, as a gateway whose $connect crashed."""
+        """This many handshakes are answered 500, as a gateway whose $connect crashed..."""
+        self.fail_after = fail_after
+        """...once this many connections have been accepted."""
         self.received: list[str | bytes] = []
         self.queries: list[dict[str, list[str]]] = []
         self.connections = 0
@@ -84,12 +88,12 @@ class WebSocketServer:
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
         query = parse_qs(urlsplit(request.path).query)
-        if self.failing_handshakes > 0:
+        if self.failing_handshakes > 0 and self.connections >= self.fail_after:
             self.failing_handshakes -= 1
             return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error\n")
         if query.get("token") == [REJECTED_TOKEN]:
             self.rejected += 1
-            return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
+            return connection.respond(HTTPStatus.UNAUTHORIZED, REFUSAL_BODY)
         self.queries.append(query)
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from util.build import PACKAGE_NAME, ZIP_EPOCH, default_source
+from util.build import PACKAGE_NAME, ZIP_EPOCH, build_package, default_source
 
 from .conftest import UtilRunner, assert_one_line_error
 
@@ -53,7 +54,9 @@ def test_lambda_build_prints_path_size_and_sha256(util: UtilRunner, tmp_path: Pa
         f"path: {output}",
         f"size: {size} bytes",
         f"sha256: {hashlib.sha256(output.read_bytes()).hexdigest()}",
+        f"CodeSha256: {base64.b64encode(hashlib.sha256(output.read_bytes()).digest()).decode()}",
     ]
+    assert "the same digest" in result.stderr and "compiled " in result.stderr
 
 
 def test_lambda_build_writes_build_lambda_zip_of_the_working_directory_by_default(
@@ -129,3 +132,41 @@ def test_lambda_build_rejects_a_source_that_is_not_a_package(util: UtilRunner, t
     result = util("lambda-build", "--source", str(tmp_path), "--output", str(tmp_path / "x.zip"))
     assert_one_line_error(result, "not a Python package", code=2)
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_compile_check_names_the_file_and_line_of_a_syntax_error(tmp_path: Path) -> None:
+    from util.build import compile_check
+    from util.errors import InputError
+
+    source = tmp_path / "lambda_src"
+    source.mkdir()
+    (source / "__init__.py").write_text("")
+    (source / "app.py").write_text("def handler(event, context):\n    return {}\n\ndef broken(:\n")
+    with pytest.raises(InputError, match=r"^lambda_src/app.py:4: SyntaxError: .*nothing deployed$"):
+        compile_check(build_package(source))
+
+
+def test_compile_check_catches_what_only_the_compiler_sees(tmp_path: Path) -> None:
+    from util.build import compile_check
+    from util.errors import InputError
+
+    source = tmp_path / "lambda_src"
+    source.mkdir()
+    (source / "__init__.py").write_text("return 1\n")
+    with pytest.raises(InputError, match=r"lambda_src/__init__.py:1: SyntaxError: 'return' outside function"):
+        compile_check(build_package(source))
+
+
+def test_compile_check_counts_every_python_file_of_the_real_package() -> None:
+    from util.build import compile_check
+
+    package = build_package(default_source())
+    assert compile_check(package).files == sum(1 for name in package.files if name.endswith(".py"))
+
+
+def test_the_local_stacks_initial_code_sha256_is_lambda_builds() -> None:
+    """So the first `lambda-deploy` of unchanged code after a start uploads nothing."""
+    from util.local.function_code import source_tree_version
+
+    source = default_source()
+    assert source_tree_version(source.parent, source.name).sha256 == build_package(source).code_sha256

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import UtilRunner, assert_one_line_error, run_util
+from .conftest import UtilRunner, assert_one_line_error, run_in_process
 
 pytestmark = pytest.mark.stack
 
@@ -19,7 +19,7 @@ def complete(util_env: dict[str, str], words: str) -> list[str]:
     """What bash completion offers for the command line `words` (completing its last word)."""
     cword = len(words.split()) - (0 if words.endswith(" ") else 1)
     env = {**util_env, "_UTIL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
-    result = run_util([], env)
+    result = run_in_process([], env)
     assert result.code == 0, result
     return result.stdout.split()
 
@@ -37,14 +37,45 @@ def test_each_command_has_help(util: UtilRunner, command: str) -> None:
     result = util(command, "-h")
     assert result.code == 0, result
     assert f"Usage: util {command} [OPTIONS]" in result.stdout
-    if command != "lambda-build":
-        assert "--env" in result.stdout
+    assert ("--env" in result.stdout) == (command != "lambda-build")
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS), ["local", "up"], ["local", "down"]])
+def test_help_shows_flags_without_a_value_placeholder(util: UtilRunner, command: list[str]) -> None:
+    result = util(*command, "--help")
+    assert result.code == 0, result
+    assert "<bool>" not in result.stdout
+    assert "--help" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["send-data", "tail-logs", "connect", "outputs", "lambda-deploy"])
+def test_env_help_shows_its_default(util: UtilRunner, command: str) -> None:
+    assert "[default: ($WSPUSH_ENV, else local)]" in util(command, "--help").stdout
+
+
+def test_local_up_offers_no_env_option_and_lambda_build_none_either(util: UtilRunner) -> None:
+    assert "--env" not in util("local", "up", "--help").stdout
+    assert "--env" not in util("lambda-build", "--help").stdout
 
 
 def test_util_without_a_command_shows_the_help(util: UtilRunner) -> None:
     result = util()
     assert result.code == 2
     assert "Usage: util [OPTIONS] COMMAND [ARGS]..." in result.stdout + result.stderr
+
+
+def test_the_console_script_fails_in_one_line_with_exit_2(util_process: UtilRunner) -> None:
+    """The same boundary as in-process: the real `util` process, its exit code and its stderr."""
+    result = util_process("send-data")
+    assert result.code == 2
+    assert result.stderr == "error: Missing argument 'DATA'. (see `util send-data --help`)\n"
+    assert result.stdout == ""
+
+
+def test_the_console_script_exits_0_on_help(util_process: UtilRunner) -> None:
+    result = util_process("--help")
+    assert (result.code, result.stderr) == (0, "")
+    assert "Usage: util [OPTIONS] COMMAND [ARGS]..." in result.stdout
 
 
 def test_an_unknown_command_is_one_line(util: UtilRunner) -> None:
@@ -69,7 +100,7 @@ def test_show_completion_prints_a_bash_script(util: UtilRunner) -> None:
 def test_install_completion_installs_the_script_for_bash(util_env: dict[str, str], tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    result = run_util(["--install-completion", "bash"], {**util_env, "HOME": str(home), "SHELL": "/bin/bash"})
+    result = run_in_process(["--install-completion", "bash"], {**util_env, "HOME": str(home), "SHELL": "/bin/bash"})
     assert result.code == 0, result
     script = home / ".bash_completions" / "util.sh"
     assert "_UTIL_COMPLETE=complete_bash" in script.read_text()
@@ -100,6 +131,7 @@ def run_with_local_module(util_env: dict[str, str], setup: str, *args: str) -> s
     )
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_the_cli_works_without_the_local_stack_module(util_env: dict[str, str]) -> None:
     # None in sys.modules makes `import util.local.cli` fail exactly as if the file did not exist.
     result = run_with_local_module(util_env, "sys.modules['util.local.cli'] = None", "--help")
@@ -108,6 +140,7 @@ def test_the_cli_works_without_the_local_stack_module(util_env: dict[str, str]) 
     assert "│ local " not in result.stdout
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_a_broken_local_stack_module_fails_only_util_local(util_env: dict[str, str]) -> None:
     setup = "sys.modules['util.local.cli'] = types.ModuleType('util.local.cli')"
     help_result = run_with_local_module(util_env, setup, "--help")
@@ -119,6 +152,7 @@ def test_a_broken_local_stack_module_fails_only_util_local(util_env: dict[str, s
     ]
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_a_local_stack_app_is_mounted_as_util_local(util_env: dict[str, str]) -> None:
     setup = (
         "import typer\n"
@@ -137,6 +171,7 @@ def test_a_local_stack_app_is_mounted_as_util_local(util_env: dict[str, str]) ->
     assert result.stdout == "local stack up\n"
 
 
+@pytest.mark.stack  # a fresh interpreter: sys.modules must not hold the real util.local.cli
 def test_commands_other_than_local_do_not_load_the_local_stack(util_env: dict[str, str]) -> None:
     code = (
         "import sys\n"

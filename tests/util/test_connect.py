@@ -1,4 +1,4 @@
-"""`util connect` as a subprocess against real WebSocket servers started by the test."""
+"""`util connect` against real WebSocket servers started by the test (in-process; signals in a subprocess)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +17,12 @@ from websockets.asyncio.server import ServerConnection
 from .conftest import UTIL, StateWriter, UtilRunner, assert_one_line_error
 from .servers import REJECTED_TOKEN, PingCountingServer, WebSocketServer, echo
 
-pytestmark = pytest.mark.stack
-
-FRAME_HEADER = re.compile(r"^\[\d\d:\d\d:\d\d\.\d{3}\]$", re.MULTILINE)
 SCRIPT_TIMEOUT_S = "20"
 
 
 def printed_frames(stdout: str) -> list[Any]:
-    """The frames `util connect` printed: each a time header line, then the frame as pretty JSON."""
-    assert FRAME_HEADER.match(stdout), stdout
-    return [json.loads(body) for body in FRAME_HEADER.split(stdout)[1:]]
+    """The frames `util connect` printed off a terminal (compact by default): one JSON frame per line."""
+    return [json.loads(line) for line in stdout.splitlines()]
 
 
 async def silent(server: WebSocketServer, connection: ServerConnection, index: int) -> None:
@@ -45,10 +42,66 @@ def test_connect_sends_frames_then_exits_after_listen_n(util: UtilRunner) -> Non
     ]
 
 
-def test_connect_prints_frames_as_indented_json(util: UtilRunner) -> None:
+async def various(server: WebSocketServer, connection: ServerConnection, index: int) -> None:
+    await connection.send('{"type": "message",\n "message": {"n": 1}}')
+    await connection.send("plain text")
+    await connection.send(b"\x00\x01")
+    await connection.wait_closed()
+
+
+def test_connect_compact_output_is_one_line_per_frame_and_nothing_else(util: UtilRunner) -> None:
+    with WebSocketServer(various) as server:
+        result = util("connect", "--url", server.url, "--listen", "3", "--output", "compact")
+    assert result.code == 0, result
+    assert result.stdout.splitlines() == [
+        '{"type":"message","message":{"n":1}}',
+        "plain text",
+        "<binary frame, 2 bytes>",
+    ]
+
+
+def test_connect_is_compact_by_default_when_stdout_is_not_a_terminal(util: UtilRunner) -> None:
+    with WebSocketServer(various) as server:
+        result = util("connect", "--url", server.url, "--listen", "1")
+    assert result.stdout == '{"type":"message","message":{"n":1}}\n'
+
+
+def test_connect_json_output_is_json_lines_with_the_time(util: UtilRunner) -> None:
+    with WebSocketServer(various) as server:
+        result = util("connect", "--url", server.url, "--listen", "3", "-o", "json")
+    assert result.code == 0, result
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [{key: value for key, value in record.items() if key != "time"} for record in records] == [
+        {"frame": {"type": "message", "message": {"n": 1}}},
+        {"text": "plain text"},
+        {"binary_bytes": 2},
+    ]
+    for record in records:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", record["time"]), record
+
+
+def test_connect_pretty_output_marks_direction_and_time(util: UtilRunner) -> None:
     with WebSocketServer(echo) as server:
-        result = util("connect", "--url", server.url, "--send", "/whoami", "--listen", "1")
-    assert result.stdout.splitlines()[1:] == ["{", '  "echo": "{\\"action\\": \\"whoami\\"}"', "}"]
+        result = util("connect", "--url", server.url, "--send", "/whoami", "--listen", "1", "--output", "pretty")
+    assert result.code == 0, result
+    sent, received = result.stdout.splitlines()
+    assert re.fullmatch(r'> \d\d:\d\d:\d\d\.\d{3} \{"action": "whoami"\}', sent), sent
+    assert re.fullmatch(r'< \d\d:\d\d:\d\d\.\d{3} \{"echo": "\{\\"action\\": \\"whoami\\"\}"\}', received), received
+
+
+def test_connect_pretty_output_indents_a_frame_wider_than_the_terminal(
+    util: UtilRunner, util_env: dict[str, str]
+) -> None:
+    util_env["COLUMNS"] = "40"
+    long_text = "x" * 60
+    with WebSocketServer(echo) as server:
+        result = util("connect", "--url", server.url, "--send", long_text, "--listen", "1", "-o", "pretty")
+    lines = result.stdout.splitlines()
+    received = next(index for index, line in enumerate(lines) if line.startswith("<"))
+    assert re.fullmatch(r"< \d\d:\d\d:\d\d\.\d{3}", lines[received]), lines
+    assert json.loads("\n".join(lines[received + 1 :])) == {
+        "echo": json.dumps({"action": "broadcast", "message": long_text})
+    }
 
 
 def test_connect_passes_name_and_token_and_never_prints_the_token(util: UtilRunner) -> None:
@@ -95,14 +148,13 @@ def test_connect_no_reconnect_on_a_refused_connection_is_one_line(util: UtilRunn
     assert_one_line_error(result, "cannot connect to ws://127.0.0.1:", "refused", code=1)
 
 
-def test_connect_retries_a_refused_connection_until_the_timeout(util: UtilRunner) -> None:
+def test_connect_fails_fast_when_the_first_connection_fails_even_with_reconnect(util: UtilRunner) -> None:
     from tests.conftest import free_port
 
-    result = util("connect", "--url", f"ws://127.0.0.1:{free_port()}/live", "--listen", "1", "--timeout", "2")
-    assert result.code == 1
-    attempts = [line for line in result.stderr_lines if "reconnecting in" in line]
-    assert len(attempts) >= 2, result.stderr  # backoff 0.5 s, then 1 s, within 2 s
-    assert result.stderr_lines[-1] == "error: timed out after 2 s: received 0 of 1 frames"
+    # No --timeout: a client that retried a connection that never worked would hang here (pytest-timeout).
+    result = util("connect", "--url", f"ws://127.0.0.1:{free_port()}/live", "--send", "x")
+    assert_one_line_error(result, "cannot connect to ws://127.0.0.1:", "refused", code=1)
+    assert "reconnecting" not in result.stderr
 
 
 async def drop_first_connection(server: WebSocketServer, connection: ServerConnection, index: int) -> None:
@@ -149,26 +201,66 @@ def test_connect_no_reconnect_stops_when_the_server_closes(util: UtilRunner) -> 
     assert server.connections == 1
 
 
-def test_connect_does_not_retry_a_rejected_handshake(util: UtilRunner) -> None:
+def test_connect_does_not_retry_a_rejected_handshake_and_says_why(util: UtilRunner) -> None:
     with WebSocketServer(echo) as server:
         result = util("connect", "--url", server.url, "--token", REJECTED_TOKEN, "--listen", "1")
-    assert_one_line_error(result, "refused the connection: HTTP 403", code=1)
+    assert_one_line_error(result, "refused the connection: HTTP 401: a valid token is required", code=1)
+    assert REJECTED_TOKEN not in result.stderr.replace("token=***", "")
     assert server.rejected == 1
 
 
-def test_connect_retries_a_handshake_answered_with_a_server_error(util: UtilRunner) -> None:
-    with WebSocketServer(echo, failing_handshakes=1) as server:
-        result = util("connect", "--url", server.url, "--send", "/whoami", "--listen", "1", "--timeout", "20")
+def test_connect_retries_a_handshake_answered_with_a_server_error_after_a_working_connection(
+    util: UtilRunner,
+) -> None:
+    with WebSocketServer(drop_first_connection, failing_handshakes=1, fail_after=1) as server:
+        result = util("connect", "--url", server.url, "--listen", "2", "--timeout", SCRIPT_TIMEOUT_S)
     assert result.code == 0, result
-    assert "answered the handshake with HTTP 500; reconnecting in" in result.stderr
-    assert printed_frames(result.stdout) == [{"echo": '{"action": "whoami"}'}]
+    assert "answered the handshake with HTTP 500: Internal server error; reconnecting in" in result.stderr
+    assert printed_frames(result.stdout) == [{"connection": 0}, {"connection": 1}]
 
 
-def test_connect_no_reconnect_gives_up_on_a_server_error_at_once(util: UtilRunner) -> None:
+def test_connect_gives_up_on_a_first_handshake_answered_with_a_server_error(util: UtilRunner) -> None:
     with WebSocketServer(echo, failing_handshakes=1) as server:
-        result = util("connect", "--url", server.url, "--no-reconnect", "--listen", "1")
-    assert_one_line_error(result, "answered the handshake with HTTP 500", code=1)
+        result = util("connect", "--url", server.url, "--listen", "1")
+    assert_one_line_error(result, "answered the handshake with HTTP 500: Internal server error", code=1)
     assert server.connections == 0
+
+
+async def drop_after_two_frames(server: WebSocketServer, connection: ServerConnection, index: int) -> None:
+    """Echoes frames; the first connection is closed by the server after its second frame, later ones say hello."""
+    if index > 0:
+        await connection.send(json.dumps({"connection": index, "hello": True}))
+    count = 0
+    async for message in connection:
+        server.received.append(message)
+        await connection.send(json.dumps({"connection": index, "got": message}))
+        count += 1
+        if index == 0 and count == 2:
+            await connection.close(1012, "restarting")
+
+
+def test_connect_rejoins_its_rooms_after_a_reconnect_and_says_so(util: UtilRunner) -> None:
+    typed = "/join r1\n/join r2\n"
+    with WebSocketServer(drop_after_two_frames) as server:
+        result = util("connect", "--url", server.url, "--listen", "5", "--timeout", SCRIPT_TIMEOUT_S, stdin=typed)
+    assert result.code == 0, result
+    joins = [json.dumps({"action": "join", "room": room}) for room in ("r1", "r2")]
+    assert server.received == joins + joins
+    assert [frame["connection"] for frame in printed_frames(result.stdout)] == [0, 0, 1, 1, 1]
+    assert "reconnected with a new connection id: joined r1, r2 again" in result.stderr
+
+
+def test_connect_does_not_rejoin_a_room_it_left(util: UtilRunner) -> None:
+    typed = "/join r1\n/leave r1\n"
+    with WebSocketServer(drop_after_two_frames) as server:
+        result = util("connect", "--url", server.url, "--listen", "3", "--timeout", SCRIPT_TIMEOUT_S, stdin=typed)
+    assert result.code == 0, result
+    assert printed_frames(result.stdout)[-1] == {"connection": 1, "hello": True}
+    assert "reconnected with a new connection id" in result.stderr
+    assert server.received == [
+        json.dumps({"action": "join", "room": "r1"}),
+        json.dumps({"action": "leave", "room": "r1"}),
+    ]
 
 
 def test_connect_turns_typed_lines_into_frames(util: UtilRunner) -> None:
@@ -245,6 +337,7 @@ def test_echo_server_is_real() -> None:
     assert asyncio.iscoroutinefunction(echo)
 
 
+@pytest.mark.stack  # a signal to a real process
 def test_connect_ctrl_c_ends_the_session_cleanly(util_env: dict[str, str]) -> None:
     with WebSocketServer(echo) as server:
         process = subprocess.Popen(
@@ -262,3 +355,74 @@ def test_connect_ctrl_c_ends_the_session_cleanly(util_env: dict[str, str]) -> No
         _, stderr = process.communicate(timeout=float(SCRIPT_TIMEOUT_S))
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.stack  # a real process on a pseudo-terminal
+def test_connect_on_a_terminal_has_line_editing_and_history(util_env: dict[str, str], tmp_path: Path) -> None:
+    """The Up arrow recalls the last line (no escape sequence is sent), and the line is sent again."""
+    import os
+    import pty
+
+    with WebSocketServer(echo) as server:
+        primary, secondary = pty.openpty()
+        env = {**util_env, "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm", "COLUMNS": "100"}
+        process = subprocess.Popen(
+            [str(UTIL), "connect", "--url", server.url, "--timeout", SCRIPT_TIMEOUT_S],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            env=env,
+            close_fds=True,
+        )
+        os.close(secondary)
+        try:
+            deadline = time.monotonic() + float(SCRIPT_TIMEOUT_S)
+            while server.connections == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"hello\r")
+            while len(server.received) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"\x1b[A\r")  # Up, Enter
+            while len(server.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(primary, b"\x04")  # Ctrl-D at the prompt ends the session
+            process.wait(timeout=float(SCRIPT_TIMEOUT_S))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            os.close(primary)
+    broadcast = json.dumps({"action": "broadcast", "message": "hello"})
+    assert server.received == [broadcast, broadcast]
+    assert process.returncode == 0
+    history = (tmp_path / "state" / "wspush" / "connect-history").read_text()
+    assert "hello" in history
+    assert oct((tmp_path / "state" / "wspush" / "connect-history").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.stack  # a real pipe between two processes
+def test_connect_json_output_pipes_into_python_json_tool(util_env: dict[str, str]) -> None:
+    """`util connect --listen 1 --output json | python -m json.tool`, as a shell runs it."""
+    import sys
+
+    with WebSocketServer(echo) as server:
+        connect = subprocess.Popen(
+            [str(UTIL), "connect", "--url", server.url, "--send", "/whoami", "--listen", "1", "--output", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=util_env,
+        )
+        assert connect.stdout is not None
+        tool = subprocess.run(
+            [sys.executable, "-m", "json.tool"],
+            stdin=connect.stdout,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        connect.stdout.close()
+        assert connect.wait(timeout=30) == 0
+    assert tool.returncode == 0, tool.stderr
+    assert json.loads(tool.stdout)["frame"] == {"echo": '{"action": "whoami"}'}

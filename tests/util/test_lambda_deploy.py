@@ -79,10 +79,10 @@ def test_lambda_deploy_force_uploads_unchanged_code(
 def test_lambda_deploy_takes_the_environment_from_wspush_env(
     util_env: dict[str, str], local_stack: dict[str, str], tmp_path: Path
 ) -> None:
-    from .conftest import run_util
+    from .conftest import run_in_process
 
     source = modified_source(tmp_path, "from-env-var")
-    result = run_util(["lambda-deploy", "--source", str(source)], {**util_env, "WSPUSH_ENV": "local"})
+    result = run_in_process(["lambda-deploy", "--source", str(source)], {**util_env, "WSPUSH_ENV": "local"})
     assert result.code == 0, result
     assert function_sha(local_stack) == printed_sha(result.stdout)
 
@@ -97,4 +97,4 @@ def test_lambda_deploy_reports_a_missing_function_in_one_line(
 ) -> None:
     write_state({**stack, "lambda_function_name": "wspush-nowhere-handler"})
     result = util("lambda-deploy", "local", "--source", str(modified_source(tmp_path, "x")))
-    assert_one_line_error(result, "GetFunction", "ResourceNotFoundException", code=1)
+    assert_one_line_error(result, "GetFunction", "ResourceNotFoundException", code=1, after_progress=True)

@@ -11,7 +11,7 @@ import pytest
 
 from util.environments import OUTPUT_NAMES
 
-from .conftest import StateWriter, UtilRunner, assert_one_line_error, run_util
+from .conftest import StateWriter, UtilRunner, assert_one_line_error, run_in_process
 
 pytestmark = pytest.mark.stack
 
@@ -59,34 +59,34 @@ def test_outputs_table_lists_every_output_in_contract_order(util: UtilRunner, lo
 
 
 def test_outputs_reads_a_terraform_workspace(tf_env: dict[str, str]) -> None:
-    result = run_util(["outputs", "dev", "--json"], tf_env)
+    result = run_in_process(["outputs", "dev", "--json"], tf_env)
     assert result.code == 0, result
     assert json.loads(result.stdout) == WORKSPACE_OUTPUTS
 
 
 def test_reading_a_workspace_leaves_the_selected_workspace_alone(tf_env: dict[str, str], deployment: Path) -> None:
     selected = (deployment / ".terraform" / "environment").read_text()
-    assert run_util(["outputs", "-e", "dev", "--json"], tf_env).code == 0
+    assert run_in_process(["outputs", "-e", "dev", "--json"], tf_env).code == 0
     assert (deployment / ".terraform" / "environment").read_text() == selected == "default"
 
 
 def test_an_unknown_workspace_is_an_error_and_is_not_created(tf_env: dict[str, str], deployment: Path) -> None:
-    result = run_util(["outputs", "staging"], tf_env)
+    result = run_in_process(["outputs", "staging"], tf_env)
     assert_one_line_error(result, "no Terraform workspace 'staging'", "known: default, dev, empty", code=1)
     assert not (deployment / "terraform.tfstate.d" / "staging").exists()
 
 
 def test_a_workspace_never_applied_has_no_outputs(tf_env: dict[str, str]) -> None:
-    assert_one_line_error(run_util(["outputs", "empty"], tf_env), "'empty' has no outputs", "terraform apply")
+    assert_one_line_error(run_in_process(["outputs", "empty"], tf_env), "'empty' has no outputs", "terraform apply")
 
 
 def test_missing_terraform_is_one_line(tf_env: dict[str, str], tmp_path: Path) -> None:
-    result = run_util(["outputs", "dev"], {**tf_env, "PATH": str(tmp_path)})
+    result = run_in_process(["outputs", "dev"], {**tf_env, "PATH": str(tmp_path)})
     assert_one_line_error(result, "`terraform` is not on PATH", code=1)
 
 
 def test_a_missing_terraform_directory_is_one_line(util_env: dict[str, str], tmp_path: Path) -> None:
-    result = run_util(["outputs", "dev"], {**util_env, "WSPUSH_DEPLOYMENT_DIR": str(tmp_path / "nowhere")})
+    result = run_in_process(["outputs", "dev"], {**util_env, "WSPUSH_DEPLOYMENT_DIR": str(tmp_path / "nowhere")})
     assert_one_line_error(result, "no Terraform directory", "WSPUSH_DEPLOYMENT_DIR")
 
 
@@ -119,5 +119,16 @@ def test_debug_shows_the_traceback_before_the_line(util: UtilRunner) -> None:
 
 
 def test_debug_can_come_from_the_environment(util_env: dict[str, str]) -> None:
-    result = run_util(["outputs"], {**util_env, "WSPUSH_DEBUG": "1"})
+    result = run_in_process(["outputs"], {**util_env, "WSPUSH_DEBUG": "1"})
     assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("mistyped", ["lcoal", "LOCAL", "locl"])
+def test_a_mistyped_local_is_not_taken_for_a_workspace(util: UtilRunner, mistyped: str) -> None:
+    assert_one_line_error(
+        util("outputs", "-e", mistyped), f"unknown environment {mistyped!r}: did you mean 'local'?", code=2
+    )
+
+
+def test_an_unknown_local_port_says_how_to_list_the_stacks(util: UtilRunner) -> None:
+    assert_one_line_error(util("outputs", "-e", "local:3999"), "no local stack on port 3999", "local status", code=1)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from rich.text import Text
 
-from util.connect import QUIT, LineError, redacted, render_frame, translate_line, with_query
+from util.connect import QUIT, LineError, redacted, refusal_reason, room_change, translate_line, with_query
 from util.errors import InputError, UnknownWorkspace, describe, exit_code
+from util.frame_output import compact_line, json_line, pretty
 from util.tail_logs import LogEvent, parse_since, render
 from util.terraform import first_error_line
 
@@ -106,11 +108,40 @@ def test_render_puts_an_exception_under_its_line() -> None:
     assert line.plain.splitlines()[1:] == ["    Traceback", "      File x", "    ValueError"]
 
 
-def test_render_frame_pretty_prints_json_and_shows_binary_by_size() -> None:
+def test_pretty_marks_the_direction_and_highlights_only_the_frame() -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, 678_900)
-    assert render_frame('{"a":[1]}', moment).plain == '[03:04:05.678]\n{\n  "a": [\n    1\n  ]\n}'
-    assert render_frame(b"\x00\x01", moment).plain == "[03:04:05.678]\n<binary frame, 2 bytes>"
-    assert render_frame("not json", moment).plain == "[03:04:05.678]\nnot json"
+    (line,) = pretty('{"a":[1]}', moment, "<", width=80)
+    assert isinstance(line, Text)
+    assert line.plain == '< 03:04:05.678 {"a": [1]}'
+    # The time is dim; the frame's own spans are the JSON highlighter's, not the time's style.
+    frame_styles = {str(span.style) for span in line.spans if span.start >= len("< 03:04:05.678 ")}
+    assert "dim" not in frame_styles and frame_styles, line.spans
+    (binary,) = pretty(b"\x00\x01", moment, ">", width=80)
+    assert isinstance(binary, Text)
+    assert binary.plain == "> 03:04:05.678 <binary frame, 2 bytes>"
+
+
+def test_compact_and_json_lines_are_one_line_each() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678_900, tzinfo=UTC)
+    assert compact_line('{\n "a": [1, 2]\n}') == '{"a":[1,2]}'
+    assert compact_line("two\nlines") == "two\\nlines"
+    assert json.loads(json_line('{"a": 1}', moment)) == {"time": "2026-01-02T03:04:05.678+00:00", "frame": {"a": 1}}
+    assert json.loads(json_line("hi", moment)) == {"time": "2026-01-02T03:04:05.678+00:00", "text": "hi"}
+
+
+def test_refusal_reason_reads_the_error_frame_or_the_body() -> None:
+    assert refusal_reason(b'{"type": "error", "code": "bad_name", "error": "a name is at most 64 characters"}') == (
+        "a name is at most 64 characters"
+    )
+    assert refusal_reason(b"Forbidden\n") == "Forbidden"
+    assert refusal_reason(b"x" * 1000).endswith("...")
+
+
+def test_room_change_tracks_join_and_leave_only() -> None:
+    assert room_change('{"action": "join", "room": "r"}') == ("join", "r")
+    assert room_change('{"action":"leave","room":"r"}') == ("leave", "r")
+    assert room_change('{"action": "broadcast", "message": "join"}') is None
+    assert room_change("not json") is None
 
 
 def test_first_error_line_skips_warnings_and_joins_the_reason() -> None:

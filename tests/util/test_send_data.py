@@ -82,6 +82,8 @@ def test_send_data_to_becomes_the_connection_id_message_attribute(util: UtilRunn
     notification = only_notification(subscriber)
     assert notification["Message"] == '"just for you"'
     assert notification["MessageAttributes"] == {"connectionId": {"Type": "String", "Value": "Ab12Cd34="}}
+    # Exit 0 means SNS took it, not that Ab12Cd34= exists: the user is told so.
+    assert "delivery is asynchronous" in result.stderr and "Ab12Cd34=" in result.stderr
 
 
 def test_send_data_dash_reads_the_message_from_stdin(util: UtilRunner, subscriber: Subscriber) -> None:

@@ -70,7 +70,7 @@ def test_tail_logs_interleaves_both_groups_in_time_order(util: UtilRunner, group
     groups.put(groups.api_group, start + 2000, '{"routeKey": "$connect", "status": 200}')
     groups.put(groups.lambda_group, start + 4000, lambda_line("INFO", "last"))
 
-    result = util("tail-logs", "--no-follow", "--since", "5m")
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--since", "5m")
 
     assert result.code == 0, result
     assert [source for source, _ in shown(result.stdout)] == ["lambda", "api", "api", "lambda"]
@@ -81,7 +81,7 @@ def test_tail_logs_interleaves_both_groups_in_time_order(util: UtilRunner, group
 def test_tail_logs_shows_json_lines_readably(util: UtilRunner, groups: LogGroups) -> None:
     stamp = now_ms() - 1000
     groups.put(groups.lambda_group, stamp, lambda_line("ERROR", "push failed", connectionId="abc=", requestId=None))
-    result = util("tail-logs", "--no-follow", "--source", "lambda")
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--source", "lambda")
     assert result.code == 0, result
     moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp / 1000))
     assert result.stdout.splitlines() == [f"{moment}.{stamp % 1000:03d}Z lambda ERROR   push failed  connectionId=abc="]
@@ -89,7 +89,7 @@ def test_tail_logs_shows_json_lines_readably(util: UtilRunner, groups: LogGroups
 
 def test_tail_logs_shows_plain_lines_as_they_are(util: UtilRunner, groups: LogGroups) -> None:
     groups.put(groups.lambda_group, now_ms() - 1000, "START RequestId: 1234 Version: $LATEST")
-    result = util("tail-logs", "--no-follow")
+    result = util("tail-logs", "--format", "detailed", "--no-follow")
     assert result.code == 0, result
     assert shown(result.stdout) == [("lambda", "START RequestId: 1234 Version: $LATEST")]
 
@@ -98,8 +98,8 @@ def test_tail_logs_source_selects_one_group(util: UtilRunner, groups: LogGroups)
     groups.put(groups.lambda_group, now_ms() - 2000, lambda_line("INFO", "from lambda"))
     groups.put(groups.api_group, now_ms() - 1000, '{"routeKey": "$connect"}')
 
-    only_api = util("tail-logs", "--no-follow", "--source", "api")
-    only_lambda = util("tail-logs", "--no-follow", "--source", "lambda")
+    only_api = util("tail-logs", "--format", "detailed", "--no-follow", "--source", "api")
+    only_lambda = util("tail-logs", "--format", "detailed", "--no-follow", "--source", "lambda")
 
     assert [source for source, _ in shown(only_api.stdout)] == ["api"]
     assert [source for source, _ in shown(only_lambda.stdout)] == ["lambda"]
@@ -110,7 +110,7 @@ def test_tail_logs_filter_keeps_only_matching_events(util: UtilRunner, groups: L
     groups.put(groups.lambda_group, now_ms() - 2000, lambda_line("ERROR", "push failed"))
     groups.put(groups.api_group, now_ms() - 1000, '{"routeKey": "$connect"}')
 
-    result = util("tail-logs", "--no-follow", "--filter", '"push failed"')
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--filter", '"push failed"')
 
     assert result.code == 0, result
     rows = shown(result.stdout)
@@ -121,9 +121,9 @@ def test_tail_logs_since_leaves_out_older_events(util: UtilRunner, groups: LogGr
     groups.put(groups.lambda_group, now_ms() - 2 * 3600_000, lambda_line("INFO", "two hours ago"))
     groups.put(groups.lambda_group, now_ms() - 60_000, lambda_line("INFO", "a minute ago"))
 
-    recent = util("tail-logs", "--no-follow", "--since", "1h")
-    everything = util("tail-logs", "--no-follow", "--since", "3h")
-    default = util("tail-logs", "--no-follow")
+    recent = util("tail-logs", "--format", "detailed", "--no-follow", "--since", "1h")
+    everything = util("tail-logs", "--format", "detailed", "--no-follow", "--since", "3h")
+    default = util("tail-logs", "--format", "detailed", "--no-follow")
 
     assert ["a minute ago" in rest for _, rest in shown(recent.stdout)] == [True]
     assert len(shown(everything.stdout)) == 2
@@ -133,15 +133,16 @@ def test_tail_logs_since_leaves_out_older_events(util: UtilRunner, groups: LogGr
 def test_tail_logs_since_accepts_an_iso_time(util: UtilRunner, groups: LogGroups) -> None:
     groups.put(groups.lambda_group, now_ms() - 2 * 3600_000, lambda_line("INFO", "old"))
     since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 3 * 3600))
-    result = util("tail-logs", "--no-follow", "--since", since)
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--since", since)
     assert result.code == 0, result
     assert len(shown(result.stdout)) == 1
 
 
+@pytest.mark.stack  # follows until stopped: a real process and a signal
 def test_tail_logs_follow_prints_events_put_later(util_env: dict[str, str], groups: LogGroups) -> None:
     groups.put(groups.lambda_group, now_ms() - 1000, lambda_line("INFO", "before"))
     process = subprocess.Popen(
-        [str(UTIL), "tail-logs", "--follow", "--interval", "0.2"],
+        [str(UTIL), "tail-logs", "--format", "detailed", "--follow", "--interval", "0.2"],
         env=util_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -172,13 +173,69 @@ def test_tail_logs_follow_prints_events_put_later(util_env: dict[str, str], grou
 
 
 def test_tail_logs_refuses_a_bad_since(util: UtilRunner, groups: LogGroups) -> None:
-    assert_one_line_error(util("tail-logs", "--no-follow", "--since", "ten minutes"), "--since", code=2)
+    assert_one_line_error(
+        util("tail-logs", "--format", "detailed", "--no-follow", "--since", "ten minutes"), "--since", code=2
+    )
 
 
 def test_tail_logs_names_a_missing_log_group(util: UtilRunner, stack: dict[str, str], write_state: StateWriter) -> None:
     write_state({**stack, "api_log_group": "/aws/apigateway/nowhere"})
-    assert_one_line_error(util("tail-logs", "--no-follow"), "/aws/apigateway/nowhere", "does not exist", code=1)
+    assert_one_line_error(
+        util("tail-logs", "--format", "detailed", "--no-follow"), "/aws/apigateway/nowhere", "does not exist", code=1
+    )
 
 
 def test_tail_logs_refuses_an_unknown_source(util: UtilRunner, groups: LogGroups) -> None:
-    assert_one_line_error(util("tail-logs", "--no-follow", "--source", "s3"), "--source", code=2)
+    assert_one_line_error(
+        util("tail-logs", "--format", "detailed", "--no-follow", "--source", "s3"), "--source", code=2
+    )
+
+
+def test_tail_logs_short_hides_the_runtime_bookkeeping_and_cuts_api_lines(util: UtilRunner, groups: LogGroups) -> None:
+    start = now_ms() - 60_000
+    access = {
+        "requestId": "r1",
+        "extendedRequestId": "r1",
+        "ip": "127.0.0.1",
+        "requestTime": "01/Dec/2026:10:00:00 +0000",
+        "eventType": "MESSAGE",
+        "routeKey": "broadcast",
+        "status": 200,
+        "connectionId": "c1=",
+        "integrationStatus": 200,
+        "apiId": "abc",
+        "stage": "live",
+        "domainName": "127.0.0.1:3001",
+    }
+    groups.put(groups.lambda_group, start, "START RequestId: r1 Version: $LATEST")
+    groups.put(groups.lambda_group, start + 1, lambda_line("INFO", "broadcast", requestId="r1", recipients=2))
+    groups.put(groups.lambda_group, start + 2, "END RequestId: r1")
+    groups.put(groups.lambda_group, start + 3, "REPORT RequestId: r1\tDuration: 3.00 ms")
+    groups.put(groups.api_group, start + 4, json.dumps(access))
+
+    result = util("tail-logs", "--no-follow", "--since", "5m")  # short is the default
+
+    assert result.code == 0, result
+    lines = result.stdout.splitlines()
+    assert [line[13:] for line in lines] == [
+        "lambda INFO    broadcast  recipients=2",
+        "api    eventType=MESSAGE routeKey=broadcast status=200 connectionId=c1= integrationStatus=200",
+    ], lines
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", line[:12]) for line in lines), lines
+    detailed = util("tail-logs", "--no-follow", "--since", "5m", "--format", "detailed")
+    assert len(detailed.stdout.splitlines()) == 5
+
+
+def test_tail_logs_json_is_one_object_per_event(util: UtilRunner, groups: LogGroups) -> None:
+    start = now_ms() - 60_000
+    groups.put(groups.lambda_group, start, "START RequestId: r1 Version: $LATEST")
+    groups.put(groups.lambda_group, start + 1, lambda_line("INFO", "hello"))
+
+    result = util("tail-logs", "--no-follow", "--since", "5m", "--format", "json")
+
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(record["source"], record["message"]) for record in records] == [
+        ("lambda", "START RequestId: r1 Version: $LATEST"),
+        ("lambda", {"timestamp": "ignored", "level": "INFO", "message": "hello", "logger": "wspush"}),
+    ]
+    assert all(record["timestamp"].endswith("Z") and record["eventId"] for record in records)

@@ -7,6 +7,7 @@ every `util` process gets `WSPUSH_LOCAL_STATE` pointing there and nothing else o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,15 @@ from .connect_client import ConnectClient
 from .local_up import LocalUp, start_local_up, stop_local_up_process
 
 UTIL_TIMEOUT_S = 30.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs `util local up` as a process: the `stack` tier."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.stack)
+
 
 UtilRunner = Callable[..., Result]
 ClientStarter = Callable[..., ConnectClient]

@@ -1,14 +1,13 @@
 """`util connect` running in the background while a test drives the stack, read as a user reads it.
 
-`util connect` prints each frame as an arrival stamp line (`[12:34:56.789]`) followed by the frame: pretty
-JSON, or the text as is. Progress (`connected to ...`) goes to stderr.
+Off a terminal `util connect` prints each frame on one line (`--output compact`, its default there): JSON
+without spaces, or the text as is. Progress (`connected to ...`) goes to stderr.
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import re
 import subprocess
 import threading
 import time
@@ -22,21 +21,12 @@ CLIENT_TIMEOUT_S = 20
 WAIT_S = 15.0
 """How long a test waits for one thing a client prints."""
 EXIT_TIMEOUT_S = CLIENT_TIMEOUT_S + 5.0
-FRAME_STAMP = re.compile(r"\[\d{2}:\d{2}:\d{2}\.\d{3}\]")
 CONNECTED_PREFIX = "connected to "
 
 
 def split_frames(stdout: str) -> list[str]:
-    """The frames in `util connect`'s output, each as printed under its stamp."""
-    frames: list[list[str]] = []
-    for line in stdout.splitlines():
-        if FRAME_STAMP.fullmatch(line):
-            frames.append([])
-        elif frames:
-            frames[-1].append(line)
-        else:
-            raise AssertionError(f"`util connect` printed {line!r} before any frame")
-    return ["\n".join(lines) for lines in frames]
+    """The frames in `util connect`'s output: one per line."""
+    return stdout.splitlines()
 
 
 class Lines:
@@ -112,21 +102,12 @@ class ConnectClient:
                 return
 
     def next_json_frame(self, timeout_s: float = WAIT_S) -> Any:
-        """The next frame, which must be JSON (a JSON frame spans lines: it ends where it parses)."""
-        deadline = time.monotonic() + timeout_s
-        stamp = self._stdout.next(deadline - time.monotonic())
-        assert stamp is not None and FRAME_STAMP.fullmatch(stamp), f"expected a frame's stamp, got {stamp!r}"
-        text = ""
-        while True:
-            line = self._stdout.next(deadline - time.monotonic())
-            assert line is not None, f"the output ended inside a frame: {text!r}"
-            text += line + "\n"
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            self.frames.append(text.rstrip("\n"))
-            return value
+        """The next frame, which must be JSON."""
+        line = self._stdout.next(timeout_s)
+        assert line is not None, "the output ended before a frame"
+        value = json.loads(line)
+        self.frames.append(line)
+        return value
 
     def type_line(self, line: str) -> None:
         assert self.process.stdin is not None

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.util.conftest import Result
+from tests.util.conftest import Result, assert_one_line_error
 from util.build import build_package, default_source
 from util.environments import LOCAL_ENV, Outputs
 from util.lambda_deploy import deploy as deploy_package
@@ -70,12 +70,18 @@ def code_sha256_of(source: Path) -> str:
 
 
 def deploy(util: UtilRunner, *args: str) -> tuple[str, Result]:
-    """`util lambda-deploy local ARGS...`: the CodeSha256 it printed (its only output line) and the result."""
+    """`util lambda-deploy local ARGS...`: the CodeSha256 it printed and the result.
+
+    It prints the digest twice, as Lambda's base64 and as the hex `lambda-build` prints: the same bytes.
+    """
     result = util("lambda-deploy", "local", *args)
     assert result.code == 0, result
     lines = result.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("CodeSha256: "), result.stdout
-    return lines[0].removeprefix("CodeSha256: "), result
+    assert len(lines) == 2 and lines[0].startswith("CodeSha256: ") and lines[1].startswith("sha256: "), result.stdout
+    code_sha256 = lines[0].removeprefix("CodeSha256: ")
+    assert base64.b64decode(code_sha256).hex() == lines[1].removeprefix("sha256: ")
+    assert "compiled " in result.stderr and " Python files with the Python 3." in result.stderr
+    return code_sha256, result
 
 
 def whoami(connect: ClientStarter, name: str) -> dict[str, Any]:
@@ -150,20 +156,34 @@ def test_lambda_deploy_of_the_original_source_restores_the_original_behaviour(
     assert (restored["type"], restored["name"]) == ("whoami", "restored")
 
 
+def test_lambda_deploy_of_code_with_a_syntax_error_uploads_nothing_and_names_the_line(
+    local_up: LocalUp, util: UtilRunner, changed_source: Path
+) -> None:
+    deployed_at = last_modified(local_up)
+    lines = (changed_source / "routes.py").read_text(encoding="utf-8").count("\n")
+    with (changed_source / "routes.py").open("a", encoding="utf-8") as file:
+        file.write("\ndef broken(:\n")
+
+    result = util("lambda-deploy", "local", "--source", str(changed_source))
+
+    assert_one_line_error(result, f"lambda_src/routes.py:{lines + 2}: SyntaxError", "nothing deployed", code=2)
+    assert "uploading" not in result.stderr
+    assert last_modified(local_up) == deployed_at
+
+
 def test_lambda_deploy_of_code_that_cannot_import_goes_live_and_the_next_deploy_recovers(
     util: UtilRunner, connect: ClientStarter, changed_source: Path
 ) -> None:
-    # As on AWS: the upload succeeds, then every invocation fails, so $connect rejects the handshake with 500.
+    # It compiles, but fails at import. As on AWS: the upload succeeds, then every invocation fails, so
+    # $connect rejects the handshake with 500.
     with (changed_source / "routes.py").open("a", encoding="utf-8") as file:
-        file.write("\ndef broken(:\n")
+        file.write("\nimport wspush_e2e_module_that_does_not_exist\n")
     deploy(util, "--source", str(changed_source))
 
     refused = connect("--send", "/whoami", "--listen", "1", "--no-reconnect").finish()
     assert refused.code == 1, refused
     assert refused.frames == []
-    assert refused.stderr[-1].startswith("error: ") and refused.stderr[-1].endswith(
-        "answered the handshake with HTTP 500"
-    )
+    assert refused.stderr[-1].startswith("error: ") and "answered the handshake with HTTP 500" in refused.stderr[-1]
 
     deploy(util)
 

@@ -62,7 +62,7 @@ def tail_until(util: UtilRunner, *args: str, until: Callable[[list[LogLine]], bo
     """`util tail-logs --no-follow --since 5m ARGS...`, repeated until `until` holds for its lines."""
     deadline = time.monotonic() + LOGS_TIMEOUT_S
     while True:
-        result = util("tail-logs", "--no-follow", "--since", SINCE, *args)
+        result = util("tail-logs", "--no-follow", "--since", SINCE, "--format", "detailed", *args)
         assert result.code == 0, result
         assert result.stderr == "", result.stderr
         lines = parse_output(result.stdout)

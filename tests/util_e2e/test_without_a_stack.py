@@ -77,17 +77,19 @@ def test_every_command_without_a_local_stack_is_one_line(no_state: dict[str, str
 
 
 @pytest.mark.parametrize(
-    ("command", "says"),
+    "command",
     [
-        pytest.param(["send-data", '{"hello": "world"}'], "cannot reach", id="send-data"),
-        pytest.param(["tail-logs", "--no-follow"], "cannot reach", id="tail-logs"),
-        pytest.param(["lambda-deploy", "local"], "cannot reach", id="lambda-deploy"),
-        pytest.param(["connect", "--no-reconnect", "--listen", "1"], "cannot connect", id="connect"),
+        pytest.param(["send-data", '{"hello": "world"}'], id="send-data"),
+        pytest.param(["tail-logs", "--no-follow"], id="tail-logs"),
+        pytest.param(["lambda-deploy", "local"], id="lambda-deploy"),
+        pytest.param(["connect", "--no-reconnect", "--listen", "1"], id="connect"),
     ],
 )
-def test_every_command_against_a_stack_that_is_gone_is_one_line(
-    stale_state: dict[str, str], command: list[str], says: str
+def test_every_command_against_a_stack_that_is_gone_says_so_and_how_to_start_it(
+    stale_state: dict[str, str], command: list[str]
 ) -> None:
     result = run_util(command, stale_state)
-    assert_one_line_error(result, says, code=1)
+    # The recorded stack is named, not the random port of its moto (`cannot reach http://127.0.0.1:43005/`).
+    assert_one_line_error(result, "the local stack recorded in", "is gone", "local up", code=1, after_progress=True)
+    assert "cannot reach" not in result.stderr
     assert result.stdout == ""

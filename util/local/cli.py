@@ -1,24 +1,49 @@
-"""`util local ...`: run the whole service on this machine (mounted by `util.cli` as the `local` group)."""
+"""`util local ...`: run the whole service on this machine (mounted by `util.cli` as the `local` group).
+
+`up` runs a stack (in the foreground, or `--detach`ed with its output in a log file), `status` lists the
+stacks this machine runs, `down` stops one. How their state is kept: util/local/state.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lambda_src import limits
-from util.environments import LOCAL_ENV, default_env, local_state_path
-from util.errors import InputError, UtilError, describe, exit_code
+from util.boundary import BoundaryGroup, UtilCommand
+from util.console import out, status, util_command
+from util.environments import LOCAL_ENV, local_state_path
+from util.errors import InputError, LocalStackNotRunning, UtilError
 
 from . import settings as defaults
+from . import state
 from .settings import StackSettings
 from .stack import LocalStack
 
-app = typer.Typer(help="The local stack: the service on this machine, no AWS account needed.", no_args_is_help=True)
+DETACHED_START_TIMEOUT_S = 120.0
+"""moto and the warm workers start in about 5-40 s; a machine under load may take longer."""
+STOP_TIMEOUT_S = 60.0
+POLL_S = 0.1
+DETACH_OPTION = "--detach"
+LOG_FILE_OPTION = "--log-file"
+
+# BoundaryGroup: `python -m util.local` fails in one line too (under `util`, the root group's boundary runs).
+app = typer.Typer(
+    help="The local stack: the service on this machine, no AWS account needed.",
+    no_args_is_help=True,
+    cls=BoundaryGroup,
+)
 
 
 @app.callback()
@@ -26,10 +51,10 @@ def _group() -> None:
     """The local stack: the service on this machine, no AWS account needed."""
 
 
-@app.command()
+@app.command(cls=UtilCommand)
 def up(
+    ctx: typer.Context,
     *,
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment; the local stack is always `local`.")] = "",
     port: Annotated[int, typer.Option(help="Port of the WebSocket endpoint, @connections and the Lambda API.")] = (
         defaults.DEFAULT_PORT
     ),
@@ -73,41 +98,67 @@ def up(
         float | None,
         typer.Option(help="@connections requests per second (burst half) before 429 LimitExceededException."),
     ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(DETACH_OPTION, help="Run in the background, output to a log file; `util local down` stops it."),
+    ] = False,
+    log_file: Annotated[
+        Path | None, typer.Option(LOG_FILE_OPTION, hidden=True, help="Where a detached stack's output goes.")
+    ] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C (or SIGTERM) stops it and everything it started."""
-    try:
-        chosen_env = env or default_env()
-        if chosen_env != LOCAL_ENV:
-            raise InputError(f"`util local up` runs environment {LOCAL_ENV!r} only, not {chosen_env!r}")
-        settings = StackSettings(
-            host=host,
-            port=port,
-            stage=stage,
-            token=token,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            idle_timeout_s=idle_timeout,
-            max_duration_s=max_duration,
-            workers=workers,
-            timeout_s=timeout,
-            pings_reset_idle=pings_reset_idle,
-            async_max_retry_attempts=async_retries,
-            async_max_event_age_s=async_max_event_age,
-            async_retry_delays_s=_seconds_list(async_retry_delays, "--async-retry-delays"),
-            connections_rate=connections_rate,
-            state_path=local_state_path(),
-        ).validate()
-        _configure_logging(verbose)
-        if not settings.is_loopback:
-            typer.echo(
-                f"warning: listening on {host}: anyone who reaches this machine can connect, and the "
-                "@connections and Lambda APIs accept any signature",
-                err=True,
-            )
-        asyncio.run(_serve(settings))
-    except UtilError as error:
-        typer.echo(f"error: {describe(error)}", err=True)
-        raise typer.Exit(exit_code(error)) from None
+    settings = StackSettings(
+        host=host,
+        port=port,
+        stage=stage,
+        token=token,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        idle_timeout_s=idle_timeout,
+        max_duration_s=max_duration,
+        workers=workers,
+        timeout_s=timeout,
+        pings_reset_idle=pings_reset_idle,
+        async_max_retry_attempts=async_retries,
+        async_max_event_age_s=async_max_event_age,
+        async_retry_delays_s=_seconds_list(async_retry_delays, "--async-retry-delays"),
+        connections_rate=connections_rate,
+        state_path=local_state_path(),
+    ).validate()
+    current = local_state_path()
+    _refuse_a_taken_port(current, port)
+    if detach:
+        _detach(ctx, current, port)
+        return
+    # The current file goes to this stack only if no live stack holds it: a second stack never
+    # redirects the first one's commands, nor deletes its file when it stops.
+    takes_current = not state.current_is_live(current)
+    if not takes_current:
+        settings = _with_state_path(settings, None)
+    _configure_logging(verbose)
+    if not settings.is_loopback:
+        status(
+            f"warning: listening on {host}: anyone who reaches this machine can connect, and the "
+            "@connections and Lambda APIs accept any signature"
+        )
+    asyncio.run(_serve(settings, current, takes_current, log_file))
+
+
+def _with_state_path(settings: StackSettings, path: Path | None) -> StackSettings:
+    from dataclasses import replace
+
+    return replace(settings, state_path=path)
+
+
+def _refuse_a_taken_port(current: Path, port: int) -> None:
+    if port == 0:
+        return
+    record = state.read_record(state.record_path(current, port))
+    if record is not None and state.liveness(record) is state.Liveness.RUNNING:
+        raise InputError(
+            f"a local stack already runs on port {port} (pid {record.pid}): stop it with "
+            f"`{util_command()} local down --port {port}`, or pick another --port"
+        )
 
 
 def _seconds_list(text: str, option: str) -> tuple[float, ...]:
@@ -117,46 +168,215 @@ def _seconds_list(text: str, option: str) -> tuple[float, ...]:
         raise InputError(f"{option} takes seconds separated by commas, like 60,120; not {text!r}") from None
 
 
-async def _serve(settings: StackSettings) -> None:
+async def _serve(settings: StackSettings, current: Path, takes_current: bool, log_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     stack = LocalStack(settings)
     typer.echo("starting the local stack (moto, Lambda workers, gateway) ...")
+    record: state.StackRecord | None = None
     try:
         outputs = await stack.start()
-        typer.echo(_banner(outputs, settings))
+        record = state.StackRecord(
+            pid=os.getpid(),
+            port=state.output_port(outputs) or settings.port,
+            host=settings.host,
+            outputs=dict(outputs),
+            log_path=str(log_file) if log_file is not None else None,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        record_file = state.write_record(current, record)
+        typer.echo(banner(outputs, settings, record, current if takes_current else record_file, takes_current))
+        if not takes_current:
+            status(
+                f"note: another local stack holds {current}: `--env local` commands keep going there; "
+                f"this one is `--env local:{record.port}`"
+            )
         await stop.wait()
         typer.echo("stopping: closing connections, stopping workers and moto ...")
     finally:
         await stack.stop()
+        if record is not None:
+            state.remove_record(current, record)
     typer.echo("stopped.")
 
 
-def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
+def banner(
+    outputs: dict[str, str], settings: StackSettings, record: state.StackRecord, state_file: Path, current: bool
+) -> str:
+    """What the stack is and the next commands, each runnable as printed (token included, if one is set)."""
     websocket = outputs["websocket_url"]
-    token = f"&token={settings.token}" if settings.token else ""
-    state = settings.state_path or Path("-")
+    util = util_command()
+    env = LOCAL_ENV if current else f"local:{record.port}"
+    token_query = f"&token={settings.token}" if settings.token else ""
+    token_option = f" --token '{settings.token}'" if settings.token else ""
+    down = f"{util} local down" + ("" if current else f" --port {record.port}")
+    stop = "Ctrl-C stops the stack." if record.log_path is None else f"`{down}` stops the stack."
     return "\n".join(
         [
             "",
             f"wspush local stack is up: {settings.workers} warm Lambda workers, timeout {settings.timeout_s:g} s",
             f"  WebSocket     {websocket}",
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
-            f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs)",
-            f"  state file    {state}",
+            f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs; its own process)",
+            f"  state file    {state_file}",
+            *([f"  log file      {record.log_path}"] if record.log_path else []),
             "",
             "Next:",
-            f"  connect       util connect --env local   or   wscat -c '{websocket}?name=alice{token}'",
+            f"  connect       {util} connect -e {env}{token_option}",
+            f"   or           wscat -c '{websocket}?name=alice{token_query}'",
             '  then send     {"action": "broadcast", "message": "hello"}   (also: send, whoami, join, leave)',
-            '  push          util send-data --env local \'{"hello": "world"}\'',
-            "  logs          util tail-logs --env local",
-            "  deploy code   util lambda-deploy local   (replaces the workers, the stack keeps running)",
+            f'  push          {util} send-data -e {env} \'{{"hello": "world"}}\'',
+            f"  logs          {util} tail-logs -e {env}",
+            f"  deploy code   {util} lambda-deploy {env}   (replaces the workers, the stack keeps running)",
+            f"  status        {util} local status",
             "",
-            "Ctrl-C stops the stack.",
+            stop,
         ]
     )
+
+
+def _detach(context: typer.Context, current: Path, port: int) -> None:
+    """Start `util local up` (these options, without --detach) in its own session; return once it is ready."""
+    log_dir = state.records_dir(current)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"up-{port or 'any'}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    arguments = [*forwarded_options(context, skip={"detach", "log_file"}), LOG_FILE_OPTION, str(log_path)]
+    with log_path.open("ab") as log:
+        log_path.chmod(state.RECORD_FILE_MODE)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "util.local", "up", *arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: closing this terminal or a Ctrl-C here must not reach it.
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + DETACHED_START_TIMEOUT_S
+    while (record := _record_of_pid(current, process.pid)) is None:
+        if process.poll() is not None:
+            raise UtilError(
+                f"the detached stack exited with {process.returncode}: {_last_line(log_path)} (log: {log_path})"
+            )
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise UtilError(f"the detached stack was not ready within {DETACHED_START_TIMEOUT_S:g} s (log: {log_path})")
+        time.sleep(POLL_S)
+    out.print(
+        f"the local stack runs in the background: pid {record.pid}, {record.outputs['websocket_url']}", markup=False
+    )
+    out.print(f"log: {log_path}", markup=False)
+    out.print(
+        f"stop it with `{util_command()} local down"
+        + ("`" if current_port(current) == record.port else f" --port {record.port}`"),
+        markup=False,
+    )
+
+
+def current_port(current: Path) -> int | None:
+    outputs = state.read_json(current)
+    return state.output_port(outputs) if isinstance(outputs, dict) else None
+
+
+def _record_of_pid(current: Path, pid: int) -> state.StackRecord | None:
+    return next((record for record in state.list_records(current) if record.pid == pid), None)
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def forwarded_options(context: typer.Context, skip: set[str]) -> list[str]:
+    """The command line that gives a command the same parameter values (for the detached child).
+
+    Read from the command's own parameters, so an option added to `up` is forwarded without more code.
+    """
+    arguments: list[str] = []
+    for parameter in context.command.params:
+        name = parameter.name
+        if name in skip or not parameter.opts or not parameter.opts[0].startswith("-"):
+            continue
+        value = context.params.get(name)
+        if value is None:
+            continue
+        if getattr(parameter, "is_flag", False):
+            if value:
+                arguments.append(parameter.opts[0])
+            elif parameter.secondary_opts:
+                arguments.append(parameter.secondary_opts[0])
+            continue
+        values = value if parameter.multiple else [value]
+        for item in values:
+            arguments += [parameter.opts[0], str(item.value if isinstance(item, Enum) else item)]
+    return arguments
+
+
+@app.command("status", cls=UtilCommand)
+def status_command() -> None:
+    """List the local stacks this machine runs (and stale state left by ones that died)."""
+    current = local_state_path()
+    records = state.list_records(current)
+    current_outputs = state.read_json(current)
+    if not records and not isinstance(current_outputs, dict):
+        out.print(f"no local stack: nothing recorded next to {current}", markup=False)
+        return
+    holder = current_port(current)
+    for record in records:
+        alive = state.liveness(record)
+        marks = ["current (--env local)" if record.port == holder else f"--env local:{record.port}"]
+        if record.log_path:
+            marks.append(f"log {record.log_path}")
+        out.print(
+            f"port {record.port}  pid {record.pid}  {alive.value}  {record.outputs.get('websocket_url', '?')}  "
+            + "  ".join(marks),
+            markup=False,
+        )
+    if isinstance(current_outputs, dict) and not any(record.port == holder for record in records):
+        alive_text = "running" if state.outputs_answer(current_outputs) else "stale: its endpoints do not answer"
+        out.print(
+            f"{current}: {current_outputs.get('websocket_url', '?')}  {alive_text}  (a stack with no record)",
+            markup=False,
+        )
+
+
+@app.command(cls=UtilCommand)
+def down(
+    port: Annotated[
+        int | None, typer.Option(help="The stack on this port.", show_default="the current one, `--env local`")
+    ] = None,
+) -> None:
+    """Stop a local stack (started in the foreground or with --detach) and wait until it has stopped."""
+    current = local_state_path()
+    chosen = port if port is not None else current_port(current)
+    record = state.read_record(state.record_path(current, chosen)) if chosen is not None else None
+    if record is None:
+        where = f"on port {port}" if port is not None else f"recorded in {current}"
+        raise LocalStackNotRunning(f"no local stack {where}: `{util_command()} local status` lists them")
+    alive = state.liveness(record)
+    if alive is not state.Liveness.RUNNING or not state.is_local_stack_process(record.pid):
+        _remove_stale(current, record)
+        out.print(
+            f"the local stack on port {record.port} was not running ({alive.value}): removed its state", markup=False
+        )
+        return
+    os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while state.pid_alive(record.pid):
+        if time.monotonic() > deadline:
+            raise UtilError(f"the local stack (pid {record.pid}) did not stop within {STOP_TIMEOUT_S:g} s")
+        time.sleep(POLL_S)
+    # A stack stops cleanly and removes its state; one that did not (killed meanwhile) leaves stale files.
+    _remove_stale(current, record)
+    out.print(f"stopped the local stack on port {record.port} (pid {record.pid})", markup=False)
+
+
+def _remove_stale(current: Path, record: state.StackRecord) -> None:
+    state.remove_record(current, record)
+    outputs = state.read_json(current)
+    if isinstance(outputs, dict) and outputs == record.outputs:
+        state.remove_state(current, outputs)
 
 
 def _configure_logging(verbose: bool) -> None:

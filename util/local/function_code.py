@@ -39,7 +39,21 @@ def lambda_timestamp(moment: datetime | None = None) -> str:
 
 
 def source_tree_version(directory: Path, package: str) -> CodeVersion:
-    """The code as it lies in the source tree; its hash covers the package's files, as a zip of them would."""
+    """The code as it lies in the source tree.
+
+    Its CodeSha256 is that of the zip `util lambda-build` makes of the tree, so `util lambda-deploy`
+    right after a start sees the same code and uploads nothing. A tree that is no package (some test
+    handlers) gets a hash of its files instead.
+    """
+    from util.build import build_package
+    from util.errors import InputError
+
+    try:
+        built = build_package(directory / package)
+    except InputError:
+        pass
+    else:
+        return CodeVersion(directory, built.code_sha256, built.size, lambda_timestamp())
     digest = hashlib.sha256()
     size = 0
     for path in sorted((directory / package).rglob("*.py")):

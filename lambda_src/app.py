@@ -1,4 +1,4 @@
-"""The Lambda's entry point: parse the event once, dispatch it, never let an exception escape.
+"""The Lambda's entry point: parse the event once, dispatch it, never let an exception escape but `PushFailed`.
 
 `handler` is what AWS (and the local stack) calls; `handle` is the same with its services handed in.
 """
@@ -13,7 +13,7 @@ from .connections import on_connect, on_disconnect
 from .events import ConnectRequest, DisconnectRequest, MessageRequest, PushRequest, Request, Shard, parse_event
 from .fanout import post_one
 from .protocol import ErrorCode, ProtocolError, error_frame, parse_body, unknown_action_error
-from .push import on_push
+from .push import PushFailed, on_push
 from .routes import ROUTES
 from .services import Services, from_config
 from .shards import on_shard
@@ -42,6 +42,8 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
     tokens = logs.bind(request_id, connection_id)
     try:
         return _dispatch(request, services)
+    except PushFailed:
+        raise  # logged by on_push; only a raised error makes Lambda retry an asynchronous invocation
     except Exception:
         services.logger.exception("invocation failed", extra={"event": type(request).__name__})
         if isinstance(request, MessageRequest):

@@ -6,7 +6,9 @@ Pure data in, bytes or `ProtocolError` out: no I/O here, so every rule is testab
 from __future__ import annotations
 
 import json
+import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -16,6 +18,7 @@ MAX_MESSAGE_BYTES = 128 * 1024
 MAX_NAME_CHARS = 64
 MAX_CONNECTION_ID_CHARS = 128
 ROOM_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A room is also an S3 key segment: a dot-only name (`.`, `..`) is refused besides, see `validate_room`."""
 DEFAULT_NAME = "anonymous"
 ACTIONS = ("broadcast", "send", "whoami", "join", "leave")
 
@@ -29,6 +32,7 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LARGE = "message_too_large"
     INVALID_ROOM = "invalid_room"
     NAME_TOO_LONG = "name_too_long"
+    TOO_MANY_ROOMS = "too_many_rooms"
     NOT_FOUND = "not_found"
     NOT_IN_ROOM = "not_in_room"
     DELIVERY_FAILED = "delivery_failed"
@@ -49,8 +53,12 @@ class ProtocolError(Exception):
 
 
 def encode(frame: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, the encoding of every frame the service sends."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, the encoding of every frame the service sends: strict JSON or a `ValueError`.
+
+    Never `NaN`/`Infinity` (`allow_nan=False`: they are not JSON and a browser's `JSON.parse` throws on them), and
+    never a lone surrogate (strict UTF-8 raises `UnicodeEncodeError`, a `ValueError`).
+    """
+    return json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def error_frame(code: ErrorCode, message: str) -> bytes:
@@ -84,6 +92,10 @@ def message_frame(
         # parse_body accepted the message, but framing nests it one level deeper: near Python's recursion
         # limit that level is one too many, and the error must reach the client as a frame, not a traceback.
         raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'message' is nested too deeply") from None
+    except ValueError:
+        # parse_body refuses non-finite numbers and lone surrogates first; a value that still cannot be strict
+        # JSON must be refused, never sent to everyone as a frame their parsers throw on.
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'message' cannot be encoded as strict JSON") from None
     check_size(data)
     return data
 
@@ -104,14 +116,68 @@ def parse_body(body: str | None) -> dict[str, Any]:
         raise ProtocolError(ErrorCode.INVALID_JSON, "the message is empty; send a JSON object with an action")
     if len(body.encode("utf-8", errors="surrogatepass")) > MAX_MESSAGE_BYTES:
         raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"the message is over {MAX_MESSAGE_BYTES} bytes")
+    if _LONE_SURROGATE.search(body):
+        # A WebSocket text frame is UTF-8, which cannot hold a surrogate code point: only an event built by hand
+        # can carry one unescaped.
+        raise ProtocolError(ErrorCode.INVALID_JSON, "the message is not UTF-8 text")
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except NonFiniteNumberError as error:
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"the message is not valid JSON: {error}") from None
     except (ValueError, RecursionError):
         # ValueError covers malformed JSON and integers past Python's digit limit; RecursionError deep nesting.
         raise ProtocolError(ErrorCode.INVALID_JSON, "the message is not valid JSON") from None
     if not isinstance(value, dict):
         raise ProtocolError(ErrorCode.INVALID_JSON, "the message must be a JSON object with an action")
+    if _SURROGATE_ESCAPE.search(body):
+        # Only then can a decoded string hold a lone surrogate: a valid pair decodes to one character.
+        _refuse_lone_surrogates(value)
     return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class NonFiniteNumberError(ValueError):
+    """A number JSON cannot carry: `NaN`, `Infinity`, `-Infinity` or one past a double's range (`1e999`)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonFiniteNumberError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise NonFiniteNumberError(f"{shown} is out of range of a double")
+    return value
+
+
+def _refuse_lone_surrogates(body: Mapping[str, Any]) -> None:
+    """`invalid_field` naming the field whose text holds a lone surrogate: no UTF-8 frame could carry it on."""
+    for key, value in body.items():
+        if _LONE_SURROGATE.search(key):
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "a field name holds a lone surrogate (not Unicode text)")
+        if _holds_lone_surrogate(value):
+            raise ProtocolError(ErrorCode.INVALID_FIELD, f"field {key!r} holds a lone surrogate (not Unicode text)")
+
+
+def _holds_lone_surrogate(value: object) -> bool:
+    # An explicit stack, not recursion: a message may nest nearly as deep as Python's recursion limit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def unknown_action_error(action: object) -> ProtocolError:
@@ -148,8 +214,12 @@ def optional_room(body: Mapping[str, Any]) -> str | None:
 
 
 def validate_room(value: object) -> str:
-    if not isinstance(value, str) or not ROOM_PATTERN.fullmatch(value):
-        raise ProtocolError(ErrorCode.INVALID_ROOM, "a room is 1 to 64 characters of letters, digits, '_', '.' and '-'")
+    # `.` and `..` are path segments to every tool that maps keys to paths (the AWS CLI's `s3 sync`, S3 mounts),
+    # and S3's own guidance avoids them in key names; dots elsewhere in a name are harmless.
+    if not isinstance(value, str) or not ROOM_PATTERN.fullmatch(value) or not value.strip("."):
+        raise ProtocolError(
+            ErrorCode.INVALID_ROOM, "a room is 1 to 64 characters of letters, digits, '_', '.' and '-', not only dots"
+        )
     return value
 
 
@@ -160,10 +230,26 @@ def require_connection_id(body: Mapping[str, Any], field: str) -> str:
     return value
 
 
+NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
+"""Controls, surrogates, format characters (bidi overrides and isolates U+202A-U+202E and U+2066-U+2069, zero-width
+spaces, the BOM, invisible tags), line and paragraph separators: what can hide, reorder or break the text around
+a name wherever it is shown."""
+NAME_ALLOWED_FORMAT_CHARS = frozenset({"\u200c", "\u200d"})
+"""Zero-width non-joiner and joiner: spelling needs them in Persian and Indic scripts, and emoji sequences too."""
+
+
 def validate_name(value: str | None) -> str:
     """The display name given on connect; `anonymous` when none was given."""
     if value is None or value == "":
         return DEFAULT_NAME
     if len(value) > MAX_NAME_CHARS:
         raise ProtocolError(ErrorCode.NAME_TOO_LONG, f"a name is at most {MAX_NAME_CHARS} characters")
+    for char in value:
+        category = unicodedata.category(char)
+        if category in NAME_REFUSED_CATEGORIES and char not in NAME_ALLOWED_FORMAT_CHARS:
+            what = "a lone surrogate (not Unicode text)" if category == "Cs" else f"U+{ord(char):04X}"
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"a name may not hold control, format or line separator characters: it holds {what}",
+            )
     return value

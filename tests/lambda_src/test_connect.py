@@ -87,6 +87,8 @@ REFUSED_NAMES = [
     ("pop directional formatting", "ada\u202c"),
     ("right-to-left isolate", "\u2067ada"),
     ("pop directional isolate", "ada\u2069"),
+    ("left-to-right mark", "ada\u200e"),
+    ("soft hyphen", "a\u00adda"),
     ("zero-width space", "ad\u200ba"),
     ("byte order mark", "\ufeffada"),
     ("invisible tag characters", "ada\U000e0041\U000e0042"),

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from tests import strict_json
 from tests.util.conftest import UTIL
 
 CLIENT_TIMEOUT_S = 20
@@ -79,7 +80,7 @@ class Finished:
     stderr: list[str]
 
     def json_frames(self) -> list[Any]:
-        return [json.loads(frame) for frame in self.frames]
+        return [strict_json.loads(frame) for frame in self.frames]
 
 
 class ConnectClient:
@@ -122,9 +123,9 @@ class ConnectClient:
             assert line is not None, f"the output ended inside a frame: {text!r}"
             text += line + "\n"
             try:
-                value = json.loads(text)
+                value = strict_json.loads(text)
             except json.JSONDecodeError:
-                continue
+                continue  # NotStrictJson is not one: a frame that only lenient parsing takes fails the test
             self.frames.append(text.rstrip("\n"))
             return value
 

@@ -1,4 +1,4 @@
-"""The Lambda's entry point: parse the event once, dispatch it, never let an exception escape.
+"""The Lambda's entry point: parse the event once, dispatch it, never let an exception escape but `PushFailed`.
 
 `handler` is what AWS (and the local stack) calls; `handle` is the same with its services handed in.
 Route selection and the mapping of errors to frames live beside the route table (`routes`).
@@ -12,7 +12,7 @@ from . import logs
 from .config import Config, ConfigError
 from .connections import on_connect, on_disconnect
 from .events import ConnectRequest, DisconnectRequest, MessageRequest, PushRequest, Request, Shard, parse_event
-from .push import on_push
+from .push import PushFailed, on_push
 from .routes import on_message
 from .services import Services, from_config
 from .sharding import on_shard
@@ -41,6 +41,8 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
     tokens = logs.bind(request_id, connection_id)
     try:
         return _dispatch(request, services)
+    except PushFailed:
+        raise  # logged by on_push; only a raised error makes Lambda retry an asynchronous invocation
     except Exception:
         services.logger.exception("invocation failed", extra={"event": type(request).__name__})
         return {"statusCode": 500}

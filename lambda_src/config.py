@@ -6,6 +6,8 @@
 - `CONNECT_TOKEN` (optional): when set, `$connect` needs `?token=` equal to it.
 - `FANOUT_CONCURRENCY` (default 64, 1 to 512): posts in flight at once during a fan-out.
 - `LOG_LEVEL` (default INFO): DEBUG, INFO, WARNING or ERROR.
+- `MAX_ROOMS_PER_CONNECTION` (default 50, 1 to 1000): rooms one connection may be in at once; a `join` past it is
+  refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
   of at most this many, each posted by its own asynchronous invocation of this function.
 - `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_SHARD_SIZE = 1000
+DEFAULT_MAX_ROOMS_PER_CONNECTION = 50
+MAX_MAX_ROOMS_PER_CONNECTION = 1000
 MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -42,6 +46,7 @@ class Config:
     log_level: str = "INFO"
     shard_size: int = DEFAULT_SHARD_SIZE
     function_name: str | None = None
+    max_rooms_per_connection: int = DEFAULT_MAX_ROOMS_PER_CONNECTION
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -55,6 +60,9 @@ class Config:
             raise ConfigError("CONNECTIONS_URL must be the http(s) URL of the @connections endpoint")
         concurrency = _int_var(env, "FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY, 1, MAX_FANOUT_CONCURRENCY)
         shard_size = _int_var(env, "SHARD_SIZE", DEFAULT_SHARD_SIZE, 0, MAX_SHARD_SIZE)
+        max_rooms = _int_var(
+            env, "MAX_ROOMS_PER_CONNECTION", DEFAULT_MAX_ROOMS_PER_CONNECTION, 1, MAX_MAX_ROOMS_PER_CONNECTION
+        )
         level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -66,6 +74,7 @@ class Config:
             log_level=level,
             shard_size=shard_size,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
+            max_rooms_per_connection=max_rooms,
         )
 
 

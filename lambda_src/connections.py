@@ -19,7 +19,8 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
     expected = services.config.connect_token
     if expected is not None:
         given = request.query.get("token", "")
-        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        # surrogatepass: a lone surrogate in `?token=` is a wrong token, not a UnicodeEncodeError and an ERROR line.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")):
             services.logger.warning("connect refused", extra={"code": ErrorCode.UNAUTHORIZED.value})
             return {
                 "statusCode": 401,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from .logs import get_logger
 from .store import ConnectionStore
 
 MAX_FAILURES_LOGGED = 5
@@ -82,7 +83,7 @@ def fan_out(
     for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
         logger.warning("post failed", extra={"target": connection_id, "error": error})
     if gone:
-        store.remove(gone, room=room)
+        _prune(store, gone, room, logger)
     summary = FanoutSummary(
         recipients=len(ids),
         delivered=len(ids) - len(gone) - len(failures),
@@ -109,5 +110,14 @@ def post_one(*, connection_id: str, data: bytes, poster: Poster, store: Connecti
     """Post to a single connection (replies, direct messages); a gone one is pruned."""
     result = _post_guarded(poster, connection_id, data)
     if result.outcome is Outcome.GONE:
-        store.remove([connection_id])
+        _prune(store, [connection_id], None, get_logger())
     return result
+
+
+def _prune(store: ConnectionStore, gone: list[str], room: str | None, logger: logging.Logger) -> None:
+    # The posts went out already: answering the sender `internal_error` now would have it retry and everyone get
+    # the message twice. A gone id that stays in the store is found gone again by the next post.
+    try:
+        store.remove(gone, room=room)
+    except Exception as error:
+        logger.warning("prune failed", extra={"gone": len(gone), "error": type(error).__name__})

@@ -19,28 +19,44 @@ ROOM_ATTRIBUTE = "room"
 CONNECTION_ATTRIBUTE = "connectionId"
 
 
+class PushFailed(Exception):
+    """Delivering a record failed for a reason a retry may cure (the store unreachable, say).
+
+    Raised, after every other record was tried and the failure logged, so that the invocation fails: only a
+    failed asynchronous invocation is retried by Lambda (and, once retries are spent, sent to its on-failure
+    destination); a returned result, whatever its `statusCode`, counts as success and the push would be lost.
+    """
+
+
 def on_push(request: PushRequest, services: Services) -> dict[str, int]:
-    """Deliver every record; a bad or failing record is logged and skipped, never stopping the others."""
+    """Deliver every record; raises `PushFailed` if one could not be handled, so that Lambda retries the event.
+
+    A record that is itself invalid (too large, a bad room attribute) is logged and dropped: a retry would fail
+    the same way. SNS sends one record per event, so a retry repeats no other record's delivery.
+    """
     delivered_records = 0
-    failed_records = 0
+    refused_records = 0
+    failures: list[str] = []
     for record in request.records:
         try:
             summary = deliver_record(record, services)
-        except Exception:
+        except Exception as error:
             services.logger.exception("push failed", extra={"snsMessageId": record.message_id})
-            failed_records += 1
+            failures.append(type(error).__name__)
             continue
         if summary is None:
-            failed_records += 1
+            refused_records += 1
         else:
             delivered_records += 1
     if request.skipped:
         services.logger.warning("records skipped: not SNS notifications", extra={"skipped": request.skipped})
+    if failures:
+        raise PushFailed(f"{len(failures)} of {len(request.records)} records failed: {', '.join(failures)}")
     return {
-        "statusCode": 200 if failed_records == 0 else 500,
+        "statusCode": 200,
         "records": len(request.records),
         "delivered": delivered_records,
-        "failed": failed_records,
+        "refused": refused_records,
     }
 
 

@@ -118,7 +118,11 @@ def whoami(request: MessageRequest, body: dict[str, Any], services: Services) ->
 @route("join")
 def join(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     room = require_room(body)
-    services.store.join(_sender(request, services), room)
+    sender = _sender(request, services)
+    limit = services.config.max_rooms_per_connection
+    if room not in sender.rooms and len(sender.rooms) >= limit:
+        raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, f"a connection may be in at most {limit} rooms; leave one first")
+    services.store.join(sender, room)
     reply(request, room_frame("joined", room), services)
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests import strict_json
 from tests.stack_harness import running_stack as harness_running_stack
 from util.local.settings import StackSettings
 from util.local.stack import StackThread
@@ -52,7 +53,8 @@ def run(coroutine: Coroutine[Any, Any, T], timeout_s: float = ASYNC_TEST_TIMEOUT
 
 
 async def recv_json(socket: ClientConnection, timeout_s: float = RECEIVE_TIMEOUT_S) -> Any:
-    return json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
+    """The next frame, parsed strictly (`NaN` or a lone surrogate escape raises, as in a browser it would)."""
+    return strict_json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
 
 
 async def open_socket(url: str, **kwargs: Any) -> ClientConnection:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import strict_json
 from util.local.stack import StackThread
 
 from .conftest import REPO_ROOT, open_socket, recv_json, run, running_stack, stack_settings
@@ -67,7 +68,7 @@ def test_wscat_broadcasts_and_receives_through_the_local_stack(stack: StackThrea
             return stdout.decode()
 
     output = run(main())
-    received = [json.loads(line.removeprefix("< ").strip()) for line in output.splitlines() if line.strip()]
+    received = [strict_json.loads(line.removeprefix("< ").strip()) for line in output.splitlines() if line.strip()]
     assert [frame["message"] for frame in received] == ["hello from wscat", "hello from python"]
 
 

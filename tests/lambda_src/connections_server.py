@@ -11,12 +11,14 @@ import selectors
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from tests.strict_json import frame_or_text
 
 STAGE = "test"
 ERROR_TYPES = {
@@ -35,6 +37,8 @@ class ConnectionsServer:
     """Per id, statuses to answer one after another before answering 200."""
     hold_until_in_flight: int = 0
     """When set, early posts wait (at most HOLD_TIMEOUT_S) until this many are in flight at once."""
+    on_gone: Callable[[str], None] | None = None
+    """Called with the id before a 410 is answered for it (to make the store fail once the posts went out)."""
     posts: list[tuple[str, bytes]] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     in_flight: int = 0
@@ -44,10 +48,13 @@ class ConnectionsServer:
     HOLD_TIMEOUT_S = 5.0
 
     def frames(self, connection_id: str) -> list[Any]:
-        """The frames delivered (answered 200) to one connection, parsed as JSON where they are JSON."""
+        """The frames delivered (answered 200) to one connection, parsed as strict JSON where they are JSON.
+
+        A frame that only lenient parsing takes (`NaN`, a lone surrogate escape) raises `NotStrictJson`.
+        """
         with self.lock:
             raw = [data for cid, data in self.posts if cid == connection_id]
-        return [_parse(data) for data in raw]
+        return [frame_or_text(data) for data in raw]
 
     def delivered_to(self) -> list[str]:
         with self.lock:
@@ -108,13 +115,6 @@ def signature_is_valid(method: str, raw_path: str, headers: dict[str, str], data
     return scheme == "AWS4-HMAC-SHA256" and parts["Signature"] == expected
 
 
-def _parse(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return data.decode("utf-8", errors="replace")
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -129,7 +129,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not signature_is_valid("POST", self.path, dict(self.headers.items()), data):
             self._respond(403, "ForbiddenException")
             return
-        status = self.server.state.answer(connection_id, data)
+        state = self.server.state
+        status = state.answer(connection_id, data)
+        if status == 410 and state.on_gone is not None:
+            state.on_gone(connection_id)
         self._respond(status, ERROR_TYPES.get(status))
 
     def _respond(self, status: int, error_type: str | None) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
 
+import boto3
 import pytest
 
 from lambda_src.services import Services
 
-from .conftest import add_connections, invoke, message_event
+from .conftest import add_connections, invoke, message_event, sns_record
 from .connections_server import ConnectionsServer
 
 
@@ -100,3 +103,75 @@ def test_fanout_summary_is_one_json_log_line(
     assert summary["requestId"] == "req-test"
     assert summary["connectionId"] == "a"
     assert isinstance(summary["ms"], int)
+
+
+def _bucket_taken_away_on_first_gone(bucket: str) -> Callable[[str], None]:
+    """An `on_gone` hook: the first 410 empties and deletes the store's bucket, so pruning after the posts fails
+    against the real store (NoSuchBucket) while every post has already been answered or is in flight."""
+    s3 = boto3.client("s3")
+    once = threading.Lock()
+    done: list[bool] = []
+
+    def take_away(_connection_id: str) -> None:
+        with once:
+            if done:
+                return
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+            s3.delete_bucket(Bucket=bucket)
+            done.append(True)
+
+    return take_away
+
+
+def _prune_failures(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int, str]]:
+    return [
+        (r.levelno, r.__dict__["gone"], r.__dict__["error"]) for r in caplog.records if r.getMessage() == "prune failed"
+    ]
+
+
+def test_broadcast_whose_pruning_fails_after_delivery_reports_no_failure_to_the_sender(
+    services: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture, bucket: str
+) -> None:
+    add_connections(services, ["a", "b", "c", "gone-1", "gone-2"])
+    connections_server.gone = {"gone-1", "gone-2"}
+    connections_server.on_gone = _bucket_taken_away_on_first_gone(bucket)
+
+    result = invoke(services, message_event("a", {"action": "broadcast", "message": "hi"}))
+
+    assert result == {"statusCode": 200}
+    # The sender gets its echo and nothing else: an internal_error would have it retry, and everyone get it twice.
+    assert [f["type"] for f in connections_server.frames("a")] == ["message"]
+    assert sorted(connections_server.delivered_to()) == ["a", "b", "c"]
+    assert _prune_failures(caplog) == [(logging.WARNING, 2, "NoSuchBucket")]
+    assert _fanout_summaries(caplog) == [{"recipients": 5, "delivered": 3, "gone": 2, "failed": 0}]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_push_whose_pruning_fails_after_delivery_succeeds_and_is_not_retried(
+    services: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture, bucket: str
+) -> None:
+    add_connections(services, ["a", "b", "gone-1"])
+    connections_server.gone = {"gone-1"}
+    connections_server.on_gone = _bucket_taken_away_on_first_gone(bucket)
+
+    result = invoke(services, {"Records": [sns_record("pushed")]})
+
+    assert result == {"statusCode": 200, "records": 1, "delivered": 1, "refused": 0}
+    assert sorted(connections_server.delivered_to()) == ["a", "b"]
+    assert _prune_failures(caplog) == [(logging.WARNING, 1, "NoSuchBucket")]
+
+
+def test_send_to_a_gone_target_whose_pruning_fails_still_answers_not_found(
+    services: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture, bucket: str
+) -> None:
+    add_connections(services, ["a", "gone-1"])
+    connections_server.gone = {"gone-1"}
+    connections_server.on_gone = _bucket_taken_away_on_first_gone(bucket)
+
+    result = invoke(services, message_event("a", {"action": "send", "to": "gone-1", "message": "hi"}))
+
+    assert result == {"statusCode": 400}
+    assert [f["code"] for f in connections_server.frames("a")] == ["not_found"]
+    assert _prune_failures(caplog) == [(logging.WARNING, 1, "NoSuchBucket")]

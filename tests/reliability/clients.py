@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests import strict_json
+
 RECEIVE_TIMEOUT_S = 20.0
 """One frame's wait; generous because at full size a client's frame may queue behind thousands of posts."""
 CONNECT_CONCURRENCY = 32
@@ -40,13 +42,14 @@ def client_url(websocket_url: str, name: str, token: str | None = None) -> str:
 
 
 async def recv_frame(socket: ClientConnection, timeout_s: float = RECEIVE_TIMEOUT_S) -> Any:
+    """The next frame, parsed strictly (`NaN` or a lone surrogate escape raises, as in a browser it would)."""
     data = await asyncio.wait_for(socket.recv(), timeout_s)
     try:
-        return json.loads(data)
+        return strict_json.loads(data)
     except RecursionError:
         # Nested nearly as deep as the handler could parse, but this stack (pytest, hypothesis, asyncio) is
         # deeper than the handler's: a fresh thread's shallow stack parses it.
-        return await asyncio.to_thread(json.loads, data)
+        return await asyncio.to_thread(strict_json.loads, data)
 
 
 async def open_client(websocket_url: str, name: str, token: str | None = None) -> Client:

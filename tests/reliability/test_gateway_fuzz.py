@@ -4,8 +4,10 @@ Text frames only: API Gateway closes a connection that sends a binary frame (100
 text here (tests/integration/test_fidelity.py holds the binary-frame close).
 
 Each bad frame gets at most one error frame, a client that is not addressed sees nothing, the connection
-stays open, and the Lambda's log group shows no failed invocation. CI runs 120 examples;
-`RELIABILITY_SCALE=full` runs 10,000 (the handler-level fuzz is tests/lambda_src/test_fuzz.py).
+stays open, every frame a client reads is strict JSON (the clients parse with tests/strict_json.py: `NaN` or a
+lone surrogate escape fails the test), and the Lambda's log group shows no failed invocation. The frames include
+non-finite numbers, lone surrogate escapes, control and bidi characters and dot-only room names. CI runs 120
+examples; `RELIABILITY_SCALE=full` runs 10,000 (the handler-level fuzz is tests/lambda_src/test_fuzz.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from lambda_src.limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+from tests import strict_json
 
-from .clients import Client, close_clients, open_clients, sync
+from .clients import RECEIVE_TIMEOUT_S, Client, client_url, close_clients, open_clients, run, sync
 from .conftest import TOKEN, require_empty_store
-from .moto_state import failures, log_lines, now_ms, structured
+from .moto_state import failures, log_lines, now_ms, stored_keys, structured
 from .scale import SIZES
 from .stack_process import StackProcess
 
@@ -41,12 +46,29 @@ EMPTY_ROOM = "nobody-here"
 HUGE_CHARS = ["x", "é", "😀", "\u0000", '"', "\u2028"]
 """Huge strings of 1- to 4-byte characters and of characters JSON must escape, up to the 128 KB limit."""
 
+# json.dumps writes lone surrogates as "\ud800" escapes (pure ASCII on the wire), NaN and the infinities as the
+# non-JSON NaN/Infinity: both are frames a client can send and the service must refuse.
+SURROGATES = st.integers(min_value=0xD800, max_value=0xDFFF).map(chr)
+TRICKY_CHARS = st.sampled_from(["\x00", "\n", "\x1b", "\x85", "\u202e", "\u2066", "\u200b", "\ufeff", "\u2028"])
+tricky_text = st.lists(st.characters() | SURROGATES | TRICKY_CHARS, max_size=20).map("".join)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50) | tricky_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(tricky_text, children, max_size=4),
     max_leaves=20,
 )
 odd_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+RAW_VALUES = ["NaN", "-NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1E400", '"\\ud800"', '["a\\udfffb"]']
+"""JSON-looking tokens json.dumps never writes from a value: non-finite numbers and surrogate escapes as text."""
+ROOM_NAMES = ["lobby", "a/b", "x" * 65, "", ".", "..", "...", "a..b"]
+BAD_NAMES = {
+    "right-to-left override": "eve\u202egnp.exe",
+    "left-to-right isolate": "\u2066eve",
+    "escape": "\x1b[31meve",
+    "newline": "eve\nINFO forged",
+    "zero-width space": "e\u200bve",
+    "line separator": "eve\u2028",
+}
+"""Names `$connect` refuses with 400 `invalid_field` (percent-encoded UTF-8 in `?name=`)."""
 
 
 def nested(depth: int) -> str:
@@ -65,11 +87,17 @@ def huge_broadcast(char: str, count: int) -> str:
 def frames(ids: list[str]) -> st.SearchStrategy[str | bytes]:
     """Every frame kind the issue names: random bytes (as text), random and deeply nested JSON, huge strings, odd
     unicode, and every field of every action with the wrong type (or, now and then, a right one)."""
-    field_values = json_values | odd_text | st.sampled_from([*ids, "lobby", "a/b", "x" * 65, "", "AAAAAAAAAAAAAAA="])
+    field_values = json_values | odd_text | st.sampled_from([*ids, *ROOM_NAMES, "AAAAAAAAAAAAAAA="])
     actions = st.fixed_dictionaries(
         {"action": st.sampled_from(ACTIONS) | json_values},
         optional={"message": field_values, "room": field_values, "echo": field_values, "to": field_values},
     ).map(json.dumps)
+    raw_fields = st.tuples(
+        st.sampled_from(ACTIONS),
+        st.sampled_from(ids),
+        st.sampled_from(["message", "room", "to", "echo", "extra"]),
+        st.sampled_from(RAW_VALUES),
+    ).map(lambda t: f'{{"action":{json.dumps(t[0])},"to":"{t[1]}","message":1,{json.dumps(t[2])}:{t[3]}}}')
     return st.one_of(
         st.binary(max_size=300).map(lambda raw: raw.decode("utf-8", errors="replace")),
         odd_text,
@@ -82,6 +110,7 @@ def frames(ids: list[str]) -> st.SearchStrategy[str | bytes]:
             )
         ),
         actions,
+        raw_fields,
     )
 
 
@@ -96,6 +125,7 @@ async def send(client: Client, frame: str | bytes) -> None:
 def reaches_others(frame: str | bytes) -> bool:
     """Only a frame naming `broadcast` or `send` may cause a frame to anyone but its sender."""
     try:
+        # Lenient on purpose: this reads what the fuzzer sent (NaN included), not what the service answered.
         body = json.loads(frame)
     except (ValueError, RecursionError):
         return False
@@ -195,3 +225,27 @@ def test_messages_nested_around_the_recursion_limit_get_a_frame_back_never_a_fai
     assert failures(lines) == []
     rejected = [e for e in structured(lines) if e["message"] == "rejected"]
     assert len(rejected) == len(mine)
+
+
+def test_names_with_control_or_bidi_characters_are_refused_at_the_handshake_with_invalid_field(
+    stack: StackProcess,
+) -> None:
+    require_empty_store(stack)
+    started_ms = now_ms()
+
+    async def refusal(name: str) -> tuple[int, bytes]:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(client_url(stack.websocket_url, name, TOKEN), open_timeout=RECEIVE_TIMEOUT_S)
+        return refused.value.response.status_code, bytes(refused.value.response.body or b"")
+
+    async def main() -> dict[str, tuple[int, bytes]]:
+        return {case: await refusal(name) for case, name in BAD_NAMES.items()}
+
+    answers = run(main(), DEPTH_TIMEOUT_S)
+
+    for case, (status, body) in answers.items():
+        assert status == 400, case
+        frame = strict_json.loads(body)
+        assert (frame["type"], frame["code"]) == ("error", "invalid_field"), case
+    assert stored_keys(stack.outputs) == []
+    assert failures(log_lines(stack.outputs, "lambda_log_group", started_ms)) == []

@@ -12,6 +12,8 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
+from tests import strict_json
+
 from .clients import Client, client_url, close_clients, open_clients, run, sync
 from .conftest import TOKEN, require_empty_store
 from .moto_state import failures, fanout_summaries, log_lines, now_ms, structured, wait_for_store
@@ -41,7 +43,7 @@ def test_a_client_that_stops_reading_is_cut_off_and_slows_nobody_else(stack: Sta
         url = client_url(stack.websocket_url, "stalled", TOKEN)
         socket = await connect(url, max_queue=STALLED_QUEUE_FRAMES, ping_interval=None, close_timeout=CLOSE_TIMEOUT_S)
         await socket.send(json.dumps({"action": "whoami"}))
-        stalled = Client(socket, json.loads(await socket.recv())["connectionId"], "stalled")
+        stalled = Client(socket, strict_json.loads(await socket.recv())["connectionId"], "stalled")
         readers = await open_clients(stack.websocket_url, 2, "reader", TOKEN)
         try:
             sender = readers[0]

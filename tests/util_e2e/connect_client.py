@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from tests import strict_json
 from tests.util.conftest import UTIL
 
 CLIENT_TIMEOUT_S = 20
@@ -69,7 +70,7 @@ class Finished:
     stderr: list[str]
 
     def json_frames(self) -> list[Any]:
-        return [json.loads(frame) for frame in self.frames]
+        return [strict_json.loads(frame) for frame in self.frames]
 
 
 class ConnectClient:
@@ -105,7 +106,7 @@ class ConnectClient:
         """The next frame, which must be JSON."""
         line = self._stdout.next(timeout_s)
         assert line is not None, "the output ended before a frame"
-        value = json.loads(line)
+        value = strict_json.loads(line)
         self.frames.append(line)
         return value
 

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tests import strict_json
+
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S
 
@@ -36,7 +38,7 @@ def test_connect_listen_1_receives_exactly_what_send_data_published(util: UtilRu
     finished = client.finish()
     assert finished.code == 0, finished
     assert len(finished.frames) == 1, finished
-    received = json.loads(finished.frames[0])
+    received = strict_json.loads(finished.frames[0])
     assert received == json.loads(PAYLOAD)
     # Verbatim, as far as pretty-printing lets us see: the publisher's key order survives too.
     assert json.dumps(received) == json.dumps(json.loads(PAYLOAD))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .environments import LOCAL_ENV, Outputs
+from .errors import MissingOutputs
 
 if TYPE_CHECKING:
     import boto3
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 MAX_ATTEMPTS = 4
-LOCAL_CREDENTIAL = "test"
-"""The local stack needs no AWS account: its clients sign with this, never with the user's real keys."""
 
 
 def sns_client(outputs: Outputs) -> SNSClient:
@@ -53,9 +52,11 @@ def _session(outputs: Outputs) -> boto3.Session:
 
     region = outputs.require("region")
     if outputs.env == LOCAL_ENV:
-        return boto3.Session(
-            aws_access_key_id=LOCAL_CREDENTIAL,
-            aws_secret_access_key=LOCAL_CREDENTIAL,
-            region_name=region,
-        )
+        # The stack's own credentials, never the user's real keys: its Lambda API accepts no others.
+        if outputs.credentials is None:
+            raise MissingOutputs(
+                f"environment {LOCAL_ENV!r} has no credentials in its state file: "
+                "restart the local stack (`util local up`)"
+            )
+        return boto3.Session(**outputs.credentials.client_kwargs(), region_name=region)
     return boto3.Session(region_name=region)

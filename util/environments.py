@@ -16,6 +16,7 @@ from typing import Any
 
 from . import terraform
 from .errors import EnvironmentResolutionError, InputError, LocalStackNotRunning, MissingOutputs
+from .local.credentials import STATE_KEY, LocalCredentials
 
 ENV_VAR = "WSPUSH_ENV"
 LOCAL_ENV = "local"
@@ -47,6 +48,8 @@ class Outputs:
 
     env: str
     values: Mapping[str, Any]
+    credentials: LocalCredentials | None = None
+    """The local stack's own credentials (from its state file, never among `values`); None elsewhere."""
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -90,6 +93,7 @@ def load_outputs(env: str) -> Outputs:
     """Read the outputs of `env`; raises an `EnvironmentResolutionError` saying what to do when it cannot."""
     env = validate_env(env)
     values = _local_outputs() if env == LOCAL_ENV else terraform.workspace_outputs(env)
+    credentials = LocalCredentials.from_state(values.pop(STATE_KEY, None)) if env == LOCAL_ENV else None
     if not values:
         hint = (
             "restart it with `util local up`"
@@ -97,7 +101,7 @@ def load_outputs(env: str) -> Outputs:
             else f"run `terraform apply` in workspace {env!r} first"
         )
         raise MissingOutputs(f"environment {env!r} has no outputs: {hint}")
-    return Outputs(env=env, values=values)
+    return Outputs(env=env, values=values, credentials=credentials)
 
 
 def known_envs() -> list[str]:

@@ -25,15 +25,19 @@ from aiohttp import web
 from util.errors import InputError, UtilError
 
 from . import aws, ids
+from .api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
 from .cloudwatch import AccessLog, LogShipper, StreamSink
+from .credentials import STATE_KEY, LocalCredentials
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
-from .lambda_api import MAX_REQUEST_BYTES, LambdaApi
+from .lambda_api import LambdaApi
 from .management import ManagementApi
 from .names import StackNames
 from .registry import ConnectionRegistry
 from .runtime import FunctionConfig, Runtime
+from .server_log import quiet_server_errors
 from .settings import StackSettings
+from .sigv4 import SigV4Verifier
 from .sns import SnsDelivery
 from .state import remove_state, write_state
 
@@ -79,6 +83,8 @@ class LocalStack:
         self.settings = settings.validate()
         self._connection_id = connection_id
         self.outputs: dict[str, str] = {}
+        self.credentials = LocalCredentials.generate()
+        """The only credentials the stack's Lambda API and `@connections` accept; the function runs with them."""
         self.runtime: Runtime | None = None
         self._moto = aws.EmbeddedMoto()
         self._resources: aws.Resources | None = None
@@ -129,7 +135,12 @@ class LocalStack:
         if settings.token:
             function_variables["CONNECT_TOKEN"] = settings.token
         function_variables.update(settings.function_environment)
-        environment = {**function_variables, "AWS_ENDPOINT_URL": moto_url, "AWS_ENDPOINT_URL_LAMBDA": base_url}
+        environment = {
+            **function_variables,
+            **self.credentials.function_environment(),
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ENDPOINT_URL_LAMBDA": base_url,
+        }
 
         self._shipper = LogShipper(aws.client("logs", moto_url, names.region))
         self._shipper.start()
@@ -169,10 +180,13 @@ class LocalStack:
             work_dir=self._work_dir,
             fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
         )
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        # Routes that take larger bodies say so through the guard; everything else reads at most this.
+        app = web.Application(client_max_size=SMALL_BODY_BYTES)
+        guard = ApiGuard(SigV4Verifier(self.credentials, names.region), allowed_hosts(settings.host, port))
         self._gateway.add_routes(app)
-        self._management.add_routes(app)
-        lambda_api.add_routes(app)
+        self._management.add_routes(app, guard)
+        lambda_api.add_routes(app, guard)
+        quiet_server_errors()
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -200,7 +214,7 @@ class LocalStack:
             "lambda_endpoint_url": base_url,
         }
         if settings.state_path is not None:
-            write_state(settings.state_path, self.outputs)
+            write_state(settings.state_path, {**self.outputs, STATE_KEY: self.credentials.to_state()})
         return self.outputs
 
     def _initial_code(self, code_dir: Path) -> CodeVersion:
@@ -250,6 +264,12 @@ class StackThread:
         self._error: BaseException | None = None
         self.stack: LocalStack | None = None
         self.outputs: dict[str, str] = {}
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The running stack's credentials (tests sign their Lambda API and `@connections` calls with them)."""
+        assert self.stack is not None, "the stack is not started"
+        return self.stack.credentials
 
     def start(self, timeout_s: float = STACK_START_TIMEOUT_S) -> dict[str, str]:
         self._thread = threading.Thread(target=self._main, name="wspush-local-stack", daemon=True)

@@ -9,8 +9,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.util.conftest import UTIL
+from util.local.credentials import STATE_KEY, LocalCredentials
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -50,7 +52,15 @@ class LocalUp:
     state_path: Path
     log_path: Path
     env: dict[str, str]
-    outputs: dict[str, str]
+    outputs: dict[str, Any]
+    """The state file as written: the outputs and, under `STATE_KEY`, the stack's credentials."""
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The stack's own credentials, from its state file (the only ones its Lambda API accepts)."""
+        credentials = LocalCredentials.from_state(self.outputs.get(STATE_KEY))
+        assert credentials is not None, "the state file holds no credentials"
+        return credentials
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -78,8 +78,8 @@ def up(
         _configure_logging(verbose)
         if not settings.is_loopback:
             typer.echo(
-                f"warning: listening on {host}: anyone who reaches this machine can connect, and the "
-                "@connections and Lambda APIs accept any signature",
+                f"warning: listening on {host}: anyone who reaches this machine can connect to the WebSocket "
+                "endpoint (@connections and the Lambda API still require the stack's credentials)",
                 err=True,
             )
         asyncio.run(_serve(settings))

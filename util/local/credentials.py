@@ -11,14 +11,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 STATE_KEY = "local_credentials"
 """The state file's key for the credentials: not an output name, so the outputs contract never sees it."""
 ACCESS_KEY_ID_FIELD = "aws_access_key_id"
 SECRET_ACCESS_KEY_FIELD = "aws_secret_access_key"
 SESSION_TOKEN_FIELD = "aws_session_token"
-"""Field names as boto3's Session and client take them, so `client_kwargs()` is the stored mapping itself."""
+"""The state file's field names: those of `ClientCredentials` (a unit test holds them equal)."""
 ACCESS_KEY_PREFIX = "ASIA"
 """What AWS's temporary credentials (a Lambda function's) start with; never 12 digits, which moto would read as
 an account id."""
@@ -28,6 +28,14 @@ _KEY_RANDOM_CHARS = 16
 SECRET_BYTES = 30
 """40 base64 characters, as AWS's secret access keys: 240 random bits."""
 SESSION_TOKEN_BYTES = 48
+
+
+class ClientCredentials(TypedDict):
+    """Keyword arguments of `boto3.Session` and `boto3.client` (the names are botocore's)."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    aws_session_token: str
 
 
 @dataclass(frozen=True)
@@ -43,13 +51,13 @@ class LocalCredentials:
         key_id = ACCESS_KEY_PREFIX + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(_KEY_RANDOM_CHARS))
         return cls(key_id, secrets.token_urlsafe(SECRET_BYTES), secrets.token_urlsafe(SESSION_TOKEN_BYTES))
 
-    def client_kwargs(self) -> dict[str, str]:
+    def client_kwargs(self) -> ClientCredentials:
         """For `boto3.Session(**...)` or `boto3.client(..., **...)`."""
-        return {
-            ACCESS_KEY_ID_FIELD: self.access_key_id,
-            SECRET_ACCESS_KEY_FIELD: self.secret_access_key,
-            SESSION_TOKEN_FIELD: self.session_token,
-        }
+        return ClientCredentials(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+        )
 
     def function_environment(self) -> dict[str, str]:
         """The variables Lambda sets for a function's credentials (botocore's credential chain reads them)."""
@@ -60,7 +68,11 @@ class LocalCredentials:
         }
 
     def to_state(self) -> dict[str, str]:
-        return self.client_kwargs()
+        return {
+            ACCESS_KEY_ID_FIELD: self.access_key_id,
+            SECRET_ACCESS_KEY_FIELD: self.secret_access_key,
+            SESSION_TOKEN_FIELD: self.session_token,
+        }
 
     @classmethod
     def from_state(cls, value: Any) -> LocalCredentials | None:

@@ -107,7 +107,8 @@ async def _serve(settings: StackSettings) -> None:
 
 def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
     websocket = outputs["websocket_url"]
-    token = f"&token={settings.token}" if settings.token else ""
+    # The token is a secret: the banner (terminal scrollback, CI logs) names where it goes, never its value.
+    token = "&token=<your --token>" if settings.token else ""
     state = settings.state_path or Path("-")
     return "\n".join(
         [

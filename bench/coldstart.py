@@ -32,6 +32,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from util.local.credentials import STATE_KEY, LocalCredentials
+
 from .report import BenchError, default_json_path, positive_int, print_table, run_main, write_json
 
 SUBPROCESS_TIMEOUT_S = 120.0
@@ -236,8 +238,16 @@ def measure_deploy(runs: int, work: Path) -> dict[str, Any]:
         create_function(moto_url)
         state = work / "local-stack.json"
         # Only what `lambda-deploy` reads: no `lambda_endpoint_url`, so the Lambda client goes to moto.
+        # And credentials, as every state file has (moto takes any).
         state.write_text(
-            json.dumps({"region": REGION, "lambda_function_name": FUNCTION_NAME, "aws_endpoint_url": moto_url})
+            json.dumps(
+                {
+                    "region": REGION,
+                    "lambda_function_name": FUNCTION_NAME,
+                    "aws_endpoint_url": moto_url,
+                    STATE_KEY: LocalCredentials.generate().to_state(),
+                }
+            )
         )
         env = _clean_environment(
             WSPUSH_LOCAL_STATE=str(state),

@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from util.local.credentials import LocalCredentials
+
 from .children import raise_open_files_limit
 from .report import (
     BenchError,
@@ -77,7 +79,7 @@ def ours(stack: StackProcess, swarm: Swarm, size: int) -> dict[str, Any]:
     from util.environments import LOCAL_ENV, Outputs
     from util.send_data import publish
 
-    outputs = Outputs(LOCAL_ENV, stack.outputs)
+    outputs = Outputs(LOCAL_ENV, stack.outputs, credentials=stack.credentials)
     marker = uuid.uuid4().hex
     swarm.call("arm", BASE_TIMEOUT_S, marker=marker)
     since_ms = time.time_ns() // 1_000_000
@@ -119,12 +121,12 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
 class Baseline:
     """The naive fan-out of the original projects: list the ids in S3, post one at a time with boto3."""
 
-    def __init__(self, outputs: dict[str, str]) -> None:
+    def __init__(self, outputs: dict[str, str], credentials: LocalCredentials | None) -> None:
         import boto3
 
-        session = boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name=outputs["region"]
-        )
+        if credentials is None:
+            raise BenchError("the stack sent no credentials")
+        session = boto3.session.Session(**credentials.client_kwargs(), region_name=outputs["region"])
         self._bucket = outputs["connections_bucket"]
         self._s3 = session.client("s3", endpoint_url=outputs["aws_endpoint_url"])
         self._api = session.client("apigatewaymanagementapi", endpoint_url=outputs["connections_url"])
@@ -186,7 +188,7 @@ def main() -> None:
     for configuration, shard_size in enumerate(args.shard_sizes):
         environment = {"SHARD_SIZE": str(shard_size)}
         with StackProcess(latency_ms=args.latency_ms, workers=args.workers, function_environment=environment) as stack:
-            naive = Baseline(stack.outputs)
+            naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:
                 for size, row in rows.items():
                     row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat)

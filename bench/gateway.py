@@ -93,7 +93,12 @@ def measure_connects(stack: StackProcess, swarm: Swarm, count: int) -> dict[str,
 def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_round_trips: int) -> dict[str, Any]:
     url = stack.outputs["websocket_url"]
     direct = swarm.call(
-        "echo_connections", 120.0, url=url, connections_url=stack.outputs["connections_url"], count=round_trips
+        "echo_connections",
+        120.0,
+        url=url,
+        connections_url=stack.outputs["connections_url"],
+        credentials=stack.credentials.to_state() if stack.credentials else None,
+        count=round_trips,
     )
     through_lambda = swarm.call("echo_lambda", 120.0, url=url, count=lambda_round_trips)
     stack.wait_for_stored(0, SETTLE_TIMEOUT_S)

@@ -5,7 +5,8 @@ runs `util.local.stack.LocalStack` with any `StackSettings` field given as JSON.
 outputs, its resident memory (stack process, embedded moto's process and the Lambda workers together) and
 the number of connections in the connection store (S3 in the embedded moto).
 
-Child: `python -m bench.stack_process '{"port": 0, "latency_ms": 20}'`: replies `{"outputs": {...}}` once
+Child: `python -m bench.stack_process '{"port": 0, "latency_ms": 20}'`: replies `{"outputs": {...}, "credentials":
+{...}}` once
 serving, stops when its stdin closes.
 """
 
@@ -16,6 +17,8 @@ import json
 import sys
 import time
 from typing import IO, Any
+
+from util.local.credentials import LocalCredentials
 
 from .children import ChildProcess, command_line, cpu_seconds, process_tree, reply_channel, rss_bytes, send
 from .report import BenchError
@@ -38,13 +41,17 @@ class StackProcess:
     def __init__(self, **settings: Any) -> None:
         self.settings = {"port": 0, "workspace": BENCH_WORKSPACE, "state_path": None, **settings}
         self.outputs: dict[str, str] = {}
+        self.credentials: LocalCredentials | None = None
+        """The stack's own credentials: its Lambda API and `@connections` accept no others."""
         self._child: ChildProcess | None = None
         self._s3: Any = None
 
     def __enter__(self) -> StackProcess:
         self._child = ChildProcess("bench.stack_process", json.dumps(self.settings), name="stack")
         try:
-            self.outputs = self._child.read(STACK_START_TIMEOUT_S)["outputs"]
+            reply = self._child.read(STACK_START_TIMEOUT_S)
+            self.outputs = reply["outputs"]
+            self.credentials = LocalCredentials.from_state(reply["credentials"])
         except BaseException:
             self._child.stop()
             raise
@@ -150,7 +157,7 @@ async def _serve(raw_settings: dict[str, Any], channel: IO[bytes]) -> None:
         except Exception as error:
             send(channel, {"error": f"the local stack did not start: {describe(error)}"})
             return
-        send(channel, {"outputs": outputs})
+        send(channel, {"outputs": outputs, "credentials": stack.credentials.to_state()})
         # Anything on stdin, or its end, means stop.
         await asyncio.to_thread(sys.stdin.buffer.readline)
     finally:

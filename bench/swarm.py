@@ -264,12 +264,17 @@ class _SwarmChild:
 
         from lambda_src.fanout import Outcome
         from lambda_src.management_api import SignedPoster
+        from util.local.credentials import LocalCredentials
 
         count = int(request["count"])
         socket = await self._open(str(request["url"]))
         try:
             connection_id = await self._whoami(socket)
-            poster = SignedPoster(str(request["connections_url"]), Credentials("test", "test"), "us-east-1")
+            local = LocalCredentials.from_state(request["credentials"])
+            if local is None:
+                raise ValueError("echo_connections needs the stack's credentials")
+            credentials = Credentials(local.access_key_id, local.secret_access_key, local.session_token)
+            poster = SignedPoster(str(request["connections_url"]), credentials, "us-east-1")
             frame = b'{"bench":"echo"}'
             # The poster blocks; the frame waits in the socket buffer until the POST's answer is read.
             poster.post(connection_id, frame)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .environments import Outputs
+from .errors import MissingOutputs
 
 if TYPE_CHECKING:
     import boto3
@@ -49,13 +50,13 @@ def _session(outputs: Outputs) -> boto3.Session:
     # Imported here, not at the top: boto3 takes ~0.1 s to import and `util --help` or `connect` need none of it.
     import boto3
 
-    from .local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
-
     region = outputs.require("region")
     if outputs.is_local:
-        return boto3.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-            region_name=region,
-        )
+        # The stack's own credentials, never the user's real keys: its Lambda API accepts no others.
+        if outputs.credentials is None:
+            raise MissingOutputs(
+                f"environment {outputs.env!r} has no credentials in its state file: "
+                "restart the local stack (`util local up`)"
+            )
+        return boto3.Session(**outputs.credentials.client_kwargs(), region_name=region)
     return boto3.Session(region_name=region)

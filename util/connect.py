@@ -433,7 +433,13 @@ def command(
     if not 0 < ping_interval < IDLE_TIMEOUT_S:
         raise InputError(f"--ping-interval must be between 0 and {IDLE_TIMEOUT_S:g} s (the idle timeout)")
     frames = _script_frames(send or [])
-    base = url if url is not None else load_outputs(resolve_env(env)).require("websocket_url")
+    if url is not None:
+        base = url
+    else:
+        outputs = load_outputs(resolve_env(env))
+        base = outputs.require("websocket_url")
+        # A local stack started with --token keeps it in its 0600 state file: the banner need not print it.
+        token = token if token is not None else outputs.connect_token
     plan = Plan(
         url=with_query(base, name, token),
         frames=frames,

@@ -19,6 +19,7 @@ from . import terraform
 from .console import util_command
 from .errors import EnvironmentResolutionError, InputError, LocalStackNotRunning, MissingOutputs, UnknownWorkspace
 from .local import state
+from .local.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 
 ENV_VAR = "WSPUSH_ENV"
 LOCAL_ENV = "local"
@@ -52,6 +53,10 @@ class Outputs:
 
     env: str
     values: Mapping[str, Any]
+    credentials: LocalCredentials | None = None
+    """The local stack's own credentials (from its state file, never among `values`); None elsewhere."""
+    connect_token: str | None = None
+    """The local stack's `--token` (from its 0600 state file), so `util connect` need not be told it."""
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -127,6 +132,8 @@ def load_outputs(env: str) -> Outputs:
         values = _local_port_outputs(int(match.group(1)))
     else:
         values = _workspace_outputs(env)
+    credentials = LocalCredentials.from_state(values.pop(STATE_KEY, None)) if is_local_env(env) else None
+    token = values.pop(CONNECT_TOKEN_KEY, None) if is_local_env(env) else None
     if not values:
         hint = (
             f"restart it with `{util_command()} local up`"
@@ -134,7 +141,9 @@ def load_outputs(env: str) -> Outputs:
             else f"run `terraform apply` in workspace {env!r} first"
         )
         raise MissingOutputs(f"environment {env!r} has no outputs: {hint}")
-    return Outputs(env=env, values=values)
+    return Outputs(
+        env=env, values=values, credentials=credentials, connect_token=token if isinstance(token, str) else None
+    )
 
 
 def _workspace_outputs(env: str) -> dict[str, Any]:

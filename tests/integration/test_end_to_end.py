@@ -57,6 +57,7 @@ def management(stack: StackThread) -> Any:
         endpoint_url=stack.outputs["connections_url"],
         region_name="us-east-1",
         config=BotoConfig(retries={"mode": "standard"}),
+        **stack.credentials.client_kwargs(),
     )
 
 

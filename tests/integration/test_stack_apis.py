@@ -60,11 +60,17 @@ def management(stack: StackThread, retries: int = 3) -> Any:
         endpoint_url=stack.outputs["connections_url"],
         region_name="us-east-1",
         config=BotoConfig(retries={"mode": "standard", "max_attempts": retries}),
+        **stack.credentials.client_kwargs(),
     )
 
 
 def lambda_client(stack: StackThread) -> Any:
-    return boto3.client("lambda", endpoint_url=stack.outputs["lambda_endpoint_url"], region_name="us-east-1")
+    return boto3.client(
+        "lambda",
+        endpoint_url=stack.outputs["lambda_endpoint_url"],
+        region_name="us-east-1",
+        **stack.credentials.client_kwargs(),
+    )
 
 
 async def expect_close(socket: Any) -> tuple[int, str]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from util.environments import LOCAL_STATE_VAR
+from util.local.credentials import STATE_KEY
 from util.local.stack import StackThread
 
 from .conftest import REPO_ROOT, stack_settings
@@ -58,7 +59,9 @@ def test_in_process_stack_stops_leaving_no_thread_process_or_port(tmp_path: Path
     threads_before = set(threading.enumerate())
     stack = StackThread(stack_settings(state_path=state, workers=2))
     outputs = stack.start()
-    assert json.loads(state.read_text()) == outputs
+    written = json.loads(state.read_text())
+    assert written.pop(STATE_KEY) == stack.credentials.to_state()
+    assert written == outputs
     assert stack.stack is not None
     workers = stack.stack.worker_pids()
     assert len(workers) == 2 and all(pid_alive(pid) for pid in workers)

@@ -77,7 +77,10 @@ def log_lines(outputs: Mapping[str, str], group_output: str, since_ms: int = 0) 
 def _read_group(outputs: Mapping[str, str], group: str, since_ms: int) -> list[str]:
     logs = client(outputs, "logs")
     lines: list[str] = []
-    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms}
+    # AWS always interleaves the group's streams by timestamp (FilterLogEvents: `interleaved` "is ignored and the
+    # value is assumed to be true"); moto returns them stream by stream unless asked, so lines of two workers
+    # came back in worker order, not in time order.
+    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms, "interleaved": True}
     while True:
         page = logs.filter_log_events(**kwargs)
         lines.extend(event["message"] for event in page["events"])

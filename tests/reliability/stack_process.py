@@ -11,9 +11,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from util.environments import LOCAL_STATE_VAR
+from util.local.credentials import STATE_KEY, LocalCredentials
 
 STACK_STOP_TIMEOUT_S = 60.0
 
@@ -21,12 +23,20 @@ STACK_STOP_TIMEOUT_S = 60.0
 @dataclass(frozen=True)
 class StackProcess:
     process: subprocess.Popen[bytes]
-    outputs: dict[str, str]
+    outputs: dict[str, Any]
+    """The state file as written: the outputs and, under `STATE_KEY`, the credentials."""
     stderr_path: Path
 
     @property
     def websocket_url(self) -> str:
-        return self.outputs["websocket_url"]
+        return str(self.outputs["websocket_url"])
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The stack's own credentials, from its state file: its `@connections` and Lambda API take no others."""
+        credentials = LocalCredentials.from_state(self.outputs.get(STATE_KEY))
+        assert credentials is not None, "the state file holds no credentials"
+        return credentials
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")

@@ -46,9 +46,8 @@ def management(stack: StackProcess, attempts: int) -> Any:
         "apigatewaymanagementapi",
         endpoint_url=stack.outputs["connections_url"],
         region_name=stack.outputs["region"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
         config=BotoConfig(retries={"mode": "standard", "total_max_attempts": attempts}),
+        **stack.credentials.client_kwargs(),
     )
 
 

@@ -54,8 +54,8 @@ def test_a_host_other_than_loopback_is_warned_about_before_listening(tmp_path: P
 
     lines = finished.stderr.splitlines()
     assert lines[0] == (
-        f"{WARNING} {UNASSIGNED_ADDRESS}: anyone who reaches this machine can connect, and the "
-        "@connections and Lambda APIs accept any signature"
+        f"{WARNING} {UNASSIGNED_ADDRESS}: anyone who reaches this machine can connect to the WebSocket "
+        "endpoint (@connections and the Lambda API still require the stack's credentials)"
     )
     assert lines[-1].startswith(f"error: cannot listen on {UNASSIGNED_ADDRESS}:0: ")
     assert finished.returncode != 0

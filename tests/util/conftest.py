@@ -26,6 +26,8 @@ from typing import IO, Any
 import boto3
 import pytest
 
+from util.local.credentials import STATE_KEY, LocalCredentials
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 UTIL_TIMEOUT_S = 30
@@ -184,12 +186,14 @@ def util_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def write_state(util_env: dict[str, str]) -> StateWriter:
-    """Write the local stack's state file, as `util local up` does when the stack is ready."""
+    """Write the local stack's state file, as `util local up` does when the stack is ready: the outputs and
+    the stack's own credentials (moto, which serves these tests, accepts any)."""
 
     def write(outputs: Mapping[str, Any]) -> Path:
         path = Path(util_env["WSPUSH_LOCAL_STATE"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dict(outputs)), encoding="utf-8")
+        state = {**outputs, STATE_KEY: LocalCredentials.generate().to_state()} if outputs else {}
+        path.write_text(json.dumps(state), encoding="utf-8")
         return path
 
     return write

@@ -6,7 +6,6 @@ without spaces, or the text as is. Progress (`connected to ...`) goes to stderr.
 
 from __future__ import annotations
 
-import json
 import queue
 import subprocess
 import threading

@@ -7,10 +7,11 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from tests.util.conftest import UTIL
-from util.local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+from util.local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, STATE_KEY, LocalCredentials
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -49,7 +50,15 @@ class LocalUp:
     state_path: Path
     log_path: Path
     env: dict[str, str]
-    outputs: dict[str, str]
+    outputs: dict[str, Any]
+    """The state file as written: the outputs and, under `STATE_KEY`, the stack's credentials."""
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The stack's own credentials, from its state file (the only ones its Lambda API accepts)."""
+        credentials = LocalCredentials.from_state(self.outputs.get(STATE_KEY))
+        assert credentials is not None, "the state file holds no credentials"
+        return credentials
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

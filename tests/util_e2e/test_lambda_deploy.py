@@ -17,6 +17,7 @@ from tests.util.conftest import Result, assert_one_line_error
 from util.build import build_package, default_source
 from util.environments import LOCAL_ENV, Outputs
 from util.lambda_deploy import deploy as deploy_package
+from util.local.credentials import STATE_KEY
 
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S
@@ -61,7 +62,10 @@ def _original_code_back(local_up: LocalUp) -> Iterator[None]:
     Cleanup, not the subject: done in-process (no-op when the original already runs), sparing a `util` start.
     """
     yield
-    deploy_package(Outputs(LOCAL_ENV, local_up.outputs), build_package(default_source()), force=False)
+    outputs = {name: value for name, value in local_up.outputs.items() if name != STATE_KEY}
+    deploy_package(
+        Outputs(LOCAL_ENV, outputs, credentials=local_up.credentials), build_package(default_source()), force=False
+    )
 
 
 def code_sha256_of(source: Path) -> str:
@@ -100,8 +104,7 @@ def last_modified(local_up: LocalUp) -> str:
         "lambda",
         endpoint_url=local_up.outputs["lambda_endpoint_url"],
         region_name=local_up.outputs["region"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        **local_up.credentials.client_kwargs(),
     )
     return str(client.get_function_configuration(FunctionName=local_up.outputs["lambda_function_name"])["LastModified"])
 

@@ -136,14 +136,16 @@ def test_a_killed_stack_is_reported_as_stale_and_down_clears_it(env: dict[str, s
     assert not Path(env["WSPUSH_LOCAL_STATE"]).exists()
 
 
-def test_the_banner_commands_work_as_printed_with_the_token(env: dict[str, str], tmp_path: Path) -> None:
+def test_the_banner_commands_work_as_printed_and_never_show_the_token(env: dict[str, str], tmp_path: Path) -> None:
     up_detached(env, "--token", "t0ken")
     logs = list((tmp_path / "state" / "local-stack.d").glob("up-*.log"))
     banner = logs[0].read_text()
     connect_line = next(line for line in banner.splitlines() if line.strip().startswith("connect "))
-    # The printed command, run as printed from where `up` ran (here): the token is part of it.
+    # The printed command, run as printed from where `up` ran (here): `util connect` takes the token from the
+    # stack's 0600 state file, so the banner (scrollback, CI logs) never holds it.
+    assert "t0ken" not in banner
     command = shlex.split(connect_line.strip().removeprefix("connect").strip())
-    assert command[1:] == ["connect", "-e", "local", "--token", "t0ken"], connect_line
+    assert command[1:] == ["connect", "-e", "local"], connect_line
     completed = subprocess.run(
         [*command, "--send", "/whoami", "--listen", "1", "--timeout", "20"],
         env=env,

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from util.local.credentials import STATE_KEY
+
 from .conftest import UtilRunner
 from .local_up import LocalUp
 
@@ -36,8 +38,19 @@ def test_outputs_local_json_equals_the_state_file_and_has_every_contract_name(
 
     assert result.code == 0, result
     outputs = json.loads(result.stdout)
-    assert outputs == json.loads(local_up.state_path.read_text(encoding="utf-8"))
+    state = json.loads(local_up.state_path.read_text(encoding="utf-8"))
+    assert outputs == {name: value for name, value in state.items() if name != STATE_KEY}
     assert set(outputs) == CONTRACT_OUTPUTS | LOCAL_ONLY_OUTPUTS
+
+
+def test_outputs_never_show_the_stacks_credentials(local_up: LocalUp, util: UtilRunner) -> None:
+    """The state file holds them beside the outputs; neither form of `util outputs` prints them."""
+    credentials = local_up.credentials
+    for args in (("outputs", "local", "--json"), ("outputs", "local")):
+        result = util(*args)
+        assert result.code == 0, result
+        for secret in (credentials.secret_access_key, credentials.session_token, credentials.access_key_id):
+            assert secret not in result.stdout + result.stderr
 
 
 def test_the_local_stacks_outputs_follow_the_naming_contract(local_up: LocalUp, util: UtilRunner) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.util.conftest import assert_one_line_error, run_util
+from util.local.credentials import STATE_KEY, LocalCredentials
 
 from .local_up import util_environment
 
@@ -50,7 +51,9 @@ def stale_state(tmp_path: Path) -> dict[str, str]:
         "aws_endpoint_url": f"http://{base}",
         "lambda_endpoint_url": f"http://{base}",
     }
-    path.write_text(json.dumps(outputs), encoding="utf-8")
+    # Its credentials too: the dead stack wrote them with its outputs.
+    state = {**outputs, STATE_KEY: LocalCredentials.generate().to_state()}
+    path.write_text(json.dumps(state), encoding="utf-8")
     return util_environment(path)
 
 

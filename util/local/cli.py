@@ -138,8 +138,8 @@ def up(
     _configure_logging(verbose)
     if not settings.is_loopback:
         status(
-            f"warning: listening on {host}: anyone who reaches this machine can connect, and the "
-            "@connections and Lambda APIs accept any signature"
+            f"warning: listening on {host}: anyone who reaches this machine can connect to the WebSocket endpoint "
+            "(@connections and the Lambda API still require the stack's credentials)"
         )
     asyncio.run(_serve(settings, current, takes_current, log_file))
 
@@ -182,7 +182,7 @@ async def _serve(settings: StackSettings, current: Path, takes_current: bool, lo
             pid=os.getpid(),
             port=state.output_port(outputs) or settings.port,
             host=settings.host,
-            outputs=dict(outputs),
+            outputs=stack.state_document(),
             log_path=str(log_file) if log_file is not None else None,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -205,12 +205,13 @@ async def _serve(settings: StackSettings, current: Path, takes_current: bool, lo
 def banner(
     outputs: dict[str, str], settings: StackSettings, record: state.StackRecord, state_file: Path, current: bool
 ) -> str:
-    """What the stack is and the next commands, each runnable as printed (token included, if one is set)."""
+    """What the stack is and the next commands, each runnable as printed (`util` finds the token itself)."""
     websocket = outputs["websocket_url"]
     util = util_command()
     env = LOCAL_ENV if current else f"local:{record.port}"
-    token_query = f"&token={settings.token}" if settings.token else ""
-    token_option = f" --token '{settings.token}'" if settings.token else ""
+    # The token is a secret (terminal scrollback, CI logs): `util` reads it from the 0600 state file, and the
+    # wscat line names where it goes, never its value.
+    token_query = "&token=<your --token>" if settings.token else ""
     down = f"{util} local down" + ("" if current else f" --port {record.port}")
     stop = "Ctrl-C stops the stack." if record.log_path is None else f"`{down}` stops the stack."
     return "\n".join(
@@ -224,7 +225,7 @@ def banner(
             *([f"  log file      {record.log_path}"] if record.log_path else []),
             "",
             "Next:",
-            f"  connect       {util} connect -e {env}{token_option}",
+            f"  connect       {util} connect -e {env}",
             f"   or           wscat -c '{websocket}?name=alice{token_query}'",
             '  then send     {"action": "broadcast", "message": "hello"}   (also: send, whoami, join, leave)',
             f'  push          {util} send-data -e {env} \'{{"hello": "world"}}\'',

@@ -24,7 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from lambda_src.function import RUNTIME
+from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 
+from .api_guard import SMALL_BODY_BYTES, ApiGuard
 from .function_code import CodeVersion, InvalidCode, extract_zip
 from .names import StackNames
 from .runtime import Runtime, RuntimeStopped
@@ -34,8 +36,11 @@ LOGGER = logging.getLogger("wspush.local.lambda")
 
 API_VERSION_PREFIX = "/2015-03-31/functions"
 EVENT_INVOKE_PREFIX = "/2019-09-25/functions"
-MAX_REQUEST_BYTES = 70 * 1024 * 1024
-"""A 50 MB zip, base64-encoded in JSON."""
+SIGNING_SERVICE = "lambda"
+MAX_CODE_REQUEST_BYTES = 69_905_067
+"""Lambda's own limit on an UpdateFunctionCode request: a 50 MB zip, base64-encoded in JSON (its 413 names it)."""
+MAX_SYNC_INVOKE_BYTES = 6 * 1024 * 1024
+"""Lambda's limit on a synchronous (RequestResponse) invocation's payload."""
 
 S3Fetcher = Callable[[str, str, str | None], bytes]
 """(bucket, key, version) -> the object's bytes; blocking, run in a thread."""
@@ -47,6 +52,25 @@ def aws_error(status: int, error_type: str, message: str) -> web.Response:
         status=status,
         headers={"x-amzn-ErrorType": error_type},
     )
+
+
+def invoke_limit(request: web.Request) -> int:
+    """Lambda's payload limit for the invocation type the request asks for."""
+    if request.headers.get("X-Amz-Invocation-Type") == "Event":
+        return MAX_ASYNC_PAYLOAD_BYTES
+    return MAX_SYNC_INVOKE_BYTES
+
+
+def _limit(max_body_bytes: int | Callable[[web.Request], int], operation: str) -> dict[str, Any]:
+    def too_large(request: web.Request, limit: int) -> web.Response:
+        message = f"Request must be smaller than {limit} bytes for the {operation} operation"
+        return web.json_response(
+            {"Type": "User", "message": message},
+            status=413,
+            headers={"x-amzn-ErrorType": "RequestEntityTooLargeException"},
+        )
+
+    return {"service": SIGNING_SERVICE, "max_body_bytes": max_body_bytes, "too_large": too_large}
 
 
 class LambdaApi:
@@ -72,17 +96,38 @@ class LambdaApi:
         self._update_lock = asyncio.Lock()
         self._event_invoke_config: dict[str, Any] | None = None
 
-    def add_routes(self, app: web.Application) -> None:
+    def add_routes(self, app: web.Application, guard: ApiGuard) -> None:
         base = API_VERSION_PREFIX + "/{function}"
-        app.router.add_get(base, self.get_function)
-        app.router.add_get(base + "/configuration", self.get_configuration)
-        app.router.add_put(base + "/code", self.update_code)
-        app.router.add_post(base + "/invocations", self.invoke)
+        app.router.add_get(base, guard.protect(self.get_function, **_limit(SMALL_BODY_BYTES, "GetFunction")))
+        app.router.add_get(
+            base + "/configuration",
+            guard.protect(self.get_configuration, **_limit(SMALL_BODY_BYTES, "GetFunctionConfiguration")),
+        )
+        app.router.add_put(
+            base + "/code", guard.protect(self.update_code, **_limit(MAX_CODE_REQUEST_BYTES, "UpdateFunctionCode"))
+        )
+        app.router.add_post(base + "/invocations", guard.protect(self.invoke, **_limit(invoke_limit, "InvokeFunction")))
         config = EVENT_INVOKE_PREFIX + "/{function}/event-invoke-config"
-        app.router.add_put(config, self.put_event_invoke_config)
-        app.router.add_post(config, self.update_event_invoke_config)
-        app.router.add_get(config, self.get_event_invoke_config)
-        app.router.add_delete(config, self.delete_event_invoke_config)
+        app.router.add_put(
+            config,
+            guard.protect(self.put_event_invoke_config, **_limit(SMALL_BODY_BYTES, "PutFunctionEventInvokeConfig")),
+        )
+        app.router.add_post(
+            config,
+            guard.protect(
+                self.update_event_invoke_config, **_limit(SMALL_BODY_BYTES, "UpdateFunctionEventInvokeConfig")
+            ),
+        )
+        app.router.add_get(
+            config,
+            guard.protect(self.get_event_invoke_config, **_limit(SMALL_BODY_BYTES, "GetFunctionEventInvokeConfig")),
+        )
+        app.router.add_delete(
+            config,
+            guard.protect(
+                self.delete_event_invoke_config, **_limit(SMALL_BODY_BYTES, "DeleteFunctionEventInvokeConfig")
+            ),
+        )
 
     def _is_ours(self, request: web.Request) -> bool:
         name = request.match_info["function"]

@@ -1,8 +1,8 @@
 """The `@connections` management API of the emulated stage: POST (send), GET (describe), DELETE (disconnect).
 
 Served at `/{stage}/@connections/{id}` on the gateway's own origin, so boto3's `apigatewaymanagementapi`
-client works with `endpoint_url=http://HOST:PORT/STAGE`. Requests must be SigV4-signed (any signature is
-accepted: there are no real credentials here); errors carry `x-amzn-ErrorType`, which botocore turns into
+client works with `endpoint_url=http://HOST:PORT/STAGE`. Requests must be SigV4-signed with the stack's own
+credentials and name the stack in `Host` (`api_guard`); errors carry `x-amzn-ErrorType`, which botocore turns into
 `GoneException`, `PayloadTooLargeException`, ... `--latency-ms` delays every call; `--fault-rate` answers that
 share of calls 500 or 429, both retried by botocore's standard mode; `--connections-rate N` throttles every call
 of the stack to N per second (burst N/2) with API Gateway's 429 LimitExceededException. A post over 32 KB reaches
@@ -20,7 +20,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from lambda_src.management_api import SIGNING_SERVICE
+
 from . import ids
+from .api_guard import SMALL_BODY_BYTES, ApiGuard
 from .gateway import CLOSE_HANDSHAKE_TIMEOUT_S, Gateway
 from .registry import ConnectionRegistry, LiveConnection
 from .settings import StackSettings
@@ -57,6 +60,10 @@ def gone() -> web.Response:
     return web.Response(status=410, body=b"", content_type="application/json", headers=headers)
 
 
+def _too_large(request: web.Request, limit: int) -> web.Response:
+    return aws_error(413, "PayloadTooLargeException", "Message too long")
+
+
 def _is_signed(request: web.Request) -> bool:
     authorization = request.headers.get("Authorization", "")
     return authorization.startswith("AWS4-HMAC-SHA256 ") or "X-Amz-Signature" in request.rel_url.query
@@ -74,8 +81,15 @@ class ManagementApi:
         rate = settings.connections_rate
         self._throttle = TokenBucket.for_rate(rate) if rate is not None else None
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", f"/{self._settings.stage}/@connections/{{connection_id}}", self.handle)
+    def add_routes(self, app: web.Application, guard: ApiGuard) -> None:
+        handler = guard.protect(
+            self.handle, service=SIGNING_SERVICE, max_body_bytes=self._body_limit, too_large=_too_large
+        )
+        app.router.add_route("*", f"/{self._settings.stage}/@connections/{{connection_id}}", handler)
+
+    def _body_limit(self, request: web.Request) -> int:
+        # A POST carries one message (API Gateway's 128 KB); GET and DELETE carry nothing.
+        return self._settings.max_message_bytes if request.method == "POST" else SMALL_BODY_BYTES
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self._settings.latency_ms > 0:

@@ -25,16 +25,20 @@ from aiohttp import web
 from util.errors import InputError, UtilError
 
 from . import aws, ids
+from .api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
 from .cloudwatch import AccessLog, LogShipper, StreamSink
+from .credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 from .frames import FrameGuards, FrameGuardUnavailable, serve_guarded
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
-from .lambda_api import MAX_REQUEST_BYTES, LambdaApi
+from .lambda_api import LambdaApi
 from .management import ManagementApi
 from .names import StackNames
 from .registry import ConnectionRegistry
 from .runtime import AsyncPolicy, FunctionConfig, Runtime
+from .server_log import quiet_server_errors
 from .settings import StackSettings
+from .sigv4 import SigV4Verifier
 from .sns import SnsDelivery
 from .state import remove_state, write_state
 
@@ -80,6 +84,8 @@ class LocalStack:
         self.settings = settings.validate()
         self._connection_id = connection_id
         self.outputs: dict[str, str] = {}
+        self.credentials = LocalCredentials.generate()
+        """The only credentials the stack's Lambda API and `@connections` accept; the function runs with them."""
         self.runtime: Runtime | None = None
         self._moto = aws.EmbeddedMoto()
         self._resources: aws.Resources | None = None
@@ -131,7 +137,12 @@ class LocalStack:
         if settings.token:
             function_variables["CONNECT_TOKEN"] = settings.token
         function_variables.update(settings.function_environment)
-        environment = {**function_variables, "AWS_ENDPOINT_URL": moto_url, "AWS_ENDPOINT_URL_LAMBDA": base_url}
+        environment = {
+            **function_variables,
+            **self.credentials.function_environment(),
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ENDPOINT_URL_LAMBDA": base_url,
+        }
 
         self._shipper = LogShipper(aws.client("logs", moto_url, names.region))
         self._shipper.start()
@@ -178,10 +189,13 @@ class LocalStack:
             work_dir=self._work_dir,
             fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
         )
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        # Routes that take larger bodies say so through the guard; everything else reads at most this.
+        app = web.Application(client_max_size=SMALL_BODY_BYTES)
+        guard = ApiGuard(SigV4Verifier(self.credentials, names.region), allowed_hosts(settings.host, port))
         self._gateway.add_routes(app)
-        self._management.add_routes(app)
-        lambda_api.add_routes(app)
+        self._management.add_routes(app, guard)
+        lambda_api.add_routes(app, guard)
+        quiet_server_errors()
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
@@ -213,8 +227,16 @@ class LocalStack:
             "lambda_endpoint_url": base_url,
         }
         if settings.state_path is not None:
-            write_state(settings.state_path, self.outputs)
+            write_state(settings.state_path, self.state_document())
         return self.outputs
+
+    def state_document(self) -> dict[str, Any]:
+        """What the state file holds: the outputs and, beside them under keys that are not outputs, the stack's
+        secrets (its credentials, and `--token` so `util connect -e local` need not be told it)."""
+        secrets: dict[str, Any] = {STATE_KEY: self.credentials.to_state()}
+        if self.settings.token:
+            secrets[CONNECT_TOKEN_KEY] = self.settings.token
+        return {**self.outputs, **secrets}
 
     def _initial_code(self, code_dir: Path) -> CodeVersion:
         return source_tree_version(code_dir, self.settings.handler.split(".", 1)[0])
@@ -269,6 +291,12 @@ class StackThread:
         self._error: BaseException | None = None
         self.stack: LocalStack | None = None
         self.outputs: dict[str, str] = {}
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The running stack's credentials (tests sign their Lambda API and `@connections` calls with them)."""
+        assert self.stack is not None, "the stack is not started"
+        return self.stack.credentials
 
     def start(self, timeout_s: float = STACK_START_TIMEOUT_S) -> dict[str, str]:
         self._thread = threading.Thread(target=self._main, name="wspush-local-stack", daemon=True)

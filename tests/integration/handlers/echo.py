@@ -1,7 +1,8 @@
 """Test handlers for the runtime and the gateway: small, deterministic, each showing one behaviour.
 
-They run inside worker processes, so they use only the standard library and speak through their return
-value, their log lines and the `@connections` URL in their environment.
+They run inside worker processes, so they use only the standard library (and botocore's signer, as the real
+function does) and speak through their return value, their log lines and the `@connections` URL in their
+environment.
 """
 
 from __future__ import annotations
@@ -102,12 +103,20 @@ def gateway(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _post(connection_id: str, data: bytes) -> None:
-    # The test handler cannot use boto3's signing; the local gateway accepts any AWS4 Authorization header.
+    # Signed with the credentials the stack gave the function, as `@connections` on AWS requires.
     from urllib.parse import quote
 
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     url = f"{os.environ['CONNECTIONS_URL']}/@connections/{quote(connection_id, safe='')}"
-    request = urllib.request.Request(url, data=data, method="POST")
-    request.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/execute-api/aws4_request")
+    signed = AWSRequest(method="POST", url=url, data=data)
+    credentials = Credentials(
+        os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_SESSION_TOKEN"]
+    )
+    SigV4Auth(credentials, "execute-api", os.environ["AWS_REGION"]).add_auth(signed)
+    request = urllib.request.Request(url, data=data, method="POST", headers=dict(signed.headers.items()))
     with urllib.request.urlopen(request, timeout=5) as response:
         response.read()
 

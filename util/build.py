@@ -1,8 +1,9 @@
-"""The Lambda's deployment package: a deterministic zip of the `lambda_src` package.
+"""The Lambda's deployment package: a deterministic zip of the `lambda_src` package and its dependencies.
 
 Same sources give the same bytes, hence the same sha256 (and the same CodeSha256 on AWS), so
 `lambda-deploy` can tell unchanged code from changed code: entries are sorted, every entry gets the
-same timestamp and mode, and nothing generated (caches, bytecode) or test-only goes in.
+same timestamp and mode, and nothing generated (caches, bytecode) or test-only goes in. Third-party
+dependencies are wheels for the function's platform, unpacked at the zip's root (see `dependencies`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import io
 import os
 import stat
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from . import dependencies
 from .console import out
+from .dependencies import Target
 from .errors import InputError
 
 PACKAGE_NAME = "lambda_src"
@@ -32,7 +36,7 @@ FILE_MODE = 0o644
 COMPRESSION_LEVEL = 9
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
-EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store"})
+EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store", dependencies.REQUIREMENTS_FILE})
 
 
 @dataclass(frozen=True)
@@ -65,21 +69,37 @@ def default_source() -> Path:
     return Path(spec.origin).parent
 
 
-def build_package(source: Path) -> Package:
-    """Zip the package at `source` in memory."""
+def build_package(source: Path, extra: Iterable[tuple[str, bytes, int]] = ()) -> Package:
+    """Zip the package at `source` in memory, with `extra` (archive name, content, mode) entries beside it."""
     source = source.expanduser()
     if not (source / "__init__.py").is_file():
         raise InputError(f"--source {source} is not a Python package (no __init__.py): pass the {PACKAGE_NAME} folder")
-    files = sorted(_package_files(source))
+    entries = {
+        f"{PACKAGE_NAME}/{relative}": ((source / relative).read_bytes(), FILE_MODE)
+        for relative in _package_files(source)
+    }
+    for name, content, mode in extra:
+        if name in entries or name.split("/", 1)[0] == PACKAGE_NAME:
+            raise InputError(f"a dependency's file {name!r} collides with the package's own")
+        entries[name] = (content, mode)
+    names = sorted(entries)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as archive:
-        for relative in files:
-            info = zipfile.ZipInfo(f"{PACKAGE_NAME}/{relative}", date_time=ZIP_EPOCH)
-            info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+        for name in names:
+            content, mode = entries[name]
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, so the mode bits above are honoured everywhere.
-            archive.writestr(info, (source / relative).read_bytes(), compresslevel=COMPRESSION_LEVEL)
-    return Package(data=buffer.getvalue(), files=tuple(f"{PACKAGE_NAME}/{name}" for name in files))
+            archive.writestr(info, content, compresslevel=COMPRESSION_LEVEL)
+    return Package(data=buffer.getvalue(), files=tuple(names))
+
+
+def build_for(source: Path, target: Target) -> Package:
+    """The package with its pinned dependencies as wheels for `target` (Lambda's architecture and Python)."""
+    source = source.expanduser()
+    wheel_files = dependencies.wheels(dependencies.requirements(source), target)
+    return build_package(source, dependencies.wheel_entries(wheel_files))
 
 
 def write_package(package: Package, output: Path) -> Path:
@@ -135,10 +155,23 @@ def command(
     output: Annotated[
         Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the zip.", dir_okay=False)
     ] = DEFAULT_OUTPUT,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            metavar="ARCH",
+            help="The function's architecture, arm64 or x86_64: the dependencies' wheels are for it. "
+            "[default: deployment/lambda-runtime.json's]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the Lambda's deployment zip: deterministic, so the same sources give the same sha256."""
-    package = build_package(source or default_source())
+    facts = dependencies.runtime_facts()
+    target = Target.of_runtime(facts.runtime, arch or facts.default_architecture)
+    package = build_for(source or default_source(), target)
     path = write_package(package, output)
     out.print(f"path: {path}", markup=False)
     out.print(f"size: {package.size} bytes", markup=False)
     out.print(f"sha256: {package.sha256_hex}", markup=False)
+    out.print(f"target: {target.architecture} python{target.python_version}", markup=False)

@@ -36,9 +36,21 @@ def up(
         defaults.DEFAULT_HOST
     ),
     stage: Annotated[str, typer.Option(help="Stage name: the path of the WebSocket URL.")] = defaults.DEFAULT_STAGE,
-    token: Annotated[
-        str | None, typer.Option(help="Require ?token=TOKEN on connect (the function's CONNECT_TOKEN).")
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may connect: none, token (a shared --token) or jwt (a local issuer; `util token` mints). "
+            "[default: token if --token is given, else none]",
+            show_default=False,
+        ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="--auth token: the shared secret clients pass as ?token= (kept in the stack's SSM)."),
+    ] = None,
+    authorizer_ttl: Annotated[
+        float, typer.Option(help="--auth jwt: seconds the $connect authorizer's answer is cached per token.")
+    ] = 0.0,
     latency_ms: Annotated[
         float, typer.Option(help="Added to every @connections call, to mimic AWS round trips.")
     ] = 0.0,
@@ -67,6 +79,8 @@ def up(
             port=port,
             stage=stage,
             token=token,
+            auth=auth,
+            authorizer_ttl_s=authorizer_ttl,
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             idle_timeout_s=idle_timeout,
@@ -107,7 +121,8 @@ async def _serve(settings: StackSettings) -> None:
 
 def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
     websocket = outputs["websocket_url"]
-    token = f"&token={settings.token}" if settings.token else ""
+    # Never the secret itself: the banner ends up in terminals' scrollback and CI logs.
+    token = "&token=$TOKEN" if settings.auth_mode in ("token", "jwt") else ""
     state = settings.state_path or Path("-")
     return "\n".join(
         [
@@ -117,6 +132,7 @@ def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
             f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs)",
             f"  state file    {state}",
+            f"  auth          {settings.auth_mode}" + _auth_hint(settings.auth_mode),
             "",
             "Next:",
             f"  connect       util connect --env local   or   wscat -c '{websocket}?name=alice{token}'",
@@ -128,6 +144,14 @@ def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
             "Ctrl-C stops the stack.",
         ]
     )
+
+
+def _auth_hint(mode: str) -> str:
+    if mode == "jwt":
+        return '  (TOKEN=$(util token --sub alice --name Alice), then util connect --token "$TOKEN")'
+    if mode == "token":
+        return '  (clients pass your --token as ?token=; util connect --token "$TOKEN")'
+    return ""
 
 
 def _configure_logging(verbose: bool) -> None:

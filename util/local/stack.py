@@ -22,12 +22,15 @@ from typing import Any
 
 from aiohttp import web
 
+from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES
 from util.errors import InputError, UtilError
 
 from . import aws, ids
+from .authorizer import LocalAuthorizer
 from .cloudwatch import AccessLog, LogShipper, StreamSink
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
+from .issuer import KEY_FILE_NAME, LocalIssuer
 from .lambda_api import MAX_REQUEST_BYTES, LambdaApi
 from .management import ManagementApi
 from .names import StackNames
@@ -89,6 +92,7 @@ class LocalStack:
         self._management: ManagementApi | None = None
         self._sns: SnsDelivery | None = None
         self._socket: socket.socket | None = None
+        self._issuer: LocalIssuer | None = None
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -125,9 +129,8 @@ class LocalStack:
             "CONNECTIONS_BUCKET": names.bucket,
             "CONNECTIONS_URL": connections_url,
             "LOG_LEVEL": settings.log_level,
+            **await self._auth_variables(moto_url, names, base_url),
         }
-        if settings.token:
-            function_variables["CONNECT_TOKEN"] = settings.token
         function_variables.update(settings.function_environment)
         environment = {**function_variables, "AWS_ENDPOINT_URL": moto_url, "AWS_ENDPOINT_URL_LAMBDA": base_url}
 
@@ -151,6 +154,13 @@ class LocalStack:
         await self.runtime.start()
 
         registry = ConnectionRegistry()
+        authorizer = None
+        if self._issuer is not None:
+            authorizer = LocalAuthorizer(
+                self.runtime,
+                method_arn=f"arn:aws:execute-api:{names.region}:{names.account_id}:{api_id}/{settings.stage}/$connect",
+                ttl_s=settings.authorizer_ttl_s,
+            )
         self._gateway = Gateway(
             settings,
             self.runtime,
@@ -158,6 +168,7 @@ class LocalStack:
             registry=registry,
             access_log=AccessLog(self._shipper, names.api_log_group, f"{api_id}-{settings.stage}", ACCESS_LOGGER),
             connection_id=self._connection_id,
+            authorizer=authorizer,
         )
         self._management = ManagementApi(settings, registry, self._gateway)
         lambda_api = LambdaApi(
@@ -173,6 +184,8 @@ class LocalStack:
         self._gateway.add_routes(app)
         self._management.add_routes(app)
         lambda_api.add_routes(app)
+        if self._issuer is not None:
+            self._issuer.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -198,10 +211,47 @@ class LocalStack:
             "api_log_group": names.api_log_group,
             "aws_endpoint_url": moto_url,
             "lambda_endpoint_url": base_url,
+            "auth_mode": settings.auth_mode,
         }
+        if self._issuer is not None:
+            self.outputs |= {
+                "jwt_issuer": self._issuer.issuer,
+                "jwt_audience": self._issuer.audience,
+                "jwks_url": self._issuer.jwks_url,
+                "local_issuer_key": str(self._issuer.key_path),
+            }
         if settings.state_path is not None:
-            write_state(settings.state_path, self.outputs)
+            # Outputs that do not apply are null, as in the Terraform outputs contract.
+            nulls = dict.fromkeys((*NULLABLE_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES))
+            write_state(settings.state_path, {**nulls, **self.outputs})
         return self.outputs
+
+    async def _auth_variables(self, moto_url: str, names: StackNames, base_url: str) -> dict[str, str]:
+        """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
+        settings = self.settings
+        mode = settings.auth_mode
+        if mode == "token":
+            assert settings.token is not None
+            ssm = aws.client("ssm", moto_url, names.region)
+            await asyncio.to_thread(
+                ssm.put_parameter,
+                Name=names.connect_token_parameter,
+                Value=settings.token,
+                Type="SecureString",
+                Overwrite=True,
+            )
+            return {"AUTH_MODE": mode, "CONNECT_TOKEN_PARAMETER": names.connect_token_parameter}
+        if mode == "jwt":
+            assert self._work_dir is not None
+            self._issuer = LocalIssuer(base_url, self._work_dir / KEY_FILE_NAME)
+            issuer = self._issuer
+            return {
+                "AUTH_MODE": mode,
+                "JWT_ISSUER": issuer.issuer,
+                "JWT_AUDIENCE": issuer.audience,
+                "JWT_JWKS_URL": issuer.jwks_url,
+            }
+        return {"AUTH_MODE": mode}
 
     def _initial_code(self, code_dir: Path) -> CodeVersion:
         return source_tree_version(code_dir, self.settings.handler.split(".", 1)[0])

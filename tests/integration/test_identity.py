@@ -94,8 +94,8 @@ def _foreign_key_token(stack: JwtStack, *, same_kid: bool) -> str:
     other = ec.generate_private_key(ec.SECP256R1())
     stack_kid = json.loads(jwt.utils.base64url_decode(stack.token("x").split(".")[0]))["kid"]
     now = int(time.time())
-    claims = {"iss": stack.outputs["jwt_issuer"], "aud": stack.outputs["jwt_audience"], "sub": "mallory"}
-    claims |= {"iat": now, "exp": now + 300}
+    claims: dict[str, Any] = {"iss": stack.outputs["jwt_issuer"], "aud": stack.outputs["jwt_audience"]}
+    claims |= {"sub": "mallory", "iat": now, "exp": now + 300}
     kid = stack_kid if same_kid else key_id(other.public_key())
     return jwt.encode(claims, other, algorithm=ALGORITHM, headers={"kid": kid})
 
@@ -126,7 +126,7 @@ def test_expired_wrongly_signed_wrong_audience_and_alg_none_tokens_are_refused(j
             rooms=None,
             ttl_s=300,
         ),
-        "alg none": jwt.encode(json.loads(jwt.utils.base64url_decode(payload)), None, algorithm="none"),
+        "alg none": jwt.encode(json.loads(jwt.utils.base64url_decode(payload)), "", algorithm="none"),
         "signature cut off": f"{header}.{payload}.",
         "not a jwt": "definitely-not-a-token",
     }

@@ -59,7 +59,8 @@ def test_variables_have_the_defaults_the_design_fixes() -> None:
     assert attribute(declared["stage_name"], "default") == '"live"'
     assert attribute(declared["init_api_gw_logging_role"], "default") == "false"
     assert attribute(declared["force_destroy"], "default") == "false"
-    assert attribute(declared["connect_token"], "sensitive") == "true"
+    assert attribute(declared["auth_mode"], "default") == '"none"'
+    assert attribute(declared["create_user_pool"], "default") == "false"
 
 
 def test_only_variables_tf_declares_variables() -> None:

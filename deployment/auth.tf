@@ -19,7 +19,7 @@ locals {
   user_pool_issuer = var.create_user_pool ? "https://cognito-idp.${data.aws_region.current.name}.amazonaws.com/${aws_cognito_user_pool.this[0].id}" : null
   jwt_issuer       = local.auth_jwt ? coalesce(local.user_pool_issuer, var.jwt_issuer) : null
   jwt_audience     = local.auth_jwt ? (var.create_user_pool ? aws_cognito_user_pool_client.this[0].id : var.jwt_audience) : null
-  jwks_url         = local.auth_jwt ? coalesce(var.jwt_jwks_url, "${local.jwt_issuer}/.well-known/jwks.json") : null
+  jwks_url         = local.auth_jwt ? coalesce(var.jwt_jwks_url, "${trimsuffix(local.jwt_issuer, "/")}/.well-known/jwks.json") : null
 
   auth_environment = merge(
     { AUTH_MODE = var.auth_mode },

@@ -55,8 +55,8 @@ variable "jwt_issuer" {
   default     = null
 
   validation {
-    condition     = var.jwt_issuer == null || can(regex("^https://[^\\s]+[^/]$", var.jwt_issuer))
-    error_message = "jwt_issuer must be an https URL without a trailing slash, or null."
+    condition     = var.jwt_issuer == null || can(regex("^https://[^\\s]+$", var.jwt_issuer))
+    error_message = "jwt_issuer must be an https URL (exactly the tokens' iss), or null."
   }
   validation {
     condition     = var.auth_mode != "jwt" || var.create_user_pool || var.jwt_issuer != null

@@ -127,11 +127,12 @@ def _auth(env: Mapping[str, str]) -> tuple[str, str | None, JwtSettings | None]:
             raise ConfigError("AUTH_MODE=token needs CONNECT_TOKEN_PARAMETER (the SSM parameter holding the token)")
         return mode, parameter, None
     if mode == "jwt":
-        issuer = env.get("JWT_ISSUER", "").strip().rstrip("/")
+        issuer = env.get("JWT_ISSUER", "").strip()  # exactly as tokens carry it: Auth0's ends in '/'
+
         audience = env.get("JWT_AUDIENCE", "").strip()
         if not issuer or not audience:
             raise ConfigError("AUTH_MODE=jwt needs JWT_ISSUER and JWT_AUDIENCE")
-        jwks_url = env.get("JWT_JWKS_URL", "").strip() or issuer + JWKS_WELL_KNOWN_PATH
+        jwks_url = env.get("JWT_JWKS_URL", "").strip() or issuer.rstrip("/") + JWKS_WELL_KNOWN_PATH
         if not _safe_url(jwks_url):
             raise ConfigError("JWT_JWKS_URL must be an https URL (http only on a loopback address)")
         settings = JwtSettings(

@@ -34,6 +34,8 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 """The earliest timestamp a zip entry can hold."""
 FILE_MODE = 0o644
 COMPRESSION_LEVEL = 9
+DEPENDENCY_COMPRESSION_LEVEL = 6
+"""Dependencies are 16 MB unzipped: level 9 takes 5x level 6's time (22 s vs 4.5 s here) for 0.5 % less."""
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
 EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store", dependencies.REQUIREMENTS_FILE})
@@ -87,11 +89,12 @@ def build_package(source: Path, extra: Iterable[tuple[str, bytes, int]] = ()) ->
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as archive:
         for name in names:
             content, mode = entries[name]
+            level = COMPRESSION_LEVEL if name.startswith(f"{PACKAGE_NAME}/") else DEPENDENCY_COMPRESSION_LEVEL
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, so the mode bits above are honoured everywhere.
-            archive.writestr(info, content, compresslevel=COMPRESSION_LEVEL)
+            archive.writestr(info, content, compresslevel=level)
     return Package(data=buffer.getvalue(), files=tuple(names))
 
 

@@ -58,7 +58,8 @@ def test_in_process_stack_stops_leaving_no_thread_process_or_port(tmp_path: Path
     threads_before = set(threading.enumerate())
     stack = StackThread(stack_settings(state_path=state, workers=2))
     outputs = stack.start()
-    assert json.loads(state.read_text()) == outputs
+    # The state file also names the outputs that do not apply to this stack, as null.
+    assert {k: v for k, v in json.loads(state.read_text()).items() if v is not None} == outputs
     assert stack.stack is not None
     workers = stack.stack.worker_pids()
     assert len(workers) == 2 and all(pid_alive(pid) for pid in workers)

@@ -76,3 +76,17 @@ def test_ttls_parse_in_seconds_minutes_hours_days_and_are_bounded() -> None:
             assert "--ttl" in str(error)
         else:
             raise AssertionError(bad)
+
+
+def test_the_local_stacks_banner_never_shows_the_token() -> None:
+    from util.local.cli import _banner
+    from util.local.settings import StackSettings
+
+    secret = "s3cret-token-value-0123"
+    outputs = {
+        "websocket_url": "ws://127.0.0.1:1/live",
+        "connections_url": "http://127.0.0.1:1/live",
+        "aws_endpoint_url": "http://127.0.0.1:2",
+    }
+    banner = _banner(outputs, StackSettings(token=secret))
+    assert secret not in banner and "$TOKEN" in banner

@@ -83,8 +83,9 @@ def test_rs256_and_es256_tokens_verify_and_give_their_claims() -> None:
 @pytest.mark.parametrize(
     ("label", "token_claims", "reason"),
     [
-        ("expired past the leeway", {"exp": int(time.time()) - 31}, "the token has expired"),
-        ("not valid yet", {"nbf": int(time.time()) + 120}, "the token is not valid yet"),
+        # Times are offsets from the moment the token is made: collection may run minutes earlier.
+        ("expired past the leeway", {"exp": -31}, "the token has expired"),
+        ("not valid yet", {"nbf": 120}, "the token is not valid yet"),
         ("another audience", {"aud": "someone-else"}, "the token is for another audience"),
         ("another issuer", {"iss": "https://evil.example"}, "the token is from another issuer"),
         ("no sub", {"sub": None}, "the token has no 'sub' claim"),
@@ -92,6 +93,8 @@ def test_rs256_and_es256_tokens_verify_and_give_their_claims() -> None:
     ],
 )
 def test_claims_outside_the_rules_are_refused(label: str, token_claims: dict[str, Any], reason: str) -> None:
+    now = int(time.time())
+    token_claims = {key: now + value if key in ("exp", "nbf") else value for key, value in token_claims.items()}
     token = jwt.encode(claims(**token_claims), EC_KEY, algorithm="ES256", headers={"kid": "ec-1"})
     with pytest.raises(InvalidToken) as refused:
         verifier(Issuer(public_jwk(EC_KEY, "ec-1"))).verify(token)

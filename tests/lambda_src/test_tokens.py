@@ -94,7 +94,7 @@ def test_rs256_and_es256_tokens_verify_and_give_their_claims() -> None:
 )
 def test_claims_outside_the_rules_are_refused(label: str, token_claims: dict[str, Any], reason: str) -> None:
     now = int(time.time())
-    token_claims = {key: now + value if key in ("exp", "nbf") else value for key, value in token_claims.items()}
+    token_claims = {k: now + v if k in ("exp", "nbf") and v is not None else v for k, v in token_claims.items()}
     token = jwt.encode(claims(**token_claims), EC_KEY, algorithm="ES256", headers={"kid": "ec-1"})
     with pytest.raises(InvalidToken) as refused:
         verifier(Issuer(public_jwk(EC_KEY, "ec-1"))).verify(token)

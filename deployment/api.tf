@@ -16,12 +16,16 @@ resource "aws_apigatewayv2_integration" "handler" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  #checkov:skip=CKV_AWS_309:A WebSocket API authorizes only on $connect; the handler checks the optional connect_token there, and message routes run on an already accepted connection.
+  #checkov:skip=CKV_AWS_309:A WebSocket API authorizes only on $connect (the jwt authorizer, or the handler's connect token check, see auth.tf); message routes run on an already accepted connection.
   for_each = toset(local.route_keys)
 
   api_id    = aws_apigatewayv2_api.this.id
   route_key = each.value
   target    = "integrations/${aws_apigatewayv2_integration.handler.id}"
+
+  # Only $connect can have an authorizer on a WebSocket API.
+  authorization_type = each.value == "$connect" && local.auth_jwt ? "CUSTOM" : "NONE"
+  authorizer_id      = each.value == "$connect" && local.auth_jwt ? aws_apigatewayv2_authorizer.jwt[0].id : null
 }
 
 resource "aws_apigatewayv2_stage" "this" {

@@ -57,6 +57,17 @@ data "aws_iam_policy_document" "handler" {
     resources = [local.function_arn]
   }
 
+  dynamic "statement" {
+    # auth_mode token: the connect token parameter, read once per execution environment. Its AWS managed
+    # key (aws/ssm) needs no kms grant: its key policy lets SSM decrypt for callers allowed GetParameter.
+    for_each = local.auth_token ? [local.connect_token_parameter] : []
+    content {
+      sid       = "ReadConnectTokenParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${statement.value}"]
+    }
+  }
+
   statement {
     sid       = "WriteOwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]

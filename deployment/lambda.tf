@@ -6,6 +6,8 @@
 
 locals {
   placeholder_zip = "${path.module}/placeholder/lambda.zip"
+  # The runtime, shared with `util lambda-build` (which fetches the dependencies' wheels for it).
+  lambda_runtime = jsondecode(file("${path.module}/lambda-runtime.json"))
 
   # Lambda's JSON log filter knows WARN where Python logging says WARNING.
   lambda_application_log_level = var.log_level == "WARNING" ? "WARN" : var.log_level
@@ -18,19 +20,19 @@ locals {
       LOG_LEVEL          = var.log_level
       SHARD_SIZE         = tostring(var.shard_size)
     },
-    var.connect_token == null ? {} : { CONNECT_TOKEN = var.connect_token },
+    local.auth_environment,
   )
 }
 
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_117:The handler only calls public AWS endpoints (S3, @connections); a VPC would add NAT cost and cold-start latency and protect nothing.
   #checkov:skip=CKV_AWS_116:No dead-letter queue: a push delivered late is worthless to WebSocket clients, and failures are logged with the SNS message id.
-  #checkov:skip=CKV_AWS_173:The environment holds names and URLs, and at most the connect token, which Lambda encrypts at rest with its AWS managed key; a customer managed key would add cost and no reader we do not already trust.
+  #checkov:skip=CKV_AWS_173:The environment holds names and URLs only (the connect token lives in SSM, see auth.tf), which Lambda encrypts at rest with its AWS managed key; a customer managed key would add cost and no reader we do not already trust.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the team does not run; `util lambda-deploy` ships a deterministic zip whose CodeSha256 it checks.
   function_name = local.function_name
   description   = "WebSocket push handler of ${var.project} (${terraform.workspace})"
   role          = aws_iam_role.handler.arn
-  runtime       = "python3.12"
+  runtime       = local.lambda_runtime.runtime
   handler       = "lambda_src.app.handler"
   architectures = [var.lambda_architecture]
   memory_size   = var.lambda_memory_mb

@@ -50,3 +50,33 @@ output "api_log_group" {
   description = "Log group of the API's JSON access logs."
   value       = aws_cloudwatch_log_group.api.name
 }
+
+output "auth_mode" {
+  description = "Who may connect: none, token or jwt."
+  value       = var.auth_mode
+}
+
+output "jwt_issuer" {
+  description = "The issuer whose tokens the $connect authorizer accepts (null unless auth_mode is jwt)."
+  value       = local.jwt_issuer
+}
+
+output "jwt_audience" {
+  description = "The audience (aud) tokens must carry (null unless auth_mode is jwt)."
+  value       = local.jwt_audience
+}
+
+output "jwks_url" {
+  description = "Where the authorizer fetches the issuer's signing keys (null unless auth_mode is jwt)."
+  value       = local.jwks_url
+}
+
+output "user_pool_id" {
+  description = "ID of the Cognito user pool (null unless create_user_pool)."
+  value       = var.create_user_pool ? aws_cognito_user_pool.this[0].id : null
+}
+
+output "user_pool_client_id" {
+  description = "ID of the Cognito app client, the tokens' audience (null unless create_user_pool)."
+  value       = var.create_user_pool ? aws_cognito_user_pool_client.this[0].id : null
+}

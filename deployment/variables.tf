@@ -37,17 +37,84 @@ variable "stage_name" {
   }
 }
 
-variable "connect_token" {
-  description = "Shared secret a client must pass as ?token= on connect; null lets anyone connect."
+variable "auth_mode" {
+  description = "Who may connect: none (anyone), token (a shared token kept in SSM, see auth.tf) or jwt (signed tokens verified by the $connect authorizer)."
   type        = string
-  default     = null
-  sensitive   = true
+  default     = "none"
+  nullable    = false
 
   validation {
-    # A short token is guessable; whitespace and '&', '#' would not survive a query string unencoded.
-    condition     = var.connect_token == null || can(regex("^[A-Za-z0-9._~-]{16,256}$", var.connect_token))
-    error_message = "connect_token must be null or 16-256 characters of letters, digits, '.', '_', '~' or '-'."
+    condition     = contains(["none", "token", "jwt"], var.auth_mode)
+    error_message = "auth_mode must be \"none\", \"token\" or \"jwt\"."
   }
+}
+
+variable "jwt_issuer" {
+  description = "auth_mode jwt: the tokens' issuer (iss), an https URL such as https://YOUR_TENANT.auth0.com; ignored when create_user_pool is true."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_issuer == null || can(regex("^https://[^\\s]+$", var.jwt_issuer))
+    error_message = "jwt_issuer must be an https URL (exactly the tokens' iss), or null."
+  }
+  validation {
+    condition     = var.auth_mode != "jwt" || var.create_user_pool || var.jwt_issuer != null
+    error_message = "auth_mode jwt needs jwt_issuer (or create_user_pool = true)."
+  }
+}
+
+variable "jwt_audience" {
+  description = "auth_mode jwt: the audience (aud) tokens must carry, such as the app client id; ignored when create_user_pool is true."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_mode != "jwt" || var.create_user_pool || (var.jwt_audience != null && var.jwt_audience != "")
+    error_message = "auth_mode jwt needs jwt_audience (or create_user_pool = true)."
+  }
+}
+
+variable "jwt_jwks_url" {
+  description = "auth_mode jwt: the issuer's JWKS; null takes <issuer>/.well-known/jwks.json (right for Cognito and Auth0)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_jwks_url == null || can(regex("^https://", var.jwt_jwks_url))
+    error_message = "jwt_jwks_url must be an https URL, or null."
+  }
+}
+
+variable "jwt_name_claim" {
+  description = "auth_mode jwt: the claim holding a user's display name (the token's sub when absent)."
+  type        = string
+  default     = "name"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_:.-]{1,64}$", var.jwt_name_claim))
+    error_message = "jwt_name_claim must be 1-64 letters, digits, '_', ':', '.' or '-'."
+  }
+}
+
+variable "authorizer_identity_source" {
+  description = "auth_mode jwt: where API Gateway requires the token (a connect without it gets 401 before the authorizer runs). The query string works in browsers; the header does not."
+  type        = string
+  default     = "route.request.querystring.token"
+  nullable    = false
+
+  validation {
+    condition     = contains(["route.request.querystring.token", "route.request.header.Authorization"], var.authorizer_identity_source)
+    error_message = "authorizer_identity_source must be route.request.querystring.token or route.request.header.Authorization."
+  }
+}
+
+variable "create_user_pool" {
+  description = "Create a Cognito user pool and app client as the jwt issuer (its ids become outputs)."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "fanout_concurrency" {

@@ -9,9 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from . import logs
+from .authorizer import on_authorize
 from .config import Config, ConfigError
 from .connections import on_connect, on_disconnect
-from .events import ConnectRequest, DisconnectRequest, MessageRequest, PushRequest, Request, Shard, parse_event
+from .events import (
+    AuthorizeRequest,
+    ConnectRequest,
+    DisconnectRequest,
+    MessageRequest,
+    PushRequest,
+    Request,
+    Shard,
+    parse_event,
+)
 from .push import PushFailed, on_push
 from .routes import on_message
 from .services import Services, from_config
@@ -62,6 +72,8 @@ def _dispatch(request: Request, services: Services) -> dict[str, Any]:
             return on_push(request, services)
         case Shard():
             return on_shard(request, services)
+        case AuthorizeRequest():
+            return on_authorize(request, services)
         case _:
             services.logger.warning("unknown event", extra={"reason": request.reason})
             return {"statusCode": 400}

@@ -3,7 +3,17 @@
 - `CONNECTIONS_BUCKET` (required): the S3 bucket of the connection store.
 - `CONNECTIONS_URL` (required): the `@connections` endpoint,
   `https://{api_id}.execute-api.{region}.amazonaws.com/{stage}` on AWS, `http://127.0.0.1:PORT/STAGE` locally.
-- `CONNECT_TOKEN` (optional): when set, `$connect` needs `?token=` equal to it.
+- `AUTH_MODE` (default none): who may connect. `none`: anyone. `token`: a client passes `?token=` equal to the
+  shared secret kept in the SSM Parameter Store (SecureString) named by `CONNECT_TOKEN_PARAMETER`, read once per
+  execution environment (never from this environment). `jwt`: API Gateway's REQUEST authorizer on `$connect` (this
+  same function, see `authorizer`) verifies a signed token; the identity then travels in every event.
+- `CONNECT_TOKEN_PARAMETER` (token mode): the SSM parameter's name.
+- `JWT_ISSUER`, `JWT_AUDIENCE` (jwt mode, required): the token's expected `iss` and `aud`.
+- `JWT_JWKS_URL` (jwt mode, default `{JWT_ISSUER}/.well-known/jwks.json`): the issuer's signing keys; https, or
+  http on a loopback address (the local stack).
+- `JWT_LEEWAY_S` (default 30, 0 to 300): clock skew allowed on `exp`, `nbf` and `iat`.
+- `JWT_NAME_CLAIM` (default `name`): the claim holding the display name (`sub` when it is absent).
+- `JWT_ROOMS_CLAIM` (default `rooms`): the claim listing the room patterns a user may join and broadcast to.
 - `FANOUT_CONCURRENCY` (default 64, 1 to 512): posts in flight at once during a fan-out.
 - `LOG_LEVEL` (default INFO): DEBUG, INFO, WARNING or ERROR.
 - `MAX_ROOMS_PER_CONNECTION` (default 50, 1 to 1000): rooms one connection may be in at once; a `join` past it is
@@ -18,9 +28,11 @@ Endpoints of S3 and the other services come from boto3's own variables (`AWS_END
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_SHARD_SIZE = 1000
@@ -29,10 +41,28 @@ MAX_MAX_ROOMS_PER_CONNECTION = 1000
 MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+AUTH_MODES = ("none", "token", "jwt")
+DEFAULT_JWT_LEEWAY_S = 30
+MAX_JWT_LEEWAY_S = 300
+JWKS_WELL_KNOWN_PATH = "/.well-known/jwks.json"
+CONNECT_TOKEN_PLACEHOLDER = "placeholder: set the connect token with aws ssm put-parameter --overwrite"
+"""Terraform's initial value of the connect token parameter (deployment/auth.tf): a function reading it fails."""
 
 
 class ConfigError(ValueError):
     """An environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """What a token must satisfy in `jwt` mode, and which claims carry the name and the rooms."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    leeway_s: int = DEFAULT_JWT_LEEWAY_S
+    name_claim: str = "name"
+    rooms_claim: str = "rooms"
 
 
 @dataclass(frozen=True)
@@ -42,11 +72,15 @@ class Config:
     connections_bucket: str
     connections_url: str
     connect_token: str | None = None
+    """The shared secret of `token` mode, once read from `connect_token_parameter` (see `services`)."""
     fanout_concurrency: int = DEFAULT_FANOUT_CONCURRENCY
     log_level: str = "INFO"
     shard_size: int = DEFAULT_SHARD_SIZE
     function_name: str | None = None
     max_rooms_per_connection: int = DEFAULT_MAX_ROOMS_PER_CONNECTION
+    auth_mode: str = "none"
+    connect_token_parameter: str | None = None
+    jwt: JwtSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -66,15 +100,18 @@ class Config:
         level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        mode, parameter, jwt = _auth(env)
         return cls(
             connections_bucket=bucket,
             connections_url=url,
-            connect_token=env.get("CONNECT_TOKEN") or None,
             fanout_concurrency=concurrency,
             log_level=level,
             shard_size=shard_size,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
             max_rooms_per_connection=max_rooms,
+            auth_mode=mode,
+            connect_token_parameter=parameter,
+            jwt=jwt,
         )
 
 
@@ -87,3 +124,45 @@ def _int_var(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _auth(env: Mapping[str, str]) -> tuple[str, str | None, JwtSettings | None]:
+    mode = env.get("AUTH_MODE", "").strip().lower() or "none"
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
+    if mode == "token":
+        parameter = env.get("CONNECT_TOKEN_PARAMETER", "").strip()
+        if not parameter:
+            raise ConfigError("AUTH_MODE=token needs CONNECT_TOKEN_PARAMETER (the SSM parameter holding the token)")
+        return mode, parameter, None
+    if mode == "jwt":
+        issuer = env.get("JWT_ISSUER", "").strip()  # exactly as tokens carry it: Auth0's ends in '/'
+
+        audience = env.get("JWT_AUDIENCE", "").strip()
+        if not issuer or not audience:
+            raise ConfigError("AUTH_MODE=jwt needs JWT_ISSUER and JWT_AUDIENCE")
+        jwks_url = env.get("JWT_JWKS_URL", "").strip() or issuer.rstrip("/") + JWKS_WELL_KNOWN_PATH
+        if not _safe_url(jwks_url):
+            raise ConfigError("JWT_JWKS_URL must be an https URL (http only on a loopback address)")
+        settings = JwtSettings(
+            issuer=issuer,
+            audience=audience,
+            jwks_url=jwks_url,
+            leeway_s=_int_var(env, "JWT_LEEWAY_S", DEFAULT_JWT_LEEWAY_S, 0, MAX_JWT_LEEWAY_S),
+            name_claim=env.get("JWT_NAME_CLAIM", "").strip() or "name",
+            rooms_claim=env.get("JWT_ROOMS_CLAIM", "").strip() or "rooms",
+        )
+        return mode, None, settings
+    return mode, None, None
+
+
+def _safe_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return parts.hostname == "localhost"

@@ -15,7 +15,16 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
     """Accept (200) and store the connection, or refuse it: 401 for a wrong token, 400 for a bad name.
 
     A refused handshake cannot receive frames, so the error frame travels as the response body instead.
+    In `jwt` mode the authorizer has already let the connect through, and its identity names the connection:
+    `?name=` is ignored.
     """
+    if services.config.auth_mode == "jwt":
+        if request.identity is None:
+            # Only an API whose $connect lacks the authorizer sends this: refuse rather than admit anyone.
+            services.logger.error("connect refused: no authorizer identity on $connect while AUTH_MODE is jwt")
+            refusal = error_frame(ErrorCode.UNAUTHORIZED, "a valid token is required")
+            return {"statusCode": 401, "body": refusal.decode()}
+        return _store(request, request.identity.name, services)
     expected = services.config.connect_token
     if expected is not None:
         given = request.query.get("token", "")
@@ -31,6 +40,10 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
     except ProtocolError as error:
         services.logger.info("connect refused", extra={"code": error.code.value})
         return {"statusCode": 400, "body": error.frame().decode()}
+    return _store(request, name, services)
+
+
+def _store(request: ConnectRequest, name: str, services: Services) -> dict[str, Any]:
     services.store.add(
         Connection(
             connection_id=request.connection_id,

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .identity import Identity, from_authorizer
+
 
 @dataclass(frozen=True)
 class ConnectRequest:
@@ -21,6 +23,8 @@ class ConnectRequest:
     source_ip: str | None
     connected_at_ms: int
     query: Mapping[str, str]
+    identity: Identity | None = None
+    """What the `$connect` authorizer established (`requestContext.authorizer`); None without one."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,19 @@ class MessageRequest:
     body: str | None
     """The frame as text; None when a binary frame was not valid UTF-8."""
     received_at_ms: int
+    identity: Identity | None = None
+    """The sender as the `$connect` authorizer established it; API Gateway repeats it in every event."""
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    """API Gateway's REQUEST authorizer event for `$connect`: answered with an IAM policy, not a status."""
+
+    method_arn: str
+    connection_id: str | None
+    request_id: str | None
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,7 @@ class UnknownEvent:
     reason: str
 
 
-Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | Shard | UnknownEvent
+Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | Shard | AuthorizeRequest | UnknownEvent
 
 SHARD_EVENT_SOURCE = "wspush.shard"
 
@@ -102,6 +119,16 @@ def parse_event(event: object) -> Request:
     if event.get("source") == SHARD_EVENT_SOURCE:
         return _parse_shard(event.get("shard"))
     context = event.get("requestContext")
+    if event.get("type") == "REQUEST" and isinstance(event.get("methodArn"), str):
+        # Checked before eventType: the authorizer's event also says CONNECT.
+        context = _mapping(context)
+        return AuthorizeRequest(
+            method_arn=event["methodArn"],
+            connection_id=_str_or_none(context.get("connectionId")),
+            request_id=_str_or_none(context.get("requestId")),
+            query=_string_map(event.get("queryStringParameters")),
+            headers=_string_map(event.get("headers")),
+        )
     if not isinstance(context, Mapping):
         return UnknownEvent("event has neither Records nor requestContext")
     connection_id = context.get("connectionId")
@@ -117,6 +144,7 @@ def parse_event(event: object) -> Request:
             source_ip=_str_or_none(identity.get("sourceIp")) if isinstance(identity, Mapping) else None,
             connected_at_ms=_int_or(context.get("connectedAt"), 0),
             query=_string_map(event.get("queryStringParameters")),
+            identity=from_authorizer(context.get("authorizer")),
         )
     if event_type == "DISCONNECT":
         status = context.get("disconnectStatusCode")
@@ -136,6 +164,7 @@ def parse_event(event: object) -> Request:
             route_key=route_key,
             body=_body_text(event.get("body"), event.get("isBase64Encoded") is True),
             received_at_ms=_int_or(context.get("requestTimeEpoch"), 0),
+            identity=from_authorizer(context.get("authorizer")),
         )
     return UnknownEvent(f"unknown eventType {str(event_type)[:40]!r}")
 

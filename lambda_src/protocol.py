@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     NOT_IN_ROOM = "not_in_room"
     DELIVERY_FAILED = "delivery_failed"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     INTERNAL = "internal_error"
 
 

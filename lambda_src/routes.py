@@ -66,12 +66,21 @@ def _sender(request: MessageRequest, services: Services) -> Connection:
     return Connection(request.connection_id, DEFAULT_NAME, request.received_at_ms)
 
 
+def _speaker(request: MessageRequest, services: Services) -> Connection:
+    """The sender as recipients see it: with an identity the event itself names it, without a store read."""
+    if request.identity is not None:
+        return Connection(request.connection_id, request.identity.name, request.received_at_ms)
+    return _sender(request, services)
+
+
 @route("broadcast")
 def broadcast(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     message = require_message(body)
     room = optional_room(body)
     echo = optional_bool(body, "echo", default=True)
-    sender = _sender(request, services)
+    if room is not None and request.identity is not None:
+        request.identity.require_room(room)
+    sender = _speaker(request, services)
     data = message_frame(
         kind="message",
         message=message,
@@ -92,7 +101,7 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
     message = require_message(body)
     if services.store.get(target) is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no connection {target!r}")
-    sender = _sender(request, services)
+    sender = _speaker(request, services)
     data = message_frame(
         kind="direct",
         message=message,
@@ -111,7 +120,7 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
 
 @route("whoami")
 def whoami(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
-    sender = _sender(request, services)
+    sender = _speaker(request, services)
     reply(request, whoami_frame(sender.connection_id, sender.name), services)
 
 
@@ -119,6 +128,8 @@ def whoami(request: MessageRequest, body: dict[str, Any], services: Services) ->
 def join(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     room = require_room(body)
     sender = _sender(request, services)
+    if request.identity is not None:
+        request.identity.require_room(room)
     limit = services.config.max_rooms_per_connection
     if room not in sender.rooms and len(sender.rooms) >= limit:
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, f"a connection may be in at most {limit} rooms; leave one first")

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .clock import now_ms
-from .config import Config, ConfigError
+from .config import CONNECT_TOKEN_PLACEHOLDER, Config, ConfigError
 from .fanout import Poster
 from .lambda_invoker import Invoker, LambdaInvoker
 from .logs import get_logger
 from .management_api import SignedPoster
 from .pool import carrying_context, fanout_pool
 from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
+from .tokens import TokenVerifier
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Services:
     """Starts shard invocations; None where the function cannot invoke itself (sharding off)."""
     logger: logging.Logger = field(default_factory=get_logger)
     clock_ms: Callable[[], int] = now_ms
+    token_verifier: TokenVerifier | None = None
+    """Verifies `$connect` tokens in `jwt` mode (it caches the issuer's keys while warm); None otherwise."""
 
     def __post_init__(self) -> None:
         self.executor = carrying_context(self.executor)
@@ -57,10 +61,30 @@ def from_config(config: Config) -> Services:
         "s3",
         config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=RECORD_READ_CONCURRENCY),
     )
+    if config.auth_mode == "token" and config.connect_token_parameter:
+        token = read_connect_token(session.client("ssm"), config.connect_token_parameter)
+        config = replace(config, connect_token=token)
     return Services(
         config=config,
         store=S3ConnectionStore(s3, config.connections_bucket),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=fanout_pool(config.fanout_concurrency),
         invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,
+        token_verifier=TokenVerifier(config.jwt) if config.jwt is not None else None,
     )
+
+
+def read_connect_token(ssm: Any, name: str) -> str:
+    """The shared connect token from SSM Parameter Store (decrypted); read at cold start, kept while warm."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise ConfigError(f"cannot read the connect token parameter {name!r}: {code}") from None
+    except BotoCoreError as error:
+        raise ConfigError(f"cannot read the connect token parameter {name!r}: {type(error).__name__}") from None
+    if not isinstance(value, str) or not value or value == CONNECT_TOKEN_PLACEHOLDER:
+        raise ConfigError(f"the connect token parameter {name!r} still holds no token: set it (aws ssm put-parameter)")
+    return value

@@ -1,8 +1,9 @@
-"""The Lambda's deployment package: a deterministic zip of the `lambda_src` package.
+"""The Lambda's deployment package: a deterministic zip of the `lambda_src` package and its dependencies.
 
 Same sources give the same bytes, hence the same sha256 (and the same CodeSha256 on AWS), so
 `lambda-deploy` can tell unchanged code from changed code: entries are sorted, every entry gets the
-same timestamp and mode, and nothing generated (caches, bytecode) or test-only goes in.
+same timestamp and mode, and nothing generated (caches, bytecode) or test-only goes in. Third-party
+dependencies are wheels for the function's platform, unpacked at the zip's root (see `dependencies`).
 """
 
 from __future__ import annotations
@@ -17,27 +18,42 @@ import stat
 import sys
 import warnings
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lambda_src.function import RUNTIME
+
+from . import dependencies
 from .console import out, status
+from .dependencies import Target
 from .errors import InputError
 
 PACKAGE_NAME = "lambda_src"
+
+
+def python_version_of(runtime: str) -> tuple[int, int]:
+    """(3, 12) for "python3.12"."""
+    major, minor = runtime.removeprefix("python").split(".")
+    return int(major), int(minor)
+
+
 """The zip's root folder: the handler is `lambda_src.app.handler` whatever the source folder is called."""
 DEFAULT_OUTPUT = Path("build") / "lambda.zip"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 """The earliest timestamp a zip entry can hold."""
 FILE_MODE = 0o644
 COMPRESSION_LEVEL = 9
+DEPENDENCY_COMPRESSION_LEVEL = 6
+"""Dependencies are 16 MB unzipped: level 9 takes 5x level 6's time (22 s vs 4.5 s here) for 0.5 % less."""
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
-EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store"})
-FUNCTION_PYTHON = (3, 12)
-"""The function's runtime (python3.12, as deployment/lambda.tf and the local runtime name it)."""
+EXCLUDED_FILES = frozenset({"conftest.py", ".DS_Store", dependencies.REQUIREMENTS_FILE})
+FUNCTION_PYTHON = python_version_of(RUNTIME)
+"""The function's runtime's Python (`lambda_src.function.RUNTIME`: python3.12)."""
 
 
 @dataclass(frozen=True)
@@ -70,21 +86,38 @@ def default_source() -> Path:
     return Path(spec.origin).parent
 
 
-def build_package(source: Path) -> Package:
-    """Zip the package at `source` in memory."""
+def build_package(source: Path, extra: Iterable[tuple[str, bytes, int]] = ()) -> Package:
+    """Zip the package at `source` in memory, with `extra` (archive name, content, mode) entries beside it."""
     source = source.expanduser()
     if not (source / "__init__.py").is_file():
         raise InputError(f"--source {source} is not a Python package (no __init__.py): pass the {PACKAGE_NAME} folder")
-    files = sorted(_package_files(source))
+    entries = {
+        f"{PACKAGE_NAME}/{relative}": ((source / relative).read_bytes(), FILE_MODE)
+        for relative in _package_files(source)
+    }
+    for name, content, mode in extra:
+        if name in entries or name.split("/", 1)[0] == PACKAGE_NAME:
+            raise InputError(f"a dependency's file {name!r} collides with the package's own")
+        entries[name] = (content, mode)
+    names = sorted(entries)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as archive:
-        for relative in files:
-            info = zipfile.ZipInfo(f"{PACKAGE_NAME}/{relative}", date_time=ZIP_EPOCH)
-            info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+        for name in names:
+            content, mode = entries[name]
+            level = COMPRESSION_LEVEL if name.startswith(f"{PACKAGE_NAME}/") else DEPENDENCY_COMPRESSION_LEVEL
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, so the mode bits above are honoured everywhere.
-            archive.writestr(info, (source / relative).read_bytes(), compresslevel=COMPRESSION_LEVEL)
-    return Package(data=buffer.getvalue(), files=tuple(f"{PACKAGE_NAME}/{name}" for name in files))
+            archive.writestr(info, content, compresslevel=level)
+    return Package(data=buffer.getvalue(), files=tuple(names))
+
+
+def build_for(source: Path, target: Target) -> Package:
+    """The package with its pinned dependencies as wheels for `target` (Lambda's architecture and Python)."""
+    source = source.expanduser()
+    wheel_files = dependencies.wheels(dependencies.requirements(source), target)
+    return build_package(source, dependencies.wheel_entries(wheel_files))
 
 
 @dataclass(frozen=True)
@@ -107,7 +140,8 @@ def compile_check(package: Package) -> CompileCheck:
     checked = 0
     with zipfile.ZipFile(io.BytesIO(package.data)) as archive:
         for name in package.files:
-            if not name.endswith(".py"):
+            # The function's own files: the dependencies' wheels were built and tested for the runtime.
+            if not name.endswith(".py") or not name.startswith(f"{PACKAGE_NAME}/"):
                 continue
             source = archive.read(name)
             try:
@@ -185,9 +219,21 @@ def command(
     output: Annotated[
         Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the zip.", dir_okay=False)
     ] = DEFAULT_OUTPUT,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            metavar="ARCH",
+            help="The function's architecture, arm64 or x86_64: the dependencies' wheels are for it. "
+            "[default: deployment/lambda-runtime.json's]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the Lambda's deployment zip: deterministic, so the same sources give the same sha256."""
-    package = build_package(source or default_source())
+    facts = dependencies.runtime_facts()
+    target = Target.of_runtime(facts.runtime, arch or facts.default_architecture)
+    package = build_for(source or default_source(), target)
     status(describe_check(compile_check(package)))
     path = write_package(package, output)
     out.print(f"path: {path}", markup=False)
@@ -195,3 +241,4 @@ def command(
     out.print(f"sha256: {package.sha256_hex}", markup=False)
     out.print(f"CodeSha256: {package.code_sha256}", markup=False)
     status("sha256 and CodeSha256 are the same digest: hex, and base64 as Lambda reports it")
+    out.print(f"target: {target.architecture} python{target.python_version}", markup=False)

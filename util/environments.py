@@ -41,10 +41,18 @@ OUTPUT_NAMES = (
     "connections_bucket",
     "lambda_log_group",
     "api_log_group",
+    "auth_mode",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwks_url",
+    "user_pool_id",
+    "user_pool_client_id",
 )
 """Outputs every environment has, in the order `util outputs` shows them."""
-LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url")
-"""Outputs only the local stack has: its embedded moto and its own Lambda API."""
+NULLABLE_OUTPUT_NAMES = ("jwt_issuer", "jwt_audience", "jwks_url", "user_pool_id", "user_pool_client_id")
+"""Null where they do not apply (auth mode not jwt, no Cognito user pool); `terraform output` then omits them."""
+LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url", "local_issuer_key")
+"""Outputs only the local stack has: its embedded moto, its own Lambda API, its issuer's private key (a path)."""
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .build import Package, SourceOption, build_package, compile_check, default_source, describe_check
+from .build import Package, SourceOption, build_for, compile_check, default_source, describe_check
 from .clients import lambda_client
 from .console import err, out, status
-from .environments import Outputs, load_outputs
+from .dependencies import Target, host_target
+from .environments import LOCAL_ENV, Outputs, load_outputs
 from .errors import InputError
 from .options import EnvArgument, EnvOption, resolve_env
 
@@ -56,6 +57,19 @@ def deploy(outputs: Outputs, package: Package, force: bool) -> DeployResult:
     return DeployResult(function_name=name, code_sha256=deployed, changed=True)
 
 
+def target_of(outputs: Outputs) -> Target:
+    """The platform the dependencies' wheels must be for: the function's runtime and architecture.
+
+    The local stack's workers run this machine's interpreter, whatever runtime its Lambda API reports.
+    """
+    if outputs.env == LOCAL_ENV:
+        return host_target()
+    name = outputs.require("lambda_function_name")
+    configuration = lambda_client(outputs).get_function_configuration(FunctionName=name)
+    architectures = configuration.get("Architectures") or ["x86_64"]
+    return Target.of_runtime(configuration.get("Runtime", ""), architectures[0])
+
+
 def _wait_until_updated(client: LambdaClient, name: str) -> None:
     waiter = client.get_waiter("function_updated_v2")
     waiter.wait(FunctionName=name, WaiterConfig={"Delay": WAIT_DELAY_S, "MaxAttempts": WAIT_MAX_ATTEMPTS})
@@ -74,7 +88,7 @@ def command(
     swaps its workers to the new code.
     """
     outputs = load_outputs(resolve_env(env, env_positional))
-    package = build_package(source or default_source())
+    package = build_for(source or default_source(), target_of(outputs))
     # Lambda would take a package that cannot import and fail every invocation: check before uploading.
     status(describe_check(compile_check(package)))
     result = deploy(outputs, package, force=force)

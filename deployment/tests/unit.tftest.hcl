@@ -94,8 +94,8 @@ run "lambda_runs_the_placeholder_with_its_environment" {
     error_message = "FANOUT_CONCURRENCY and LOG_LEVEL must come from the variables."
   }
   assert {
-    condition     = !contains(keys(aws_lambda_function.handler.environment[0].variables), "CONNECT_TOKEN")
-    error_message = "Without a connect_token the Lambda must get no CONNECT_TOKEN."
+    condition     = aws_lambda_function.handler.environment[0].variables.AUTH_MODE == "none" && !contains(keys(aws_lambda_function.handler.environment[0].variables), "CONNECT_TOKEN_PARAMETER")
+    error_message = "By default anyone may connect: AUTH_MODE none, no token parameter."
   }
   assert {
     condition     = aws_lambda_function.handler.logging_config[0].log_format == "JSON" && aws_lambda_function.handler.logging_config[0].application_log_level == "WARN"
@@ -115,22 +115,122 @@ run "lambda_runs_the_placeholder_with_its_environment" {
   }
 }
 
-run "connect_token_reaches_the_lambda_when_set" {
+run "token_mode_keeps_the_token_in_ssm_never_in_the_environment_or_state" {
   command = apply
 
   variables {
-    connect_token        = "s3cret-token-0123456789"
+    auth_mode            = "token"
     reserved_concurrency = 10
   }
 
   assert {
-    condition     = nonsensitive(aws_lambda_function.handler.environment[0].variables.CONNECT_TOKEN == "s3cret-token-0123456789")
-    error_message = "CONNECT_TOKEN must be the connect_token variable."
+    condition     = aws_ssm_parameter.connect_token[0].type == "SecureString" && aws_ssm_parameter.connect_token[0].name == "/wspush-${terraform.workspace}/connect-token"
+    error_message = "The connect token must be a SecureString parameter named after the stack."
+  }
+  assert {
+    condition     = nonsensitive(aws_ssm_parameter.connect_token[0].value) == "placeholder: set the connect token with aws ssm put-parameter --overwrite"
+    error_message = "Terraform must only ever write the placeholder (the real token is set outside it)."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.AUTH_MODE == "token" && aws_lambda_function.handler.environment[0].variables.CONNECT_TOKEN_PARAMETER == aws_ssm_parameter.connect_token[0].name
+    error_message = "The Lambda must get the parameter's name, not the token."
+  }
+  assert {
+    condition     = length(aws_apigatewayv2_authorizer.jwt) == 0 && aws_apigatewayv2_route.this["$connect"].authorization_type == "NONE"
+    error_message = "token mode has no authorizer: the handler checks the token."
   }
   assert {
     condition     = aws_lambda_function.handler.reserved_concurrent_executions == 10
     error_message = "reserved_concurrency must reach the function."
   }
+}
+
+run "jwt_mode_authorizes_connect_only_with_the_handler_as_request_authorizer" {
+  command = apply
+
+  variables {
+    auth_mode    = "jwt"
+    jwt_issuer   = "https://issuer.example"
+    jwt_audience = "wspush-clients"
+  }
+
+  assert {
+    condition     = aws_apigatewayv2_authorizer.jwt[0].authorizer_type == "REQUEST" && aws_apigatewayv2_authorizer.jwt[0].authorizer_uri == aws_lambda_function.handler.invoke_arn
+    error_message = "The authorizer must be a REQUEST authorizer invoking the one handler."
+  }
+  assert {
+    condition     = aws_apigatewayv2_authorizer.jwt[0].identity_sources == toset(["route.request.querystring.token"])
+    error_message = "The identity source must be the query string's token by default."
+  }
+  assert {
+    condition     = aws_apigatewayv2_route.this["$connect"].authorization_type == "CUSTOM" && aws_apigatewayv2_route.this["$connect"].authorizer_id == "auth0001"
+    error_message = "$connect must be authorised by the authorizer."
+  }
+  assert {
+    condition     = alltrue([for key, route in aws_apigatewayv2_route.this : route.authorization_type == "NONE" if key != "$connect"])
+    error_message = "Only $connect can carry an authorizer on a WebSocket API."
+  }
+  assert {
+    condition     = aws_lambda_permission.authorizer[0].principal == "apigateway.amazonaws.com" && aws_lambda_permission.authorizer[0].source_arn == "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/authorizers/auth0001"
+    error_message = "API Gateway may invoke the handler as this API's authorizer only."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.AUTH_MODE == "jwt" && aws_lambda_function.handler.environment[0].variables.JWT_ISSUER == "https://issuer.example" && aws_lambda_function.handler.environment[0].variables.JWT_AUDIENCE == "wspush-clients" && aws_lambda_function.handler.environment[0].variables.JWT_JWKS_URL == "https://issuer.example/.well-known/jwks.json"
+    error_message = "The Lambda must know the issuer, audience and JWKS URL."
+  }
+  assert {
+    condition     = output.auth_mode == "jwt" && output.jwt_issuer == "https://issuer.example" && output.jwks_url == "https://issuer.example/.well-known/jwks.json" && output.user_pool_id == null
+    error_message = "The outputs must name the issuer, and no user pool."
+  }
+  assert {
+    condition     = length(aws_ssm_parameter.connect_token) == 0
+    error_message = "jwt mode needs no connect token parameter."
+  }
+}
+
+run "no_authorizer_and_no_user_pool_without_jwt" {
+  command = apply
+
+  assert {
+    condition     = length(aws_apigatewayv2_authorizer.jwt) == 0 && length(aws_lambda_permission.authorizer) == 0 && length(aws_cognito_user_pool.this) == 0
+    error_message = "auth_mode none creates no authorizer, permission or user pool."
+  }
+  assert {
+    condition     = alltrue([for route in aws_apigatewayv2_route.this : route.authorization_type == "NONE" && route.authorizer_id == null])
+    error_message = "Without jwt no route is authorised."
+  }
+  assert {
+    condition     = output.auth_mode == "none" && output.jwt_issuer == null && output.jwt_audience == null && output.jwks_url == null && output.user_pool_client_id == null
+    error_message = "The jwt outputs must be null without jwt."
+  }
+}
+
+run "create_user_pool_makes_cognito_the_issuer" {
+  command = apply
+
+  variables {
+    auth_mode        = "jwt"
+    create_user_pool = true
+  }
+
+  assert {
+    condition     = output.jwt_issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_mockpool" && output.jwt_audience == "mockclient0001" && output.user_pool_id == "eu-west-1_mockpool" && output.user_pool_client_id == "mockclient0001"
+    error_message = "With a user pool, the issuer is Cognito's and the audience the app client's id."
+  }
+  assert {
+    condition     = !aws_cognito_user_pool_client.this[0].generate_secret && aws_cognito_user_pool.this[0].admin_create_user_config[0].allow_admin_create_user_only
+    error_message = "A public client without secret; users invited by an administrator."
+  }
+}
+
+run "jwt_without_an_issuer_is_refused" {
+  command = plan
+
+  variables {
+    auth_mode = "jwt"
+  }
+
+  expect_failures = [var.jwt_issuer, var.jwt_audience]
 }
 
 run "handler_policy_is_scoped_to_the_stacks_own_resources" {
@@ -292,7 +392,7 @@ run "invalid_variables_are_refused" {
   variables {
     project                = "Not_Valid"
     stage_name             = "has space"
-    connect_token          = "short"
+    auth_mode              = "open"
     fanout_concurrency     = 0
     log_level              = "VERBOSE"
     log_retention_days     = 10
@@ -307,7 +407,7 @@ run "invalid_variables_are_refused" {
   expect_failures = [
     var.project,
     var.stage_name,
-    var.connect_token,
+    var.auth_mode,
     var.fanout_concurrency,
     var.log_level,
     var.log_retention_days,

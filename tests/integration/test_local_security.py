@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from websockets.asyncio.client import ClientConnection
 
-from util.local.credentials import STATE_KEY, LocalCredentials
+from util.local.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 from util.local.sns import sns_event
 from util.local.stack import StackThread
 
@@ -347,7 +347,11 @@ def test_the_state_file_is_the_users_alone_and_holds_the_credentials_beside_the_
     assert stat.S_IMODE(state_path.stat().st_mode) == 0o600
     state = json.loads(state_path.read_text(encoding="utf-8"))
     assert LocalCredentials.from_state(state[STATE_KEY]) == stack.credentials
-    assert {name: value for name, value in state.items() if name != STATE_KEY} == stack.outputs
+    # The stack's --token sits beside the credentials, for `util connect -e local`: in this 0600 file only.
+    assert stack.stack is not None
+    assert state.pop(CONNECT_TOKEN_KEY) == stack.stack.settings.token
+    outputs = {name: value for name, value in state.items() if name != STATE_KEY and value is not None}
+    assert outputs == stack.outputs
     assert stack.credentials.access_key_id.startswith("ASIA") and len(stack.credentials.access_key_id) == 20
     assert stack.credentials.secret_access_key not in repr(stack.credentials)
 

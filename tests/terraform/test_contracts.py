@@ -11,6 +11,7 @@ import json
 
 from lambda_src.function import HANDLER, RUNTIME
 from lambda_src.routes import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
+from util.dependencies import runtime_facts
 from util.local.access_log import ACCESS_LOG_FORMAT, access_line
 from util.local.events import ConnectionFacts
 from util.local.settings import StackSettings
@@ -53,7 +54,9 @@ def test_api_tf_access_log_format_is_the_local_stacks_field_for_field() -> None:
 def test_lambda_tf_declares_the_handler_and_runtime_of_lambda_src_function() -> None:
     function = resource(DEPLOYMENT_DIR / "lambda.tf", "aws_lambda_function", "handler")
 
-    assert string_literal(attribute(function, "runtime")) == RUNTIME
+    # The runtime comes from deployment/lambda-runtime.json, which `util lambda-build` reads too.
+    assert attribute(function, "runtime") == "local.lambda_runtime.runtime"
+    assert runtime_facts(DEPLOYMENT_DIR).runtime == RUNTIME
     assert string_literal(attribute(function, "handler")) == HANDLER
 
 

@@ -112,6 +112,7 @@ def stack(moto_endpoint: str) -> dict[str, str]:
         "connections_bucket": bucket,
         "lambda_log_group": lambda_log_group,
         "api_log_group": api_log_group,
+        "auth_mode": "none",
         "aws_endpoint_url": moto_endpoint,
         "lambda_endpoint_url": moto_endpoint,
     }

@@ -62,9 +62,21 @@ def up(
         defaults.DEFAULT_HOST
     ),
     stage: Annotated[str, typer.Option(help="Stage name: the path of the WebSocket URL.")] = defaults.DEFAULT_STAGE,
-    token: Annotated[
-        str | None, typer.Option(help="Require ?token=TOKEN on connect (the function's CONNECT_TOKEN).")
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may connect: none, token (a shared --token) or jwt (a local issuer; `util token` mints). "
+            "[default: token if --token is given, else none]",
+            show_default=False,
+        ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="--auth token: the shared secret clients pass as ?token= (kept in the stack's SSM)."),
+    ] = None,
+    authorizer_ttl: Annotated[
+        float, typer.Option(help="--auth jwt: seconds the $connect authorizer's answer is cached per token.")
+    ] = 0.0,
     latency_ms: Annotated[
         float, typer.Option(help="Added to every @connections call, to mimic AWS round trips.")
     ] = 0.0,
@@ -123,6 +135,8 @@ def up(
         async_max_event_age_s=async_max_event_age,
         async_retry_delays_s=_seconds_list(async_retry_delays, "--async-retry-delays"),
         connections_rate=connections_rate,
+        auth=auth,
+        authorizer_ttl_s=authorizer_ttl,
         state_path=local_state_path(),
     ).validate()
     current = local_state_path()
@@ -211,7 +225,7 @@ def banner(
     env = LOCAL_ENV if current else f"local:{record.port}"
     # The token is a secret (terminal scrollback, CI logs): `util` reads it from the 0600 state file, and the
     # wscat line names where it goes, never its value.
-    token_query = "&token=<your --token>" if settings.token else ""
+    token_query = "&token=<your token>" if settings.auth_mode in ("token", "jwt") else ""
     down = f"{util} local down" + ("" if current else f" --port {record.port}")
     stop = "Ctrl-C stops the stack." if record.log_path is None else f"`{down}` stops the stack."
     return "\n".join(
@@ -223,6 +237,7 @@ def banner(
             f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs; its own process)",
             f"  state file    {state_file}",
             *([f"  log file      {record.log_path}"] if record.log_path else []),
+            f"  auth          {settings.auth_mode}" + _auth_hint(settings.auth_mode),
             "",
             "Next:",
             f"  connect       {util} connect -e {env}",
@@ -392,3 +407,12 @@ def _configure_logging(verbose: bool) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+def _auth_hint(mode: str) -> str:
+    util = util_command()
+    if mode == "jwt":
+        return f'  (TOKEN=$({util} token --sub alice --name Alice), then {util} connect --token "$TOKEN")'
+    if mode == "token":
+        return f"  ({util} connect reads your --token from the state file; other clients pass it as ?token=)"
+    return ""

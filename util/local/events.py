@@ -8,7 +8,7 @@ rules: `queryStringParameters` only when a query was sent, `body` and `messageId
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,8 @@ class ConnectionFacts:
     connected_at_ms: int
     source_ip: str
     user_agent: str | None
+    authorizer: Mapping[str, str] | None = None
+    """What the `$connect` authorizer allowed with (`requestContext.authorizer` of every event after it)."""
 
 
 def request_time(epoch_ms: int) -> str:
@@ -57,7 +59,7 @@ def _request_context(
         "domainName": facts.domain_name,
         "connectionId": facts.connection_id,
         "apiId": facts.api_id,
-    }
+    } | ({"authorizer": dict(facts.authorizer)} if facts.authorizer is not None else {})
 
 
 def _multi_map(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:

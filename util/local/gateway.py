@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -25,6 +26,7 @@ from lambda_src.clock import now_ms
 
 from . import ids
 from .access_log import AccessLogSink, access_line
+from .authorizer import LocalAuthorizer
 from .events import ConnectionFacts, connect_event, disconnect_event, message_event
 from .frames import FrameGuards
 from .registry import ConnectionRegistry, LiveConnection
@@ -93,7 +95,9 @@ class Gateway:
         access_log: AccessLogSink,
         guards: FrameGuards,
         connection_id: Callable[[], str] = ids.gateway_id,
+        authorizer: LocalAuthorizer | None = None,
     ) -> None:
+        self._authorizer = authorizer
         self._settings = settings
         self._invoker = invoker
         self.api_id = api_id
@@ -139,6 +143,12 @@ class Gateway:
             epoch_ms=epoch_ms,
             request_id=request_id,
         )
+        if self._authorizer is not None:
+            verdict = await self._authorizer.authorize(event)
+            if not verdict.allowed:
+                return self._refused_by_authorizer(verdict.status, facts, request_id, epoch_ms)
+            facts = replace(facts, authorizer=verdict.context)
+            event["requestContext"]["authorizer"] = dict(verdict.context or {})
         result, latency_ms, timed_out = await self._invoke(event, request_id)
         status = _integration_status(result)
         accepted = status is not None and 200 <= status < 300
@@ -181,6 +191,24 @@ class Gateway:
             if task is not None:
                 self._handlers.discard(task)
         return socket
+
+    def _refused_by_authorizer(
+        self, status: int, facts: ConnectionFacts, request_id: str, epoch_ms: int
+    ) -> web.Response:
+        # API Gateway's own answers: 401 Unauthorized (no identity source), 403 Forbidden (Deny), 500 otherwise.
+        message = {401: "Unauthorized", 403: "Forbidden"}.get(status, "Internal server error")
+        self._log_access(
+            facts,
+            request_id,
+            epoch_ms,
+            event_type="CONNECT",
+            route_key="$connect",
+            status=status,
+            result=None,
+            latency_ms=None,
+            error=message,
+        )
+        return web.json_response({"message": message}, status=status)
 
     @staticmethod
     def _chosen_protocol(result: InvocationResult | None) -> str | None:

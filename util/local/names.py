@@ -44,6 +44,11 @@ class StackNames:
         return f"{self.name}-connections-{self.account_id}"
 
     @property
+    def connect_token_parameter(self) -> str:
+        """The SSM parameter of the connect token (auth mode token), as deployment/auth.tf names it."""
+        return f"/{self.name}/connect-token"
+
+    @property
     def lambda_log_group(self) -> str:
         return f"/aws/lambda/{self.function}"
 

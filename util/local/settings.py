@@ -38,6 +38,9 @@ MAX_WORKERS = 64
 MAX_TIMEOUT_S = 900.0
 """Lambda's own maximum."""
 STAGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+AUTH_MODES = ("none", "token", "jwt")
+"""As lambda_src/config.py's AUTH_MODE and deployment/variables.tf's auth_mode."""
+MAX_AUTHORIZER_TTL_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,16 @@ class StackSettings:
     """Waits before retry 1, 2: Lambda's are fixed; shorter ones let tests see retries (the last one repeats)."""
     connections_rate: float | None = None
     """`@connections` requests per second (burst half of it) before 429 LimitExceededException; None: no limit."""
+    auth: str | None = None
+    """none, token or jwt; None: token when a token is given, else none."""
+    authorizer_ttl_s: float = 0.0
+    """How long the `$connect` authorizer's answers are cached per token (jwt); 0 caches nothing."""
+
+    @property
+    def auth_mode(self) -> str:
+        if self.auth is not None:
+            return self.auth
+        return "token" if self.token else "none"
 
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
@@ -112,6 +125,14 @@ class StackSettings:
             raise InputError("--connections-rate must be more than 0 requests per second")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")
+        if self.auth is not None and self.auth not in AUTH_MODES:
+            raise InputError(f"--auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+        if self.auth_mode == "token" and not self.token:
+            raise InputError("--auth token needs --token TOKEN (the shared secret clients pass as ?token=)")
+        if self.auth_mode != "token" and self.token:
+            raise InputError(f"--token is for --auth token, not --auth {self.auth_mode}")
+        if not 0 <= self.authorizer_ttl_s <= MAX_AUTHORIZER_TTL_S:
+            raise InputError(f"--authorizer-ttl must be from 0 to {MAX_AUTHORIZER_TTL_S:g} seconds")
         return self
 
     @property

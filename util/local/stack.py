@@ -22,15 +22,18 @@ from typing import Any
 
 from aiohttp import web
 
+from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES
 from util.errors import InputError, UtilError
 
 from . import aws, ids
 from .api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
+from .authorizer import LocalAuthorizer
 from .cloudwatch import AccessLog, LogShipper, StreamSink
 from .credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 from .frames import FrameGuards, FrameGuardUnavailable, serve_guarded
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
+from .issuer import KEY_FILE_NAME, LocalIssuer
 from .lambda_api import LambdaApi
 from .management import ManagementApi
 from .names import StackNames
@@ -97,6 +100,7 @@ class LocalStack:
         self._sns: SnsDelivery | None = None
         self._socket: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._issuer: LocalIssuer | None = None
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -133,9 +137,8 @@ class LocalStack:
             "CONNECTIONS_BUCKET": names.bucket,
             "CONNECTIONS_URL": connections_url,
             "LOG_LEVEL": settings.log_level,
+            **await self._auth_variables(moto_url, names, base_url),
         }
-        if settings.token:
-            function_variables["CONNECT_TOKEN"] = settings.token
         function_variables.update(settings.function_environment)
         environment = {
             **function_variables,
@@ -170,6 +173,13 @@ class LocalStack:
 
         registry = ConnectionRegistry()
         guards = FrameGuards(settings.max_frame_bytes)
+        authorizer = None
+        if self._issuer is not None:
+            authorizer = LocalAuthorizer(
+                self.runtime,
+                method_arn=f"arn:aws:execute-api:{names.region}:{names.account_id}:{api_id}/{settings.stage}/$connect",
+                ttl_s=settings.authorizer_ttl_s,
+            )
         self._gateway = Gateway(
             settings,
             self.runtime,
@@ -178,6 +188,7 @@ class LocalStack:
             access_log=AccessLog(self._shipper, names.api_log_group, f"{api_id}-{settings.stage}", ACCESS_LOGGER),
             guards=guards,
             connection_id=self._connection_id,
+            authorizer=authorizer,
         )
         self._management = ManagementApi(settings, registry, self._gateway)
         lambda_api = LambdaApi(
@@ -196,6 +207,8 @@ class LocalStack:
         self._management.add_routes(app, guard)
         lambda_api.add_routes(app, guard)
         quiet_server_errors()
+        if self._issuer is not None:
+            self._issuer.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
@@ -225,7 +238,15 @@ class LocalStack:
             "api_log_group": names.api_log_group,
             "aws_endpoint_url": moto_url,
             "lambda_endpoint_url": base_url,
+            "auth_mode": settings.auth_mode,
         }
+        if self._issuer is not None:
+            self.outputs |= {
+                "jwt_issuer": self._issuer.issuer,
+                "jwt_audience": self._issuer.audience,
+                "jwks_url": self._issuer.jwks_url,
+                "local_issuer_key": str(self._issuer.key_path),
+            }
         if settings.state_path is not None:
             write_state(settings.state_path, self.state_document())
         return self.outputs
@@ -236,7 +257,36 @@ class LocalStack:
         secrets: dict[str, Any] = {STATE_KEY: self.credentials.to_state()}
         if self.settings.token:
             secrets[CONNECT_TOKEN_KEY] = self.settings.token
-        return {**self.outputs, **secrets}
+        # Outputs that do not apply are null, as in the Terraform outputs contract.
+        nulls = dict.fromkeys((*NULLABLE_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES))
+        return {**nulls, **self.outputs, **secrets}
+
+    async def _auth_variables(self, moto_url: str, names: StackNames, base_url: str) -> dict[str, str]:
+        """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
+        settings = self.settings
+        mode = settings.auth_mode
+        if mode == "token":
+            assert settings.token is not None
+            ssm = aws.client("ssm", moto_url, names.region)
+            await asyncio.to_thread(
+                ssm.put_parameter,
+                Name=names.connect_token_parameter,
+                Value=settings.token,
+                Type="SecureString",
+                Overwrite=True,
+            )
+            return {"AUTH_MODE": mode, "CONNECT_TOKEN_PARAMETER": names.connect_token_parameter}
+        if mode == "jwt":
+            assert self._work_dir is not None
+            self._issuer = LocalIssuer(base_url, self._work_dir / KEY_FILE_NAME)
+            issuer = self._issuer
+            return {
+                "AUTH_MODE": mode,
+                "JWT_ISSUER": issuer.issuer,
+                "JWT_AUDIENCE": issuer.audience,
+                "JWT_JWKS_URL": issuer.jwks_url,
+            }
+        return {"AUTH_MODE": mode}
 
     def _initial_code(self, code_dir: Path) -> CodeVersion:
         return source_tree_version(code_dir, self.settings.handler.split(".", 1)[0])

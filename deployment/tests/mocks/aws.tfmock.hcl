@@ -76,3 +76,21 @@ mock_resource "aws_iam_role" {
     arn = "arn:aws:iam::123456789012:role/mocked"
   }
 }
+
+mock_resource "aws_apigatewayv2_authorizer" {
+  defaults = {
+    id = "auth0001"
+  }
+}
+
+mock_resource "aws_cognito_user_pool" {
+  defaults = {
+    id = "eu-west-1_mockpool"
+  }
+}
+
+mock_resource "aws_cognito_user_pool_client" {
+  defaults = {
+    id = "mockclient0001"
+  }
+}

@@ -24,11 +24,13 @@ provider "aws" {
     apigateway   = var.moto_endpoint
     apigatewayv2 = var.moto_endpoint
     cloudwatch   = var.moto_endpoint
+    cognitoidp   = var.moto_endpoint
     iam          = var.moto_endpoint
     lambda       = var.moto_endpoint
     logs         = var.moto_endpoint
     s3           = var.moto_endpoint
     sns          = var.moto_endpoint
+    ssm          = var.moto_endpoint
     sts          = var.moto_endpoint
   }
 }
@@ -40,7 +42,9 @@ run "whole_stack_applies_and_reports_its_outputs" {
     force_destroy = true
     # The opt-in singleton is applied here; the pytest apply covers the default (off).
     init_api_gw_logging_role = true
-    connect_token            = "moto-connect-token-0123"
+    # jwt with a Cognito user pool: the authorizer wiring and the pool apply here; the pytest apply covers none.
+    auth_mode        = "jwt"
+    create_user_pool = true
   }
 
   # After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
@@ -71,8 +75,16 @@ run "whole_stack_applies_and_reports_its_outputs" {
     error_message = "The API Gateway account must log through the new role."
   }
   assert {
-    condition     = nonsensitive(aws_lambda_function.handler.environment[0].variables.CONNECT_TOKEN == "moto-connect-token-0123")
-    error_message = "The connect token must reach the Lambda's environment."
+    condition     = output.user_pool_id == aws_cognito_user_pool.this[0].id && output.jwt_issuer == "https://cognito-idp.us-east-1.amazonaws.com/${aws_cognito_user_pool.this[0].id}"
+    error_message = "The user pool must be the issuer."
+  }
+  assert {
+    condition     = output.jwt_audience == aws_cognito_user_pool_client.this[0].id && aws_lambda_function.handler.environment[0].variables.JWT_AUDIENCE == output.jwt_audience
+    error_message = "The app client's id must be the audience the Lambda checks."
+  }
+  assert {
+    condition     = aws_apigatewayv2_route.this["$connect"].authorization_type == "CUSTOM" && aws_apigatewayv2_route.this["$connect"].authorizer_id == aws_apigatewayv2_authorizer.jwt[0].id
+    error_message = "$connect must be authorised by the REQUEST authorizer."
   }
   assert {
     condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_URL == output.connections_url

@@ -1,0 +1,127 @@
+"""The handler as API Gateway's REQUEST authorizer (jwt mode), and identity in the events after it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import jwt
+import pytest
+
+from lambda_src.authorizer import token_of
+from lambda_src.identity import Identity, InvalidClaims, from_authorizer, from_claims
+from lambda_src.jwks import JwksCache
+from lambda_src.services import Services
+from lambda_src.tokens import TokenVerifier
+
+from .conftest import connect_event, invoke, message_event
+from .connections_server import ConnectionsServer
+from .test_tokens import EC_KEY, SETTINGS, Issuer, claims, public_jwk
+
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc/live/$connect"
+
+
+def authorizer_event(query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers or {}}
+    if query is not None:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "c-1"}
+    return event
+
+
+@pytest.fixture
+def jwt_services(services: Services) -> Services:
+    services.config = replace(services.config, auth_mode="jwt", jwt=SETTINGS)
+    cache = JwksCache(SETTINGS.jwks_url, fetch=Issuer(public_jwk(EC_KEY, "ec-1")).fetch)
+    services.token_verifier = TokenVerifier(SETTINGS, cache)
+    return services
+
+
+def token(**overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), EC_KEY, algorithm="ES256", headers={"kid": "ec-1"})
+
+
+def test_a_valid_token_gets_an_allow_on_the_method_arn_with_the_identity_as_context(jwt_services: Services) -> None:
+    answer = invoke(jwt_services, authorizer_event({"token": token(name="Alice", rooms=["team-*", "lobby"])}))
+    assert answer == {
+        "principalId": "alice",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}],
+        },
+        "context": {"name": "Alice", "rooms": "team-*,lobby"},
+    }
+
+
+def test_a_bearer_header_works_when_the_query_has_no_token(jwt_services: Services) -> None:
+    answer = invoke(jwt_services, authorizer_event(headers={"authorization": f"Bearer {token()}"}))
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert token_of({}, {"Authorization": "Basic abc"}) is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        authorizer_event(),
+        authorizer_event({"token": "garbage"}),
+        authorizer_event({"token": token(aud="other")}),
+        authorizer_event({"token": token(rooms="not a list!")}),
+    ],
+    ids=["no token", "garbage", "wrong audience", "malformed rooms claim"],
+)
+def test_a_refused_token_gets_a_deny(jwt_services: Services, event: dict[str, Any]) -> None:
+    answer = invoke(jwt_services, event)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert "context" not in answer
+
+
+def test_an_authorizer_event_outside_jwt_mode_is_denied(services: Services) -> None:
+    answer = invoke(services, authorizer_event({"token": token()}))
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def with_authorizer(event: dict[str, Any], context: dict[str, str]) -> dict[str, Any]:
+    event["requestContext"]["authorizer"] = context
+    return event
+
+
+def test_connect_in_jwt_mode_takes_the_name_from_the_identity_and_ignores_name(jwt_services: Services) -> None:
+    event = with_authorizer(connect_event("c-1", {"name": "Eve"}), {"principalId": "alice", "name": "Alice"})
+    assert invoke(jwt_services, event)["statusCode"] == 200
+    stored = jwt_services.store.get("c-1")
+    assert stored is not None and stored.name == "Alice"
+
+
+def test_connect_in_jwt_mode_without_an_authorizer_identity_is_refused(jwt_services: Services) -> None:
+    assert invoke(jwt_services, connect_event("c-2", {"name": "Eve"}))["statusCode"] == 401
+    assert jwt_services.store.get("c-2") is None
+
+
+def test_whoami_answers_from_the_event_without_reading_the_store(
+    jwt_services: Services, connections_server: ConnectionsServer
+) -> None:
+    # No record stored: the name can only have come from requestContext.authorizer.
+    event = with_authorizer(message_event("c-3", {"action": "whoami"}), {"principalId": "bob", "name": "Bob"})
+    assert invoke(jwt_services, event)["statusCode"] == 200
+    assert connections_server.frames("c-3") == [{"type": "whoami", "connectionId": "c-3", "name": "Bob"}]
+
+
+def test_join_outside_the_rooms_claim_is_forbidden(
+    jwt_services: Services, connections_server: ConnectionsServer
+) -> None:
+    context = {"principalId": "bob", "name": "Bob", "rooms": "team-*"}
+    event = with_authorizer(message_event("c-4", {"action": "join", "room": "secret"}), context)
+    assert invoke(jwt_services, event)["statusCode"] == 400
+    (frame,) = connections_server.frames("c-4")
+    assert frame["code"] == "forbidden"
+
+
+def test_identity_from_claims_and_back() -> None:
+    identity = from_claims({"sub": "u1", "name": "N" * 80}, name_claim="name", rooms_claim="rooms")
+    assert identity == Identity("u1", "N" * 64, None), "name cut to 64 characters; no rooms claim, any room"
+    assert from_claims({"sub": "u1"}, name_claim="name", rooms_claim="rooms").name == "u1"
+    limited = from_claims({"sub": "u1", "rooms": []}, name_claim="name", rooms_claim="rooms")
+    assert not limited.may_use("lobby"), "an empty rooms claim allows no room"
+    assert from_authorizer({"principalId": "u1", **limited.to_context()}) == limited
+    with pytest.raises(InvalidClaims):
+        from_claims({"sub": "u1", "rooms": ["a,b"]}, name_claim="name", rooms_claim="rooms")

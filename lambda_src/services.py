@@ -17,7 +17,8 @@ from .fanout import Poster
 from .logs import get_logger
 from .management_api import SignedPoster
 from .shards import Invoker, LambdaInvoker
-from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
+from .store import ConnectionStore
+from .stores import open_store
 
 
 def _now_ms() -> int:
@@ -37,10 +38,9 @@ class Services:
 
 
 def from_config(config: Config) -> Services:
-    """Real AWS clients: S3 (boto3, standard retries) for the store, the lean signed poster for `@connections`."""
+    """Real AWS clients: the configured store (boto3, standard retries), the lean signed poster for `@connections`."""
     import boto3
     import botocore.session
-    from botocore.config import Config as BotoConfig
 
     core = botocore.session.get_session()
     # The store never reads LastModified: parsing it for every listed key was two thirds of a listing's CPU
@@ -52,13 +52,9 @@ def from_config(config: Config) -> Services:
         raise ConfigError("no AWS credentials found")
     if not session.region_name:
         raise ConfigError("no AWS region set (AWS_REGION)")
-    s3 = session.client(
-        "s3",
-        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=RECORD_READ_CONCURRENCY),
-    )
     return Services(
         config=config,
-        store=S3ConnectionStore(s3, config.connections_bucket),
+        store=open_store(config.connection_store, config.store_name, session),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout"),
         invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,

@@ -33,10 +33,14 @@ OUTPUT_NAMES = (
     "lambda_function_name",
     "sns_topic_arn",
     "connections_bucket",
+    "connections_table",
     "lambda_log_group",
     "api_log_group",
 )
-"""Outputs every environment has, in the order `util outputs` shows them."""
+"""Outputs of the contract, in the order `util outputs` shows them. An environment has all of them but one of
+`STORE_OUTPUT_NAMES`: Terraform drops a null output, and the local state file leaves the same one out."""
+STORE_OUTPUT_NAMES = ("connections_bucket", "connections_table")
+"""Exactly one of these names the connection store: its S3 bucket or its DynamoDB table."""
 LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url")
 """Outputs only the local stack has: its embedded moto and its own Lambda API."""
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from lambda_src.protocol import MAX_MESSAGE_BYTES
+from lambda_src.s3_store import S3ConnectionStore
 from lambda_src.services import Services
-from lambda_src.store import S3ConnectionStore
 
 from .conftest import add_connections, invoke, message_event
 from .connections_server import ConnectionsServer

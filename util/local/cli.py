@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from lambda_src.config import S3_STORE
 from util.environments import LOCAL_ENV, default_env, local_state_path
 from util.errors import InputError, UtilError, describe, exit_code
 
@@ -55,6 +56,9 @@ def up(
     timeout: Annotated[float, typer.Option(help="Function timeout in seconds; a longer invocation is cut off.")] = (
         defaults.DEFAULT_TIMEOUT_S
     ),
+    store: Annotated[
+        str, typer.Option(help="Connection store, created in the embedded moto: s3 (a bucket) or dynamodb (a table).")
+    ] = S3_STORE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the function's log lines.")] = False,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C (or SIGTERM) stops it and everything it started."""
@@ -73,6 +77,7 @@ def up(
             max_duration_s=max_duration,
             workers=workers,
             timeout_s=timeout,
+            store=store,
             state_path=local_state_path(),
         ).validate()
         _configure_logging(verbose)
@@ -115,7 +120,8 @@ def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
             f"wspush local stack is up: {settings.workers} warm Lambda workers, timeout {settings.timeout_s:g} s",
             f"  WebSocket     {websocket}",
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
-            f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs)",
+            f"  moto          {outputs['aws_endpoint_url']}  (S3, DynamoDB, SNS, SQS, CloudWatch Logs)",
+            f"  store         {settings.store}: {outputs.get('connections_table') or outputs['connections_bucket']}",
             f"  state file    {state}",
             "",
             "Next:",

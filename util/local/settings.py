@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambda_src.config import S3_STORE, STORE_KINDS
 from util.errors import InputError
 
 from .names import LOCAL_WORKSPACE
@@ -66,6 +67,8 @@ class StackSettings:
     """Where to write the outputs once ready; None writes none (in-process tests)."""
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_frame_bytes: int = MAX_FRAME_BYTES
+    store: str = S3_STORE
+    """The connection store: `s3` (a bucket) or `dynamodb` (a table), created in the embedded moto."""
 
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
@@ -84,6 +87,8 @@ class StackSettings:
             raise InputError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
         if "$connect" not in self.routes or "$disconnect" not in self.routes:
             raise InputError("the routes must include $connect and $disconnect")
+        if self.store not in STORE_KINDS:
+            raise InputError(f"--store must be one of {', '.join(STORE_KINDS)}, not {self.store!r}")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")
         return self

@@ -24,7 +24,7 @@ INIT_TIMEOUT_S = 60.0
 DEFAULT_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
 MOTO_OVERRIDE_FILE = "moto_override.tf"
-MOTO_SERVICES = ("apigateway", "apigatewayv2", "cloudwatch", "iam", "lambda", "logs", "s3", "sns", "sts")
+MOTO_SERVICES = ("apigateway", "apigatewayv2", "cloudwatch", "dynamodb", "iam", "lambda", "logs", "s3", "sns", "sts")
 """Every service the stack's resources and data sources call."""
 COPY_IGNORE = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "terraform.tfstate*", "*.tfstate.d")
 

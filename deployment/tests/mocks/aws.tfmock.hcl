@@ -76,3 +76,9 @@ mock_resource "aws_iam_role" {
     arn = "arn:aws:iam::123456789012:role/mocked"
   }
 }
+
+mock_resource "aws_dynamodb_table" {
+  defaults = {
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mocked"
+  }
+}

@@ -72,7 +72,7 @@ def test_table_is_on_demand_keyed_pk_sk_encrypted_with_ttl_on_expires_at(applied
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    assert "GlobalSecondaryIndexes" not in table and "LocalSecondaryIndexes" not in table
+    assert table.get("GlobalSecondaryIndexes", []) == [] and table.get("LocalSecondaryIndexes", []) == []
     assert table["SSEDescription"]["Status"] == "ENABLED"
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"

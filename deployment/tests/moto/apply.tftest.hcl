@@ -35,6 +35,13 @@ provider "aws" {
   }
 }
 
+# After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
+# unchanged. The pytest apply (tests/terraform/test_apply_moto.py) creates it for real; here it is
+# overridden, in every run: the second run destroys it, which must not reach the provider either.
+override_resource {
+  target = aws_s3_bucket_lifecycle_configuration.connections
+}
+
 run "whole_stack_applies_and_reports_its_outputs" {
   command = apply
 
@@ -43,13 +50,6 @@ run "whole_stack_applies_and_reports_its_outputs" {
     # The opt-in singleton is applied here; the pytest apply covers the default (off).
     init_api_gw_logging_role = true
     connect_token            = "moto-connect-token-0123"
-  }
-
-  # After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
-  # unchanged. The pytest apply (tests/terraform/test_apply_moto.py) creates it for real; here it
-  # is overridden so that this run stays short.
-  override_resource {
-    target = aws_s3_bucket_lifecycle_configuration.connections
   }
 
   assert {

@@ -174,10 +174,10 @@ def store_for_outputs(outputs: Mapping[str, Any]) -> ConnectionStore:
     endpoint = outputs["aws_endpoint_url"]
     table = outputs.get("connections_table")
     kind, name = (DYNAMODB_STORE, table) if table else (S3_STORE, outputs["connections_bucket"])
-    return open_store(kind, str(name), _EndpointSession(session, endpoint))
+    return open_store(kind, str(name), EndpointSession(session, endpoint))
 
 
-class _EndpointSession:
+class EndpointSession:
     """A boto3 session whose clients all go to one endpoint (the embedded moto)."""
 
     def __init__(self, session: boto3.session.Session, endpoint_url: str) -> None:

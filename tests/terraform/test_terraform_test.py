@@ -12,7 +12,8 @@ from .paths import DEPLOYMENT_DIR
 from .workdir import BackgroundRun, Workdir
 
 MOCKED_TEST_TIMEOUT_S = 120.0
-MOTO_TEST_TIMEOUT_S = 240.0
+MOTO_TEST_TIMEOUT_S = 360.0
+"""Two runs now (the S3 stack, then switched to the DynamoDB store) and the destroy; on a loaded 2-core machine."""
 OTHER_WORKSPACE = "staging"
 
 

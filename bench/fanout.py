@@ -5,12 +5,12 @@ another. For each shard size in `--shard-sizes` (the function's `SHARD_SIZE`: 0 
 everyone; N = recipients per shard invocation) a fresh stack runs every N (the audience grows between sizes):
 - ours: publish to the stack's SNS topic (exactly what `util send-data` does), which reaches the Lambda through
   SQS; seconds from the publish call to the last client's receipt. Median over `--repeat`, after one warm-up.
-- baseline (what the original projects do), with the first stack only: list the connection ids in S3, then
+- baseline (what the original projects do), with the first stack only: list the connection ids in the store, then
   `post_to_connection` with boto3, one at a time, run here in the bench process against the same stack;
   seconds from the start of the listing to the last client's receipt.
 
 Usage: python -m bench.fanout [--sizes 100,1000,10000] [--shard-sizes 0,1000] [--latency-ms 20] [--repeat 3]
-       [--baseline-max N] [--workers 4] [--json bench/results/fanout.json]
+       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--json bench/results/fanout.json]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lambda_src.config import S3_STORE, STORE_KINDS
 from util.local.credentials import LocalCredentials
 
 from .children import raise_open_files_limit
@@ -64,6 +65,7 @@ def _arguments() -> argparse.Namespace:
         "--baseline-max", type=positive_int, default=None, help="skip the baseline above this many clients (it is slow)"
     )
     parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
+    parser.add_argument("--store", choices=STORE_KINDS, default=S3_STORE, help="the stack's connection store")
     parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
     return parser.parse_args()
 
@@ -119,7 +121,7 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
 
 
 class Baseline:
-    """The naive fan-out of the original projects: list the ids in S3, post one at a time with boto3."""
+    """The naive fan-out of the original projects: list the ids in the store, post one at a time with boto3."""
 
     def __init__(self, outputs: dict[str, str], credentials: LocalCredentials | None) -> None:
         import boto3
@@ -127,19 +129,13 @@ class Baseline:
         if credentials is None:
             raise BenchError("the stack sent no credentials")
         session = boto3.session.Session(**credentials.client_kwargs(), region_name=outputs["region"])
-        self._bucket = outputs["connections_bucket"]
-        self._s3 = session.client("s3", endpoint_url=outputs["aws_endpoint_url"])
+        from util.local.aws import store_for_outputs
+
+        self._store = store_for_outputs(outputs)
         self._api = session.client("apigatewaymanagementapi", endpoint_url=outputs["connections_url"])
 
     def connection_ids(self) -> list[str]:
-        from urllib.parse import unquote
-
-        from lambda_src.store import CONNECTIONS_PREFIX
-
-        ids: list[str] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=CONNECTIONS_PREFIX):
-            ids.extend(unquote(item["Key"][len(CONNECTIONS_PREFIX) :]) for item in page.get("Contents", []))
-        return ids
+        return list(self._store.connection_ids())
 
     def post_all(self, data: bytes) -> int:
         posted = 0
@@ -187,7 +183,9 @@ def main() -> None:
     }
     for configuration, shard_size in enumerate(args.shard_sizes):
         environment = {"SHARD_SIZE": str(shard_size)}
-        with StackProcess(latency_ms=args.latency_ms, workers=args.workers, function_environment=environment) as stack:
+        with StackProcess(
+            latency_ms=args.latency_ms, workers=args.workers, function_environment=environment, store=args.store
+        ) as stack:
             naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:
                 for size, row in rows.items():

@@ -44,7 +44,7 @@ class StackProcess:
         self.credentials: LocalCredentials | None = None
         """The stack's own credentials: its Lambda API and `@connections` accept no others."""
         self._child: ChildProcess | None = None
-        self._s3: Any = None
+        self._store: Any = None
 
     def __enter__(self) -> StackProcess:
         self._child = ChildProcess("bench.stack_process", json.dumps(self.settings), name="stack")
@@ -92,12 +92,7 @@ class StackProcess:
 
     def stored_connections(self) -> int:
         """Connections in the store right now: what a broadcast reaches."""
-        from lambda_src.store import CONNECTIONS_PREFIX
-
-        s3 = self._s3_client()
-        paginator = s3.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.outputs["connections_bucket"], Prefix=CONNECTIONS_PREFIX)
-        return sum(int(page.get("KeyCount", 0)) for page in pages)
+        return sum(1 for _ in self._connection_store().connection_ids())
 
     def wait_for_stored(self, count: int, timeout_s: float) -> float:
         """Wait until the store holds exactly `count` connections (`$disconnect`s run after the close)."""
@@ -123,10 +118,12 @@ class StackProcess:
                     records.append(record)
         return records
 
-    def _s3_client(self) -> Any:
-        if self._s3 is None:
-            self._s3 = self._client("s3")
-        return self._s3
+    def _connection_store(self) -> Any:
+        if self._store is None:
+            from util.local.aws import store_for_outputs
+
+            self._store = store_for_outputs(self.outputs)
+        return self._store
 
     def _client(self, service: str) -> Any:
         import boto3

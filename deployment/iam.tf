@@ -1,4 +1,4 @@
-# Least privilege for the handler: its bucket's two key prefixes (and listing that bucket), its own
+# Least privilege for the handler: its bucket's two key prefixes (and listing that bucket) or its table, its own
 # API's @connections, its own log group, invoking itself (shards), X-Ray. And, opt-in, the per-region API Gateway logging role.
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -27,20 +27,38 @@ resource "aws_iam_role" "handler" {
 }
 
 data "aws_iam_policy_document" "handler" {
-  statement {
-    sid       = "ReadWriteConnectionRecords"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = [for prefix in local.store_prefixes : "${aws_s3_bucket.connections.arn}/${prefix}*"]
+  # The store's statements: the S3 bucket's or the DynamoDB table's, whichever exists.
+  dynamic "statement" {
+    for_each = aws_s3_bucket.connections
+    content {
+      sid       = "ReadWriteConnectionRecords"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = [for prefix in local.store_prefixes : "${statement.value.arn}/${prefix}*"]
+    }
   }
 
-  statement {
+  dynamic "statement" {
     # Listing this bucket, which holds nothing but the store's two prefixes. Deliberately without
     # an s3:prefix condition: S3 answers a GetObject of a missing key with 404 NoSuchKey only to a
     # caller allowed to list the bucket, and 403 AccessDenied otherwise; the store reads "no such
     # record" (a `send` to a gone connection, cleanup after 410 Gone) from that 404.
-    sid       = "ListConnectionStore"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.connections.arn]
+    for_each = aws_s3_bucket.connections
+    content {
+      sid       = "ListConnectionStore"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value.arn]
+    }
+  }
+
+  dynamic "statement" {
+    # Exactly the calls of lambda_src/dynamodb_store.py (tests/terraform holds them equal), on the table
+    # alone: it has no index, so no index ARN is granted.
+    for_each = aws_dynamodb_table.connections
+    content {
+      sid       = "ReadWriteConnectionTable"
+      actions   = local.dynamodb_store_actions
+      resources = [statement.value.arn]
+    }
   }
 
   statement {

@@ -14,18 +14,20 @@ locals {
 
   lambda_environment = merge(
     {
-      CONNECTIONS_BUCKET = aws_s3_bucket.connections.bucket
+      CONNECTION_STORE   = var.connection_store
       CONNECTIONS_URL    = local.connections_url
       FANOUT_CONCURRENCY = tostring(var.fanout_concurrency)
       LOG_LEVEL          = var.log_level
       SHARD_SIZE         = tostring(var.shard_size)
     },
     local.auth_environment,
+    local.use_s3 ? { CONNECTIONS_BUCKET = aws_s3_bucket.connections[0].bucket } : {},
+    local.use_s3 ? {} : { CONNECTIONS_TABLE = aws_dynamodb_table.connections[0].name },
   )
 }
 
 resource "aws_lambda_function" "handler" {
-  #checkov:skip=CKV_AWS_117:The handler only calls public AWS endpoints (S3, @connections); a VPC would add NAT cost and cold-start latency and protect nothing.
+  #checkov:skip=CKV_AWS_117:The handler only calls public AWS endpoints (S3 or DynamoDB, @connections); a VPC would add NAT cost and cold-start latency and protect nothing.
   #checkov:skip=CKV_AWS_116:No dead-letter queue: a push delivered late is worthless to WebSocket clients, and failures are logged with the SNS message id.
   #checkov:skip=CKV_AWS_173:The environment holds names and URLs only (the connect token lives in SSM, see auth.tf), which Lambda encrypts at rest with its AWS managed key; a customer managed key would add cost and no reader we do not already trust.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the team does not run; `util lambda-deploy` ships a deterministic zip whose CodeSha256 it checks.

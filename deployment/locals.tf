@@ -12,6 +12,7 @@ locals {
   role_name       = "${local.name}-handler"
   topic_name      = "${local.name}-push"
   bucket_name     = "${local.name}-connections-${data.aws_caller_identity.current.account_id}"
+  table_name      = "${local.name}-connections"
   lambda_log_name = "/aws/lambda/${local.function_name}"
   # Built from names, not from the function resource: the role's policy must exist before the function.
   function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.function_name}"
@@ -31,5 +32,25 @@ locals {
   store_prefixes     = [local.connections_prefix, local.rooms_prefix]
 
   # Connection records are deleted on $disconnect, which API Gateway delivers only best-effort.
+  # lambda_src/store.py's RECORD_TTL_S is the same time (the DynamoDB store writes it as TTL).
   connection_record_expiration_days = 1
+
+  # The connection store (lambda_src/stores.py): S3 bucket (store.tf) or DynamoDB table (dynamodb.tf).
+  use_s3 = var.connection_store == "s3"
+
+  # Key schema and TTL attribute of the table (lambda_src/dynamodb_store.py: PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE).
+  table_partition_key = "pk"
+  table_sort_key      = "sk"
+  table_ttl_attribute = "expiresAt"
+  # The DynamoDB calls the store makes, as IAM actions.
+  dynamodb_store_actions = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+  ]
 }

@@ -37,8 +37,13 @@ output "sns_topic_arn" {
 }
 
 output "connections_bucket" {
-  description = "Name of the S3 bucket holding the connection store."
-  value       = aws_s3_bucket.connections.bucket
+  description = "Name of the S3 bucket holding the connection store; null (so absent from `terraform output`) with connection_store = \"dynamodb\"."
+  value       = one(aws_s3_bucket.connections[*].bucket)
+}
+
+output "connections_table" {
+  description = "Name of the DynamoDB table holding the connection store; null (so absent from `terraform output`) with connection_store = \"s3\"."
+  value       = one(aws_dynamodb_table.connections[*].name)
 }
 
 output "lambda_log_group" {

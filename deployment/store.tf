@@ -1,7 +1,10 @@
-# The connection store: `connections/<id>` records and `rooms/<room>/<id>` memberships.
-# Private, encrypted, TLS-only; stale records expire after a day.
+# The S3 connection store (connection_store = "s3", the default): `connections/<id>` records and
+# `rooms/<room>/<id>` memberships. Private, encrypted, TLS-only; stale records expire after a day.
+# The DynamoDB store is in dynamodb.tf; exactly one of the two exists.
 
 resource "aws_s3_bucket" "connections" {
+  count = local.use_s3 ? 1 : 0
+
   #checkov:skip=CKV_AWS_18:Access logging of a store of short-lived connection records would cost more than the data is worth; the Lambda logs every store change it makes.
   #checkov:skip=CKV_AWS_21:Versioning would keep every deleted connection record; the records live minutes to hours and are rebuilt by reconnecting.
   #checkov:skip=CKV_AWS_144:Cross-region replication of ephemeral connection state is useless: connections live in one region's API.
@@ -20,7 +23,9 @@ resource "aws_s3_bucket" "connections" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "connections" {
-  bucket = aws_s3_bucket.connections.id
+  count = local.use_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.connections[0].id
 
   rule {
     # ACLs disabled: access is decided by IAM and the bucket policy alone.
@@ -29,7 +34,9 @@ resource "aws_s3_bucket_ownership_controls" "connections" {
 }
 
 resource "aws_s3_bucket_public_access_block" "connections" {
-  bucket = aws_s3_bucket.connections.id
+  count = local.use_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.connections[0].id
 
   block_public_acls       = true
   block_public_policy     = true
@@ -38,7 +45,9 @@ resource "aws_s3_bucket_public_access_block" "connections" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "connections" {
-  bucket = aws_s3_bucket.connections.id
+  count = local.use_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.connections[0].id
 
   rule {
     apply_server_side_encryption_by_default {
@@ -48,13 +57,15 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "connections" {
 }
 
 data "aws_iam_policy_document" "connections_bucket" {
+  count = local.use_s3 ? 1 : 0
+
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      aws_s3_bucket.connections.arn,
-      "${aws_s3_bucket.connections.arn}/*",
+      aws_s3_bucket.connections[0].arn,
+      "${aws_s3_bucket.connections[0].arn}/*",
     ]
 
     principals {
@@ -71,15 +82,19 @@ data "aws_iam_policy_document" "connections_bucket" {
 }
 
 resource "aws_s3_bucket_policy" "connections" {
-  bucket = aws_s3_bucket.connections.id
-  policy = data.aws_iam_policy_document.connections_bucket.json
+  count = local.use_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.connections[0].id
+  policy = data.aws_iam_policy_document.connections_bucket[0].json
 
   # S3 rejects a bucket policy while the public access block is still being applied.
   depends_on = [aws_s3_bucket_public_access_block.connections]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "connections" {
-  bucket = aws_s3_bucket.connections.id
+  count = local.use_s3 ? 1 : 0
+
+  bucket = aws_s3_bucket.connections[0].id
 
   # After creating this, the provider polls for ~55 s until S3 reads it back unchanged.
 
@@ -121,4 +136,36 @@ resource "aws_s3_bucket_lifecycle_configuration" "connections" {
       days_after_initiation = 1
     }
   }
+}
+
+# Addresses from before connection_store: an existing S3 deployment keeps its bucket.
+
+moved {
+  from = aws_s3_bucket.connections
+  to   = aws_s3_bucket.connections[0]
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.connections
+  to   = aws_s3_bucket_ownership_controls.connections[0]
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.connections
+  to   = aws_s3_bucket_public_access_block.connections[0]
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.connections
+  to   = aws_s3_bucket_server_side_encryption_configuration.connections[0]
+}
+
+moved {
+  from = aws_s3_bucket_policy.connections
+  to   = aws_s3_bucket_policy.connections[0]
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.connections
+  to   = aws_s3_bucket_lifecycle_configuration.connections[0]
 }

@@ -37,6 +37,26 @@ variable "stage_name" {
   }
 }
 
+variable "connection_store" {
+  description = "Where the function keeps connections and room memberships: \"s3\" (a bucket, the default) or \"dynamodb\" (an on-demand table). The function's CONNECTION_STORE."
+  type        = string
+  default     = "s3"
+  nullable    = false
+
+  validation {
+    # lambda_src/config.py STORE_KINDS holds the same values (a test compares them).
+    condition     = contains(["s3", "dynamodb"], var.connection_store)
+    error_message = "connection_store must be \"s3\" or \"dynamodb\"."
+  }
+}
+
+variable "dynamodb_point_in_time_recovery" {
+  description = "With connection_store = \"dynamodb\": keep 35 days of continuous backups of the table. Off by default: connections are rebuilt by reconnecting, so a restore has little to bring back."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "auth_mode" {
   description = "Who may connect: none (anyone), token (a shared token kept in SSM, see auth.tf) or jwt (signed tokens verified by the $connect authorizer)."
   type        = string
@@ -242,7 +262,7 @@ variable "lambda_architecture" {
 }
 
 variable "force_destroy" {
-  description = "Let `terraform destroy` delete the connection bucket even when it still holds objects."
+  description = "Let `terraform destroy` delete the connection bucket even when it still holds objects (a table is always deletable)."
   type        = bool
   default     = false
   nullable    = false

@@ -1,6 +1,8 @@
 """The Lambda's configuration: environment variables only, read in one place.
 
-- `CONNECTIONS_BUCKET` (required): the S3 bucket of the connection store.
+- `CONNECTION_STORE` (default `s3`): which connection store, `s3` or `dynamodb` (`STORE_KINDS`).
+- `CONNECTIONS_BUCKET` (required with `s3`): the S3 bucket of the connection store.
+- `CONNECTIONS_TABLE` (required with `dynamodb`): the DynamoDB table of the connection store.
 - `CONNECTIONS_URL` (required): the `@connections` endpoint,
   `https://{api_id}.execute-api.{region}.amazonaws.com/{stage}` on AWS, `http://127.0.0.1:PORT/STAGE` locally.
 - `AUTH_MODE` (default none): who may connect. `none`: anyone. `token`: a client passes `?token=` equal to the
@@ -22,7 +24,7 @@
   of at most this many, each posted by its own asynchronous invocation of this function.
 - `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
 
-Endpoints of S3 and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
+Endpoints of S3, DynamoDB and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
 `AWS_ENDPOINT_URL_S3`, ...), so the same code runs on AWS, in the local stack and in tests.
 """
 
@@ -47,6 +49,13 @@ MAX_JWT_LEEWAY_S = 300
 JWKS_WELL_KNOWN_PATH = "/.well-known/jwks.json"
 CONNECT_TOKEN_PLACEHOLDER = "placeholder: set the connect token with aws ssm put-parameter --overwrite"
 """Terraform's initial value of the connect token parameter (deployment/auth.tf): a function reading it fails."""
+S3_STORE = "s3"
+DYNAMODB_STORE = "dynamodb"
+STORE_KINDS = (S3_STORE, DYNAMODB_STORE)
+"""Values of CONNECTION_STORE; deployment/variables.tf validates `connection_store` against the same."""
+STORE_VARIABLE = "CONNECTION_STORE"
+STORE_NAME_VARIABLES = {S3_STORE: "CONNECTIONS_BUCKET", DYNAMODB_STORE: "CONNECTIONS_TABLE"}
+"""The variable naming the store's bucket or table, by store kind."""
 
 
 class ConfigError(ValueError):
@@ -70,6 +79,7 @@ class Config:
     """Everything the handler reads from its environment."""
 
     connections_bucket: str
+    """The S3 store's bucket; empty when the store is DynamoDB."""
     connections_url: str
     connect_token: str | None = None
     """The shared secret of `token` mode, once read from `connect_token_parameter` (see `services`)."""
@@ -81,14 +91,25 @@ class Config:
     auth_mode: str = "none"
     connect_token_parameter: str | None = None
     jwt: JwtSettings | None = None
+    connection_store: str = S3_STORE
+    connections_table: str = ""
+    """The DynamoDB store's table; empty when the store is S3."""
+
+    @property
+    def store_name(self) -> str:
+        """The bucket or table of the chosen store."""
+        return self.connections_table if self.connection_store == DYNAMODB_STORE else self.connections_bucket
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read the configuration; raises `ConfigError` naming the variable that is wrong."""
         env = os.environ if env is None else env
-        bucket = env.get("CONNECTIONS_BUCKET", "").strip()
-        if not bucket:
-            raise ConfigError("CONNECTIONS_BUCKET is not set")
+        store = env.get(STORE_VARIABLE, "").strip().lower() or S3_STORE
+        if store not in STORE_KINDS:
+            raise ConfigError(f"{STORE_VARIABLE} must be one of {', '.join(STORE_KINDS)}, not {store!r}")
+        names = {kind: env.get(variable, "").strip() for kind, variable in STORE_NAME_VARIABLES.items()}
+        if not names[store]:
+            raise ConfigError(f"{STORE_NAME_VARIABLES[store]} is not set ({STORE_VARIABLE} is {store})")
         url = env.get("CONNECTIONS_URL", "").strip().rstrip("/")
         if not url.startswith(("https://", "http://")):
             raise ConfigError("CONNECTIONS_URL must be the http(s) URL of the @connections endpoint")
@@ -102,7 +123,7 @@ class Config:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         mode, parameter, jwt = _auth(env)
         return cls(
-            connections_bucket=bucket,
+            connections_bucket=names[S3_STORE] if store == S3_STORE else "",
             connections_url=url,
             fanout_concurrency=concurrency,
             log_level=level,
@@ -112,6 +133,8 @@ class Config:
             auth_mode=mode,
             connect_token_parameter=parameter,
             jwt=jwt,
+            connection_store=store,
+            connections_table=names[DYNAMODB_STORE] if store == DYNAMODB_STORE else "",
         )
 
 

@@ -19,7 +19,8 @@ from .lambda_invoker import Invoker, LambdaInvoker
 from .logs import get_logger
 from .management_api import SignedPoster
 from .pool import carrying_context, fanout_pool
-from .store import RECORD_READ_CONCURRENCY, ConnectionStore, S3ConnectionStore
+from .store import ConnectionStore
+from .stores import open_store
 from .tokens import TokenVerifier
 
 
@@ -42,10 +43,9 @@ class Services:
 
 
 def from_config(config: Config) -> Services:
-    """Real AWS clients: S3 (boto3, standard retries) for the store, the lean signed poster for `@connections`."""
+    """Real AWS clients: the configured store (boto3, standard retries), the lean signed poster for `@connections`."""
     import boto3
     import botocore.session
-    from botocore.config import Config as BotoConfig
 
     core = botocore.session.get_session()
     # The store never reads LastModified, and parsing it for every listed key was most of a listing's CPU
@@ -57,16 +57,12 @@ def from_config(config: Config) -> Services:
         raise ConfigError("no AWS credentials found")
     if not session.region_name:
         raise ConfigError("no AWS region set (AWS_REGION)")
-    s3 = session.client(
-        "s3",
-        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=RECORD_READ_CONCURRENCY),
-    )
     if config.auth_mode == "token" and config.connect_token_parameter:
         token = read_connect_token(session.client("ssm"), config.connect_token_parameter)
         config = replace(config, connect_token=token)
     return Services(
         config=config,
-        store=S3ConnectionStore(s3, config.connections_bucket),
+        store=open_store(config.connection_store, config.store_name, session),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=fanout_pool(config.fanout_concurrency),
         invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,

@@ -39,6 +39,7 @@ OUTPUT_NAMES = (
     "lambda_function_name",
     "sns_topic_arn",
     "connections_bucket",
+    "connections_table",
     "lambda_log_group",
     "api_log_group",
     "auth_mode",
@@ -48,9 +49,19 @@ OUTPUT_NAMES = (
     "user_pool_id",
     "user_pool_client_id",
 )
-"""Outputs every environment has, in the order `util outputs` shows them."""
-NULLABLE_OUTPUT_NAMES = ("jwt_issuer", "jwt_audience", "jwks_url", "user_pool_id", "user_pool_client_id")
-"""Null where they do not apply (auth mode not jwt, no Cognito user pool); `terraform output` then omits them."""
+"""Outputs every environment has, in the order `util outputs` shows them (null where one does not apply)."""
+STORE_OUTPUT_NAMES = ("connections_bucket", "connections_table")
+"""Exactly one of these names the connection store: its S3 bucket or its DynamoDB table; the other is null."""
+NULLABLE_OUTPUT_NAMES = (
+    *STORE_OUTPUT_NAMES,
+    "jwt_issuer",
+    "jwt_audience",
+    "jwks_url",
+    "user_pool_id",
+    "user_pool_client_id",
+)
+"""Null where they do not apply (the other store, auth mode not jwt, no Cognito user pool); `terraform output`
+then omits them, and the local state file writes them as null."""
 LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url", "local_issuer_key")
 """Outputs only the local stack has: its embedded moto, its own Lambda API, its issuer's private key (a path)."""
 

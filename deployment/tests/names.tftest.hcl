@@ -26,7 +26,7 @@ run "names_follow_project_and_workspace" {
     error_message = "Topic name must be <project>-<workspace>-push."
   }
   assert {
-    condition     = aws_s3_bucket.connections.bucket == "wspush-${terraform.workspace}-connections-123456789012"
+    condition     = aws_s3_bucket.connections[0].bucket == "wspush-${terraform.workspace}-connections-123456789012"
     error_message = "Bucket name must be <project>-<workspace>-connections-<account id>."
   }
   assert {
@@ -55,7 +55,7 @@ run "names_take_the_project_variable" {
     error_message = "Function name must start with the project variable."
   }
   assert {
-    condition     = aws_s3_bucket.connections.bucket == "acme-${terraform.workspace}-connections-123456789012"
+    condition     = aws_s3_bucket.connections[0].bucket == "acme-${terraform.workspace}-connections-123456789012"
     error_message = "Bucket name must start with the project variable."
   }
 }

@@ -90,6 +90,14 @@ run "lambda_runs_the_placeholder_with_its_environment" {
     error_message = "CONNECTIONS_BUCKET must be the stack's bucket."
   }
   assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.CONNECTION_STORE == "s3" && !contains(keys(aws_lambda_function.handler.environment[0].variables), "CONNECTIONS_TABLE")
+    error_message = "By default the store is S3, and the function gets no table."
+  }
+  assert {
+    condition     = length(aws_dynamodb_table.connections) == 0 && length(aws_s3_bucket.connections) == 1
+    error_message = "By default the stack creates the bucket and no table."
+  }
+  assert {
     condition     = aws_lambda_function.handler.environment[0].variables.FANOUT_CONCURRENCY == "128" && aws_lambda_function.handler.environment[0].variables.LOG_LEVEL == "WARNING"
     error_message = "FANOUT_CONCURRENCY and LOG_LEVEL must come from the variables."
   }
@@ -279,37 +287,37 @@ run "bucket_is_private_encrypted_tls_only_and_expires_records" {
   command = apply
 
   assert {
-    condition = (aws_s3_bucket_public_access_block.connections.block_public_acls && aws_s3_bucket_public_access_block.connections.block_public_policy
-    && aws_s3_bucket_public_access_block.connections.ignore_public_acls && aws_s3_bucket_public_access_block.connections.restrict_public_buckets)
+    condition = (aws_s3_bucket_public_access_block.connections[0].block_public_acls && aws_s3_bucket_public_access_block.connections[0].block_public_policy
+    && aws_s3_bucket_public_access_block.connections[0].ignore_public_acls && aws_s3_bucket_public_access_block.connections[0].restrict_public_buckets)
     error_message = "Every public access must be blocked."
   }
   assert {
-    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.connections.rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.connections[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
     error_message = "Objects must be encrypted at rest."
   }
   assert {
     condition = anytrue([
-      for statement in data.aws_iam_policy_document.connections_bucket.statement :
+      for statement in data.aws_iam_policy_document.connections_bucket[0].statement :
       statement.effect == "Deny" && jsonencode([for condition in statement.condition : [condition.test, condition.variable, condition.values]]) == jsonencode([["Bool", "aws:SecureTransport", ["false"]]])
     ])
     error_message = "The bucket policy must deny requests without TLS."
   }
   assert {
     condition = jsonencode({
-      for rule in aws_s3_bucket_lifecycle_configuration.connections.rule :
+      for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
       one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0
     }) == jsonencode({ "connections/" = 1, "rooms/" = 1 })
     error_message = "Connection records and room memberships, and nothing else, must expire after one day."
   }
   assert {
     condition = contains([
-      for rule in aws_s3_bucket_lifecycle_configuration.connections.rule :
+      for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
       jsonencode([for abort in rule.abort_incomplete_multipart_upload : abort.days_after_initiation]) if rule.status == "Enabled"
     ], jsonencode([1]))
     error_message = "Incomplete multipart uploads must be aborted after a day."
   }
   assert {
-    condition     = aws_s3_bucket.connections.force_destroy == false
+    condition     = aws_s3_bucket.connections[0].force_destroy == false
     error_message = "force_destroy must default to false."
   }
   assert {
@@ -377,8 +385,8 @@ run "outputs_carry_the_contract_values" {
     error_message = "lambda_function_name and sns_topic_arn must name the stack's function and topic."
   }
   assert {
-    condition     = output.connections_bucket == "wspush-${terraform.workspace}-connections-123456789012"
-    error_message = "connections_bucket must name the stack's bucket."
+    condition     = output.connections_bucket == "wspush-${terraform.workspace}-connections-123456789012" && output.connections_table == null
+    error_message = "connections_bucket must name the stack's bucket, and connections_table be null."
   }
   assert {
     condition     = output.lambda_log_group == "/aws/lambda/wspush-${terraform.workspace}-handler" && output.api_log_group == "/aws/apigateway/wspush-${terraform.workspace}-api"
@@ -402,6 +410,7 @@ run "invalid_variables_are_refused" {
     lambda_timeout_s       = 901
     lambda_architecture    = "sparc"
     tags                   = { Project = "other" }
+    connection_store       = "redis"
   }
 
   expect_failures = [
@@ -417,5 +426,6 @@ run "invalid_variables_are_refused" {
     var.lambda_timeout_s,
     var.lambda_architecture,
     var.tags,
+    var.connection_store,
   ]
 }

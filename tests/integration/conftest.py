@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from lambda_src.config import STORE_KINDS
+from lambda_src.store import ConnectionStore
 from tests import strict_json
 from tests.stack_harness import running_stack as harness_running_stack
+from util.local.aws import store_for_outputs
 from util.local.settings import StackSettings
 from util.local.stack import StackThread
 
@@ -45,6 +48,17 @@ def stack_settings(**overrides: Any) -> StackSettings:
         state_path=None,
     )
     return replace(base, **overrides)
+
+
+STORE_IDS = [f"store={kind}" for kind in STORE_KINDS]
+"""`@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)`: a stack fixture run once per store.
+Only the modules that run the real handler use it (test_end_to_end, test_sharding): the others run test handlers
+that never touch the store, so a second store would only repeat them."""
+
+
+def stack_store(stack: StackThread) -> ConnectionStore:
+    """The stack's connection store, read through `ConnectionStore` whatever its kind."""
+    return store_for_outputs(stack.outputs)
 
 
 def run(coroutine: Coroutine[Any, Any, T], timeout_s: float = ASYNC_TEST_TIMEOUT_S) -> T:

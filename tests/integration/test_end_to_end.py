@@ -18,9 +18,20 @@ from botocore.config import Config as BotoConfig
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from lambda_src.config import STORE_KINDS
+from lambda_src.store import Connection
 from util.local.stack import StackThread
 
-from .conftest import RECEIVE_TIMEOUT_S, open_socket, recv_json, run, running_stack, stack_settings
+from .conftest import (
+    RECEIVE_TIMEOUT_S,
+    STORE_IDS,
+    open_socket,
+    recv_json,
+    run,
+    running_stack,
+    stack_settings,
+    stack_store,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,9 +40,11 @@ QUIET_S = 0.5
 """How long 'nothing arrives' is watched for, after the sender's own reply proved the fan-out finished."""
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[StackThread]:
-    settings = stack_settings(handler="lambda_src.app.handler", code_dir=None, token=TOKEN, workers=2)
+@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
+    settings = stack_settings(
+        handler="lambda_src.app.handler", code_dir=None, token=TOKEN, workers=2, store=request.param
+    )
     with running_stack(settings) as thread:
         yield thread
 
@@ -260,10 +273,7 @@ CLIENT_SCRIPT = textwrap.dedent(
 
 
 def stored_connection_ids(stack: StackThread) -> set[str]:
-    from urllib.parse import unquote
-
-    listing = aws(stack, "s3").list_objects_v2(Bucket=stack.outputs["connections_bucket"], Prefix="connections/")
-    return {unquote(item["Key"].removeprefix("connections/")) for item in listing.get("Contents", [])}
+    return set(stack_store(stack).connection_ids())
 
 
 def test_an_abruptly_killed_client_is_gone_by_the_next_broadcast(stack: StackThread) -> None:
@@ -293,10 +303,7 @@ def test_an_abruptly_killed_client_is_gone_by_the_next_broadcast(stack: StackThr
 def test_a_connection_whose_disconnect_was_lost_is_pruned_by_the_next_broadcast(stack: StackThread) -> None:
     """`$disconnect` is best effort on AWS: a record without a live connection must go on the first 410."""
     stale_id = "c3RhbGVjb25uZWN0="
-    record = {"connectionId": stale_id, "name": "ghost", "connectedAt": 1, "sourceIp": None, "rooms": []}
-    aws(stack, "s3").put_object(
-        Bucket=stack.outputs["connections_bucket"], Key="connections/c3RhbGVjb25uZWN0%3D", Body=json.dumps(record)
-    )
+    stack_store(stack).add(Connection(stale_id, "ghost", 1))
     assert stale_id in stored_connection_ids(stack)
 
     async def main() -> None:

@@ -17,9 +17,19 @@ import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from lambda_src.config import STORE_KINDS
+from lambda_src.store import Connection
 from util.local.stack import StackThread
 
-from .conftest import open_socket, recv_json, run, running_stack, stack_settings
+from .conftest import (
+    STORE_IDS,
+    open_socket,
+    recv_json,
+    run,
+    running_stack,
+    stack_settings,
+    stack_store,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,16 +38,17 @@ SHARD_SIZE = int(os.environ.get("SHARDING_SHARD_SIZE", "500"))
 CONNECT_BATCH = 100
 STALE_IDS = ("+stale0AAAAAAAAA=", "Mstale0AAAAAAAAA=", "zstale0AAAAAAAAA=")
 """Stored connections without a live socket (their $disconnect was lost): the gateway answers 410 for them.
-Their first characters spread them over the S3 listing, so different shards meet them."""
+Their first characters spread them over the listing, so different shards meet them."""
 LOG_WAIT_S = 30.0
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[StackThread]:
+@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
     settings = stack_settings(
         handler="lambda_src.app.handler",
         code_dir=None,
         workers=6,
+        store=request.param,
         function_environment={"SHARD_SIZE": str(SHARD_SIZE)},
     )
     with running_stack(settings) as thread:
@@ -49,19 +60,13 @@ def _client(stack: StackThread, service: str) -> Any:
 
 
 def _plant_stale_records(stack: StackThread) -> None:
-    s3 = _client(stack, "s3")
+    store = stack_store(stack)
     for stale in STALE_IDS:
-        record = {"connectionId": stale, "name": "stale", "connectedAt": 0, "sourceIp": None, "rooms": []}
-        key = "connections/" + stale.replace("+", "%2B").replace("=", "%3D")
-        s3.put_object(Bucket=stack.outputs["connections_bucket"], Key=key, Body=json.dumps(record).encode())
+        store.add(Connection(stale, "stale", 0))
 
 
 def _stored_ids(stack: StackThread) -> set[str]:
-    s3 = _client(stack, "s3")
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.outputs["connections_bucket"], Prefix="connections/"
-    )
-    return {item["Key"] for page in pages for item in page.get("Contents", [])}
+    return set(stack_store(stack).connection_ids())
 
 
 def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:

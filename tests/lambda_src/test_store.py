@@ -1,11 +1,24 @@
-"""The S3 connection store past one page of listing and one batch of deletes."""
+"""The S3 store's own layout: the only tests that read the bucket's keys (the contract suite covers behaviour)."""
 
 from __future__ import annotations
 
+import boto3
+import pytest
+
+from lambda_src.s3_store import (
+    BASE64_SYMBOLS,
+    CONNECTIONS_PREFIX,
+    S3_DELETE_BATCH,
+    S3ConnectionStore,
+    connection_key,
+    membership_key,
+    segment_bound,
+)
 from lambda_src.services import Services
-from lambda_src.store import S3_DELETE_BATCH
 
 from .conftest import add_connections
+
+pytestmark = pytest.mark.stack
 
 
 def test_listing_and_removing_more_than_one_page_and_batch(services: Services) -> None:
@@ -26,8 +39,55 @@ def test_remove_with_room_hint_deletes_a_membership_without_record(services: Ser
     add_connections(services, ["a"], rooms={"lobby": ["a"]})
     services.store.remove(["a"])
     add_connections(services, ["b"], rooms={"lobby": ["b"]})
-    services.store._s3.delete_object(Bucket=services.config.connections_bucket, Key="connections/b")  # type: ignore[attr-defined]
+    boto3.client("s3").delete_object(Bucket=services.config.connections_bucket, Key="connections/b")
 
     services.store.remove(["b"], room="lobby")
 
     assert list(services.store.room_members("lobby")) == []
+
+
+def test_keys_are_the_documented_layout_with_ids_percent_encoded(services: Services) -> None:
+    add_connections(services, ["a/b+c="], rooms={"lobby": ["a/b+c="]})
+
+    listing = boto3.client("s3").list_objects_v2(Bucket=services.config.connections_bucket)
+    keys = sorted(item["Key"] for item in listing.get("Contents", []))
+
+    assert keys == ["connections/a%2Fb%2Bc%3D", "rooms/lobby/a%2Fb%2Bc%3D"]
+    assert keys == sorted([connection_key("a/b+c="), membership_key("lobby", "a/b+c=")])
+
+
+def test_a_segment_lists_only_its_own_key_range(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The point of segments on S3: each lists its own range of keys, not the whole prefix filtered.
+    ids = ["A000", "M000", "g000", "z000"]
+    add_connections(services, ids)
+    store = services.store
+    assert isinstance(store, S3ConnectionStore)
+    calls: list[dict[str, object]] = []
+    client = store._s3  # the S3 store's own test may watch its client
+    real = client.list_objects_v2
+
+    def spy(**kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "list_objects_v2", spy)
+
+    parts = [list(store.connection_ids(segment, 4)) for segment in range(4)]
+
+    assert parts == [["A000"], ["M000"], ["g000"], ["z000"]]
+    assert [call.get("StartAfter") for call in calls] == [
+        None,
+        *(CONNECTIONS_PREFIX + str(segment_bound(k, 4)) for k in (1, 2, 3)),
+    ]
+
+
+def test_segment_bounds_rise_and_cut_the_alphabet_evenly() -> None:
+    bounds = [segment_bound(k, 4) for k in range(5)]
+
+    assert bounds[0] is None and bounds[4] is None
+    # 64 symbols in key order ("%2B" for '+', "%2F" for '/', digits, upper, lower): a quarter is 16 symbols.
+    assert BASE64_SYMBOLS[:3] == ("%2B", "%2F", "0")
+    assert bounds[1:4] == ["E%2B%2B", "U%2B%2B", "k%2B%2B"]
+    inner = [str(segment_bound(k, 1000)) for k in range(1, 1000)]
+    assert inner == sorted(inner)
+    assert len(set(inner)) == 999

@@ -1,7 +1,8 @@
-"""What the stack left in its moto: the connection store (S3) and the two log groups (CloudWatch Logs).
+"""What the stack left in its moto: the connection store (read through `ConnectionStore`, whichever store the
+stack runs) and the two log groups (CloudWatch Logs).
 
 These are the tests' witnesses: a message is "delivered" when a client read it, a connection is "gone" when
-its key left the bucket, and "no exception" means no failure marker in any line of the Lambda's log group.
+the store no longer lists it, and "no exception" means no failure marker in any line of the Lambda's log group.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 
-CONNECTIONS_PREFIX = "connections/"
-ROOMS_PREFIX = "rooms/"
+from lambda_src.store import ConnectionStore
+from util.local.aws import store_for_outputs
+
 LOG_SETTLE_S = 0.6
 """Three of the stack's 200 ms shipping intervals: a count unchanged this long has been shipped whole."""
 LOG_WAIT_TIMEOUT_S = 30.0
@@ -40,16 +41,12 @@ def client(outputs: Mapping[str, str], service: str) -> Any:
     )
 
 
-def stored_keys(outputs: Mapping[str, str], prefix: str = "") -> list[str]:
-    s3 = client(outputs, "s3")
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs["connections_bucket"], Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
+def store(outputs: Mapping[str, str]) -> ConnectionStore:
+    return store_for_outputs(outputs)
 
 
 def stored_connection_ids(outputs: Mapping[str, str]) -> set[str]:
-    return {unquote(key.removeprefix(CONNECTIONS_PREFIX)) for key in stored_keys(outputs, CONNECTIONS_PREFIX)}
+    return set(store(outputs).connection_ids())
 
 
 def wait_for_store(outputs: Mapping[str, str], expected: set[str], timeout_s: float) -> set[str]:

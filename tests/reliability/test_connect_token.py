@@ -13,7 +13,7 @@ from tests import strict_json
 
 from .clients import RECEIVE_TIMEOUT_S, client_url, close_clients, open_clients, run, sync_all
 from .conftest import TOKEN, require_empty_store
-from .moto_state import log_lines, now_ms, stored_keys
+from .moto_state import log_lines, now_ms, stored_connection_ids
 from .stack_process import StackProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,7 +61,7 @@ def test_handshakes_without_the_right_token_get_401_and_store_nothing(stack: Sta
             "code": "unauthorized",
             "error": "a valid token is required",
         }
-    assert stored_keys(stack.outputs) == []
+    assert stored_connection_ids(stack.outputs) == set()
     access = [json.loads(line) for line in log_lines(stack.outputs, "api_log_group", started_ms)]
     assert Counter((e["eventType"], e["status"]) for e in access) == {("CONNECT", 401): len(answers)}
 

@@ -28,7 +28,7 @@ from tests import strict_json
 
 from .clients import RECEIVE_TIMEOUT_S, Client, client_url, close_clients, open_clients, run, sync
 from .conftest import TOKEN, require_empty_store
-from .moto_state import failures, log_lines, now_ms, stored_keys, structured
+from .moto_state import failures, log_lines, now_ms, stored_connection_ids, structured
 from .scale import SIZES
 from .stack_process import StackProcess
 
@@ -247,5 +247,5 @@ def test_names_with_control_or_bidi_characters_are_refused_at_the_handshake_with
         assert status == 400, case
         frame = strict_json.loads(body)
         assert (frame["type"], frame["code"]) == ("error", "invalid_field"), case
-    assert stored_keys(stack.outputs) == []
+    assert stored_connection_ids(stack.outputs) == set()
     assert failures(log_lines(stack.outputs, "lambda_log_group", started_ms)) == []

@@ -126,6 +126,7 @@ def test_function_runs_the_placeholder_with_the_stacks_environment(applied_works
     assert configuration["Role"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{NAME}-handler"
     assert configuration["TracingConfig"] == {"Mode": "Active"}
     assert configuration["Environment"]["Variables"] == {
+        "CONNECTION_STORE": "s3",
         "CONNECTIONS_BUCKET": outputs["connections_bucket"],
         "CONNECTIONS_URL": outputs["connections_url"],
         "FANOUT_CONCURRENCY": "64",

@@ -12,7 +12,8 @@ from .paths import DEPLOYMENT_DIR
 from .workdir import BackgroundRun, Workdir
 
 MOCKED_TEST_TIMEOUT_S = 120.0
-MOTO_TEST_TIMEOUT_S = 240.0
+MOTO_TEST_TIMEOUT_S = 360.0
+"""Two runs now (the S3 stack, then switched to the DynamoDB store) and the destroy; on a loaded 2-core machine."""
 OTHER_WORKSPACE = "staging"
 
 
@@ -63,12 +64,14 @@ def test_apply_against_moto_passes_and_destroys_everything(
     result = moto_terraform_test.wait(MOTO_TEST_TIMEOUT_S)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert run_summary(result.stdout) == (1, 0, 0)
+    assert run_summary(result.stdout) == (count_runs(DEPLOYMENT_DIR / "tests" / "moto"), 0, 0)
     # terraform test destroys what it applied: nothing of the `default` workspace is left in moto.
     functions = [f["FunctionName"] for f in moto_client("lambda", moto_endpoint).list_functions()["Functions"]]
     buckets = [b["Name"] for b in moto_client("s3", moto_endpoint).list_buckets()["Buckets"]]
+    tables = moto_client("dynamodb", moto_endpoint).list_tables()["TableNames"]
     assert "wspush-default-handler" not in functions
     assert "wspush-default-connections-123456789012" not in buckets
+    assert "wspush-default-connections" not in tables
 
 
 def test_workspace_unfit_for_a_bucket_name_is_refused_with_a_clear_message(offline_workdir: Workdir) -> None:

@@ -29,6 +29,7 @@ MOTO_SERVICES = (
     "apigatewayv2",
     "cloudwatch",
     "cognitoidp",
+    "dynamodb",
     "iam",
     "lambda",
     "logs",

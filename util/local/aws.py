@@ -14,16 +14,23 @@ import os
 import select
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 
+from lambda_src.config import DYNAMODB_STORE, S3_STORE, STORE_NAME_VARIABLES, STORE_VARIABLE
+from lambda_src.dynamodb_store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from lambda_src.store import ConnectionStore
+from lambda_src.stores import open_store
+
 from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from .names import StackNames
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
@@ -93,16 +100,31 @@ class Resources:
     subscription_arn: str
 
 
+def store_variables(store: str, names: StackNames) -> dict[str, str]:
+    """The function's store variables, as deployment/lambda.tf sets them for this store."""
+    if store == DYNAMODB_STORE:
+        return {STORE_VARIABLE: store, STORE_NAME_VARIABLES[store]: names.table}
+    return {STORE_VARIABLE: store, STORE_NAME_VARIABLES[store]: names.bucket}
+
+
+def store_outputs(store: str, names: StackNames) -> dict[str, str]:
+    """The store's output: `connections_table` or `connections_bucket`, never both (Terraform drops a null one)."""
+    return {"connections_table": names.table} if store == DYNAMODB_STORE else {"connections_bucket": names.bucket}
+
+
 def account_id(endpoint_url: str, region: str) -> str:
     return str(client("sts", endpoint_url, region).get_caller_identity()["Account"])
 
 
-def provision(endpoint_url: str, names: StackNames, delivery_queue: str) -> Resources:
-    """Create bucket, topic and log groups (as Terraform names them), and the SNS delivery queue."""
+def provision(endpoint_url: str, names: StackNames, delivery_queue: str, store: str = S3_STORE) -> Resources:
+    """Create the store (bucket or table), topic and log groups as Terraform names them, and the SNS delivery queue."""
     region = names.region
-    s3: S3Client = client("s3", endpoint_url, region)
-    s3.create_bucket(Bucket=names.bucket)  # us-east-1 answers 200 for a bucket one already owns
-    empty_bucket(s3, names.bucket)
+    if store == DYNAMODB_STORE:
+        create_connections_table(client("dynamodb", endpoint_url, region), names.table)
+    else:
+        s3: S3Client = client("s3", endpoint_url, region)
+        s3.create_bucket(Bucket=names.bucket)  # us-east-1 answers 200 for a bucket one already owns
+        empty_bucket(s3, names.bucket)
     sns = client("sns", endpoint_url, region)
     topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
     logs = client("logs", endpoint_url, region)
@@ -115,6 +137,58 @@ def provision(endpoint_url: str, names: StackNames, delivery_queue: str) -> Reso
     # Not raw delivery: the SNS envelope is what carries the message attributes.
     subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
     return Resources(names, queue_url, subscription["SubscriptionArn"])
+
+
+def create_connections_table(dynamodb: DynamoDBClient, table: str) -> None:
+    """The DynamoDB store's table as deployment/dynamodb.tf creates it: keys `pk`/`sk`, on demand, TTL on `expiresAt`.
+
+    A table left by an older stack in this moto is deleted first: a fresh stack starts with no connections.
+    """
+    with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+        dynamodb.delete_table(TableName=table)
+        dynamodb.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        SSESpecification={"Enabled": True},
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
+def store_for_outputs(outputs: Mapping[str, Any]) -> ConnectionStore:
+    """The connection store a local stack's outputs name (its bucket or its table), on its embedded moto.
+
+    Tests and benchmarks read and seed the store through this, never through S3 keys or DynamoDB items.
+    """
+    session = boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=outputs["region"]
+    )
+    endpoint = outputs["aws_endpoint_url"]
+    table = outputs.get("connections_table")
+    kind, name = (DYNAMODB_STORE, table) if table else (S3_STORE, outputs["connections_bucket"])
+    return open_store(kind, str(name), EndpointSession(session, endpoint))
+
+
+class EndpointSession:
+    """A boto3 session whose clients all go to one endpoint (the embedded moto)."""
+
+    def __init__(self, session: boto3.session.Session, endpoint_url: str) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+
+    def client(self, service: str, **options: Any) -> Any:
+        return self._session.client(service, endpoint_url=self._endpoint_url, **options)  # type: ignore[call-overload]
 
 
 def empty_bucket(s3: S3Client, bucket: str) -> None:

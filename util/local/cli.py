@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from lambda_src import limits
+from lambda_src.config import S3_STORE
 from util.boundary import BoundaryGroup, UtilCommand
 from util.console import out, status, util_command
 from util.environments import LOCAL_ENV, local_state_path
@@ -93,6 +94,9 @@ def up(
     timeout: Annotated[float, typer.Option(help="Function timeout in seconds; a longer invocation is cut off.")] = (
         defaults.DEFAULT_TIMEOUT_S
     ),
+    store: Annotated[
+        str, typer.Option(help="Connection store, created in the embedded moto: s3 (a bucket) or dynamodb (a table).")
+    ] = S3_STORE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the function's log lines.")] = False,
     pings_reset_idle: Annotated[
         bool, typer.Option(help="Let WebSocket pings count as activity for the idle timeout (API Gateway: no).")
@@ -137,6 +141,7 @@ def up(
         connections_rate=connections_rate,
         auth=auth,
         authorizer_ttl_s=authorizer_ttl,
+        store=store,
         state_path=local_state_path(),
     ).validate()
     current = local_state_path()
@@ -234,7 +239,8 @@ def banner(
             f"wspush local stack is up: {settings.workers} warm Lambda workers, timeout {settings.timeout_s:g} s",
             f"  WebSocket     {websocket}",
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
-            f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs; its own process)",
+            f"  moto          {outputs['aws_endpoint_url']}  (S3, DynamoDB, SNS, SQS, Logs; its own process)",
+            f"  store         {settings.store}: {outputs.get('connections_table') or outputs.get('connections_bucket')}",
             f"  state file    {state_file}",
             *([f"  log file      {record.log_path}"] if record.log_path else []),
             f"  auth          {settings.auth_mode}" + _auth_hint(settings.auth_mode),

@@ -49,6 +49,11 @@ class StackNames:
         return f"/{self.name}/connect-token"
 
     @property
+    def table(self) -> str:
+        """The DynamoDB store's table (deployment/locals.tf: `<project>-<workspace>-connections`)."""
+        return f"{self.name}-connections"
+
+    @property
     def lambda_log_group(self) -> str:
         return f"/aws/lambda/{self.function}"
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambda_src.config import S3_STORE, STORE_KINDS
 from lambda_src.function import HANDLER
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from lambda_src.routes import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
@@ -94,6 +95,9 @@ class StackSettings:
             return self.auth
         return "token" if self.token else "none"
 
+    store: str = S3_STORE
+    """The connection store: `s3` (a bucket) or `dynamodb` (a table), created in the embedded moto."""
+
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port must be between 0 and 65535, not {self.port}")
@@ -123,6 +127,8 @@ class StackSettings:
             raise InputError("--async-retry-delays must be one or more seconds, none negative")
         if self.connections_rate is not None and not self.connections_rate > 0:
             raise InputError("--connections-rate must be more than 0 requests per second")
+        if self.store not in STORE_KINDS:
+            raise InputError(f"--store must be one of {', '.join(STORE_KINDS)}, not {self.store!r}")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")
         if self.auth is not None and self.auth not in AUTH_MODES:

@@ -125,7 +125,7 @@ class LocalStack:
         names = StackNames(workspace=settings.workspace, account_id=account)
         api_id = ids.api_id()
         self._resources = await asyncio.to_thread(
-            aws.provision, moto_url, names, f"{names.name}-push-delivery-{api_id}"
+            aws.provision, moto_url, names, f"{names.name}-push-delivery-{api_id}", settings.store
         )
 
         public_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -134,7 +134,7 @@ class LocalStack:
         connections_url = f"{base_url}/{settings.stage}"
 
         function_variables = {
-            "CONNECTIONS_BUCKET": names.bucket,
+            **aws.store_variables(settings.store, names),
             "CONNECTIONS_URL": connections_url,
             "LOG_LEVEL": settings.log_level,
             **await self._auth_variables(moto_url, names, base_url),
@@ -233,7 +233,7 @@ class LocalStack:
             "region": names.region,
             "lambda_function_name": names.function,
             "sns_topic_arn": names.topic_arn,
-            "connections_bucket": names.bucket,
+            **aws.store_outputs(settings.store, names),
             "lambda_log_group": names.lambda_log_group,
             "api_log_group": names.api_log_group,
             "aws_endpoint_url": moto_url,

@@ -94,3 +94,9 @@ mock_resource "aws_cognito_user_pool_client" {
     id = "mockclient0001"
   }
 }
+
+mock_resource "aws_dynamodb_table" {
+  defaults = {
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mocked"
+  }
+}

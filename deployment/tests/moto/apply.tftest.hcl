@@ -1,4 +1,5 @@
-# Apply the whole stack against a moto server, check it, and let `terraform test` destroy it.
+# Apply the whole stack against a moto server (S3 store, then switched to the DynamoDB store), check
+# it, and let `terraform test` destroy it.
 # Not in the default test directory, because it needs a running moto server:
 #
 #   MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p 5000 &
@@ -25,6 +26,7 @@ provider "aws" {
     apigatewayv2 = var.moto_endpoint
     cloudwatch   = var.moto_endpoint
     cognitoidp   = var.moto_endpoint
+    dynamodb     = var.moto_endpoint
     iam          = var.moto_endpoint
     lambda       = var.moto_endpoint
     logs         = var.moto_endpoint
@@ -33,6 +35,13 @@ provider "aws" {
     ssm          = var.moto_endpoint
     sts          = var.moto_endpoint
   }
+}
+
+# After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
+# unchanged. The pytest apply (tests/terraform/test_apply_moto.py) creates it for real; here it is
+# overridden, in every run: the second run destroys it, which must not reach the provider either.
+override_resource {
+  target = aws_s3_bucket_lifecycle_configuration.connections
 }
 
 run "whole_stack_applies_and_reports_its_outputs" {
@@ -45,13 +54,6 @@ run "whole_stack_applies_and_reports_its_outputs" {
     # jwt with a Cognito user pool: the authorizer wiring and the pool apply here; the pytest apply covers none.
     auth_mode        = "jwt"
     create_user_pool = true
-  }
-
-  # After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
-  # unchanged. The pytest apply (tests/terraform/test_apply_moto.py) creates it for real; here it
-  # is overridden so that this run stays short.
-  override_resource {
-    target = aws_s3_bucket_lifecycle_configuration.connections
   }
 
   assert {
@@ -93,5 +95,33 @@ run "whole_stack_applies_and_reports_its_outputs" {
   assert {
     condition     = length(aws_apigatewayv2_route.this) == 8 && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])
     error_message = "All eight routes must target the integration."
+  }
+}
+
+run "switching_to_the_dynamodb_store_replaces_the_bucket_with_the_table" {
+  command = apply
+
+  variables {
+    force_destroy    = true
+    connection_store = "dynamodb"
+    # Point-in-time recovery is applied here; the pytest apply covers the default (off).
+    dynamodb_point_in_time_recovery = true
+  }
+
+  assert {
+    condition     = output.connections_table == "wspush-${terraform.workspace}-connections" && output.connections_bucket == null
+    error_message = "The outputs must name the table and no bucket."
+  }
+  assert {
+    condition     = length(aws_s3_bucket.connections) == 0
+    error_message = "The bucket must be gone."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_TABLE == output.connections_table && aws_lambda_function.handler.environment[0].variables.CONNECTION_STORE == "dynamodb"
+    error_message = "The function must use the table."
+  }
+  assert {
+    condition     = one(aws_dynamodb_table.connections[0].point_in_time_recovery).enabled
+    error_message = "Point-in-time recovery must be on when asked."
   }
 }

@@ -1,0 +1,230 @@
+"""`ConnectionStore` on one DynamoDB table (on-demand), chosen with `CONNECTION_STORE=dynamodb`.
+
+One table, generic keys `pk` (partition) and `sk` (sort), so that later kinds of items (room history, rate-limit
+counters) fit beside these without a new table or index (docs/architecture.md has the whole design):
+
+| item | pk | sk | attributes |
+|---|---|---|---|
+| connection record | `conn#<id>` | `conn` | connectionId, name, connectedAt, sourceIp?, rooms (set)?, expiresAt |
+| room membership | `room#<room>` | `conn#<id>` | connectionId, expiresAt |
+
+Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
+record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of
+deletes; only the listing of every connection is a Scan (with a filter on `sk`), split into parallel segments
+(`Segment`/`TotalSegments`) when asked. Reads are strongly consistent, as S3's are: a client that just connected
+or joined is in the next broadcast. `expiresAt` (epoch seconds) is the table's TTL attribute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .store import RECORD_TTL_S, Connection, StoreError, check_segment
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expiresAt"
+"""Epoch seconds after which DynamoDB's TTL deletes the item (deployment/dynamodb.tf names the same)."""
+CONNECTION_PREFIX = "conn#"
+ROOM_PREFIX = "room#"
+RECORD_SORT_KEY = "conn"
+BATCH_GET_LIMIT = 100
+"""BatchGetItem reads at most this many keys a call."""
+BATCH_WRITE_LIMIT = 25
+"""BatchWriteItem writes at most this many items a call."""
+UNPROCESSED_ATTEMPTS = 8
+"""Rounds of resending what a batch call left unprocessed (throttling) before giving up."""
+UNPROCESSED_BACKOFF_S = 0.05
+
+
+def record_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {PARTITION_KEY: {"S": CONNECTION_PREFIX + connection_id}, SORT_KEY: {"S": RECORD_SORT_KEY}}
+
+
+def membership_key(room: str, connection_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {PARTITION_KEY: {"S": ROOM_PREFIX + room}, SORT_KEY: {"S": CONNECTION_PREFIX + connection_id}}
+
+
+def _record(item: Mapping[str, Any]) -> Connection:
+    return Connection(
+        connection_id=item["connectionId"]["S"],
+        name=item["name"]["S"],
+        connected_at_ms=int(item["connectedAt"]["N"]),
+        source_ip=item["sourceIp"]["S"] if "sourceIp" in item else None,
+        rooms=tuple(sorted(item["rooms"]["SS"])) if "rooms" in item else (),
+    )
+
+
+class DynamoDBConnectionStore:
+    """`ConnectionStore` on a DynamoDB table keyed `pk`/`sk` (see the module's docstring for the items)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        clock_s: Callable[[], float] = time.time,
+        page_limit: int | None = None,
+    ) -> None:
+        """`page_limit` caps the items one Scan or Query call evaluates (None: DynamoDB's own 1 MB pages)."""
+        self._dynamodb = client
+        self._table = table
+        self._clock_s = clock_s
+        self._page = {} if page_limit is None else {"Limit": page_limit}
+
+    @classmethod
+    def from_session(cls, session: Any, table: str, client_config: Any) -> DynamoDBConnectionStore:
+        """The store on `table` with a client of this boto3 session (endpoint from the environment)."""
+        return cls(session.client("dynamodb", config=client_config), table)
+
+    def add(self, connection: Connection) -> None:
+        item: dict[str, AttributeValueTypeDef] = {
+            **record_key(connection.connection_id),
+            "connectionId": {"S": connection.connection_id},
+            "name": {"S": connection.name},
+            "connectedAt": {"N": str(connection.connected_at_ms)},
+            TTL_ATTRIBUTE: {"N": self._expires_at()},
+        }
+        if connection.source_ip is not None:
+            item["sourceIp"] = {"S": connection.source_ip}
+        if connection.rooms:
+            item["rooms"] = {"SS": list(connection.rooms)}
+        self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def get(self, connection_id: str) -> Connection | None:
+        response = self._dynamodb.get_item(TableName=self._table, Key=record_key(connection_id), ConsistentRead=True)
+        item = response.get("Item")
+        return None if item is None else _record(item)
+
+    def remove(self, connection_ids: Iterable[str], room: str | None = None) -> int:
+        ids = list(dict.fromkeys(connection_ids))
+        if not ids:
+            return 0
+        rooms_of = self._rooms_of(ids)
+        deletes: list[dict[str, AttributeValueTypeDef]] = []
+        for connection_id in ids:
+            deletes.append(record_key(connection_id))
+            rooms = set(rooms_of.get(connection_id, ()))
+            if room is not None:
+                rooms.add(room)
+            deletes.extend(membership_key(r, connection_id) for r in sorted(rooms))
+        for start in range(0, len(deletes), BATCH_WRITE_LIMIT):
+            batch = deletes[start : start + BATCH_WRITE_LIMIT]
+            self._write_batch([{"DeleteRequest": {"Key": key}} for key in batch])
+        return len(deletes)
+
+    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+        check_segment(segment, segments)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#sk = :record",
+            "ProjectionExpression": "connectionId",
+            "ExpressionAttributeNames": {"#sk": SORT_KEY},
+            "ExpressionAttributeValues": {":record": {"S": RECORD_SORT_KEY}},
+            "ConsistentRead": True,
+        }
+        if segments > 1:
+            request.update(Segment=segment, TotalSegments=segments)
+        return self._ids(self._dynamodb.scan, request)
+
+    def room_members(self, room: str) -> Iterator[str]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :room",
+            "ProjectionExpression": "connectionId",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+            "ExpressionAttributeValues": {":room": {"S": ROOM_PREFIX + room}},
+            "ConsistentRead": True,
+        }
+        return self._ids(self._dynamodb.query, request)
+
+    def join(self, connection: Connection, room: str) -> Connection:
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                **membership_key(room, connection.connection_id),
+                "connectionId": {"S": connection.connection_id},
+                TTL_ATTRIBUTE: {"N": self._expires_at()},
+            },
+        )
+        return self._update_rooms(connection, "ADD", room)
+
+    def leave(self, connection: Connection, room: str) -> Connection:
+        self._dynamodb.delete_item(TableName=self._table, Key=membership_key(room, connection.connection_id))
+        return self._update_rooms(connection, "DELETE", room)
+
+    def _update_rooms(self, connection: Connection, action: str, room: str) -> Connection:
+        # One atomic UpdateItem: the set operation cannot lose a concurrent one. The if_not_exists SETs rebuild a
+        # record that expired or was never stored from the caller's copy, as the S3 store's rewrite does, instead
+        # of leaving an item with keys and rooms only.
+        values: dict[str, AttributeValueTypeDef] = {
+            ":room": {"SS": [room]},
+            ":id": {"S": connection.connection_id},
+            ":name": {"S": connection.name},
+            ":at": {"N": str(connection.connected_at_ms)},
+            ":expires": {"N": self._expires_at()},
+        }
+        sets = [
+            "connectionId = :id",
+            "#name = if_not_exists(#name, :name)",
+            "connectedAt = if_not_exists(connectedAt, :at)",
+            f"{TTL_ATTRIBUTE} = if_not_exists({TTL_ATTRIBUTE}, :expires)",
+        ]
+        if connection.source_ip is not None:
+            values[":ip"] = {"S": connection.source_ip}
+            sets.append("sourceIp = if_not_exists(sourceIp, :ip)")
+        response = self._dynamodb.update_item(
+            TableName=self._table,
+            Key=record_key(connection.connection_id),
+            UpdateExpression=f"SET {', '.join(sets)} {action} rooms :room",
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return _record(response["Attributes"])
+
+    def _rooms_of(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
+        rooms: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(ids), BATCH_GET_LIMIT):
+            keys: list[Any] = [record_key(connection_id) for connection_id in ids[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(UNPROCESSED_ATTEMPTS):
+                read = {"Keys": keys, "ProjectionExpression": "connectionId, rooms", "ConsistentRead": True}
+                response: Any = self._dynamodb.batch_get_item(RequestItems={self._table: read})  # type: ignore[dict-item]
+                for item in response.get("Responses", {}).get(self._table, []):
+                    rooms[item["connectionId"]["S"]] = tuple(item["rooms"]["SS"]) if "rooms" in item else ()
+                keys = list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+                if not keys:
+                    break
+                time.sleep(UNPROCESSED_BACKOFF_S * 2**attempt)
+            else:
+                raise StoreError(f"DynamoDB left {len(keys)} reads unprocessed after {UNPROCESSED_ATTEMPTS} tries")
+        return rooms
+
+    def _write_batch(self, requests: list[WriteRequestTypeDef]) -> None:
+        pending: list[Any] = requests
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            response: Any = self._dynamodb.batch_write_item(RequestItems={self._table: pending})
+            pending = list(response.get("UnprocessedItems", {}).get(self._table, []))
+            if not pending:
+                return
+            time.sleep(UNPROCESSED_BACKOFF_S * 2**attempt)
+        raise StoreError(f"DynamoDB left {len(pending)} deletes unprocessed after {UNPROCESSED_ATTEMPTS} tries")
+
+    def _ids(self, call: Callable[..., Any], request: dict[str, Any]) -> Iterator[str]:
+        request.update(self._page)
+        while True:
+            page = call(**request)
+            for item in page.get("Items", []):
+                yield item["connectionId"]["S"]
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def _expires_at(self) -> str:
+        return str(int(self._clock_s()) + RECORD_TTL_S)

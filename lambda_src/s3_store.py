@@ -1,0 +1,142 @@
+"""`ConnectionStore` on an S3 bucket: the default store.
+
+Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` an empty object
+per membership. Connection ids are percent-encoded in keys because AWS's ids are base64 and may contain `/`.
+Listing is paginated (1,000 keys a page), deletes are batched (`delete_objects`, 1,000 keys a call).
+
+Segments split the listing itself: S3 lists keys in UTF-8 order, and connection ids are random base64
+(API Gateway's are base64 of random bytes), so the key space after `connections/` is cut into `segments`
+ranges of equal share of the base64 alphabet and each segment lists only its own range (`StartAfter`, then
+stops past its end). Every key falls in exactly one range whatever its id; only the balance relies on random ids.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from .store import RECORD_READ_CONCURRENCY, Connection, check_segment
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CONNECTIONS_PREFIX = "connections/"
+ROOMS_PREFIX = "rooms/"
+S3_DELETE_BATCH = 1000
+"""`delete_objects` takes at most this many keys a call."""
+BASE64_SYMBOLS = tuple(sorted(quote(c, safe="") for c in string.ascii_letters + string.digits + "+/"))
+"""The first characters of a connection id as they appear in keys (percent-encoded), in S3's listing order."""
+SEGMENT_KEY_DEPTH = 3
+"""Segment boundaries are cut at the first this-many symbols of an id: 64**3 = 262,144 possible boundaries."""
+
+
+def connection_key(connection_id: str) -> str:
+    return CONNECTIONS_PREFIX + quote(connection_id, safe="")
+
+
+def membership_key(room: str, connection_id: str) -> str:
+    return f"{ROOMS_PREFIX}{room}/{quote(connection_id, safe='')}"
+
+
+def segment_bound(index: int, segments: int) -> str | None:
+    """The key after `connections/` that ends segment `index - 1` and starts (exclusively) segment `index`.
+
+    Segment k lists the keys in (bound(k), bound(k + 1)]; bound(0) and bound(segments) are None (open ends).
+    """
+    if index <= 0 or index >= segments:
+        return None
+    base = len(BASE64_SYMBOLS)
+    position = index * base**SEGMENT_KEY_DEPTH // segments
+    symbols = []
+    for _ in range(SEGMENT_KEY_DEPTH):
+        position, digit = divmod(position, base)
+        symbols.append(BASE64_SYMBOLS[digit])
+    return "".join(reversed(symbols))
+
+
+class S3ConnectionStore:
+    """`ConnectionStore` on an S3 bucket (paginated listing, deletes batched by 1,000, segments by key range)."""
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+
+    @classmethod
+    def from_session(cls, session: Any, bucket: str, client_config: Any) -> S3ConnectionStore:
+        """The store on `bucket` with a client of this boto3 session (endpoint from the environment)."""
+        return cls(session.client("s3", config=client_config), bucket)
+
+    def add(self, connection: Connection) -> None:
+        self._put_record(connection)
+
+    def get(self, connection_id: str) -> Connection | None:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=connection_key(connection_id))
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        return Connection.from_json(response["Body"].read())
+
+    def remove(self, connection_ids: Iterable[str], room: str | None = None) -> int:
+        ids = list(dict.fromkeys(connection_ids))
+        if not ids:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(RECORD_READ_CONCURRENCY, len(ids))) as pool:
+            records = list(pool.map(self.get, ids))
+        keys: list[str] = []
+        for connection_id, record in zip(ids, records, strict=True):
+            keys.append(connection_key(connection_id))
+            rooms = set(record.rooms if record else ())
+            if room is not None:
+                rooms.add(room)
+            keys.extend(membership_key(r, connection_id) for r in sorted(rooms))
+        for start in range(0, len(keys), S3_DELETE_BATCH):
+            batch = keys[start : start + S3_DELETE_BATCH]
+            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+        return len(keys)
+
+    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+        check_segment(segment, segments)
+        after, through = segment_bound(segment, segments), segment_bound(segment + 1, segments)
+        return self._list_ids(CONNECTIONS_PREFIX, after, through)
+
+    def room_members(self, room: str) -> Iterator[str]:
+        return self._list_ids(f"{ROOMS_PREFIX}{room}/")
+
+    def join(self, connection: Connection, room: str) -> Connection:
+        self._s3.put_object(Bucket=self._bucket, Key=membership_key(room, connection.connection_id), Body=b"")
+        if room in connection.rooms:
+            return connection
+        # Read-modify-write from the caller's copy: concurrent joins of one connection can lose a room in the
+        # record (the contract test says so); the hardening issue makes this a conditional write.
+        updated = replace(connection, rooms=(*connection.rooms, room))
+        self._put_record(updated)
+        return updated
+
+    def leave(self, connection: Connection, room: str) -> Connection:
+        self._s3.delete_object(Bucket=self._bucket, Key=membership_key(room, connection.connection_id))
+        updated = replace(connection, rooms=tuple(r for r in connection.rooms if r != room))
+        self._put_record(updated)
+        return updated
+
+    def _put_record(self, connection: Connection) -> None:
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=connection_key(connection.connection_id),
+            Body=connection.to_json(),
+            ContentType="application/json",
+        )
+
+    def _list_ids(self, prefix: str, after: str | None = None, through: str | None = None) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        start = {} if after is None else {"StartAfter": prefix + after}
+        end = None if through is None else prefix + through
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, **start):  # type: ignore[arg-type]
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if end is not None and key > end:
+                    return
+                yield unquote(key[len(prefix) :])

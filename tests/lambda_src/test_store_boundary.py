@@ -1,0 +1,91 @@
+"""The store's boundary, held by reading the source: only the store implementations name S3 or DynamoDB APIs,
+and the facts the table shares with Terraform (keys, TTL, IAM actions, store kinds, expiry) have one value."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from lambda_src import dynamodb_store
+from lambda_src.config import STORE_KINDS
+from lambda_src.store import RECORD_TTL_S
+
+LAMBDA_SRC = Path(dynamodb_store.__file__).parent
+DEPLOYMENT = LAMBDA_SRC.parent / "deployment"
+STORE_IMPLEMENTATIONS = {"s3_store.py", "dynamodb_store.py"}
+SERVICE_NAMES = re.compile(r"(?i)^(s3|dynamodb)$|mypy_boto3_(s3|dynamodb)|boto3\.dynamodb")
+
+
+def named_services(path: Path) -> list[str]:
+    """Imports of S3/DynamoDB type stubs or boto3's DynamoDB helpers, and string literals "s3" / "dynamodb"
+    passed to a call (`client("s3")`), in one module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and SERVICE_NAMES.search(node.module):
+            found.append(f"from {node.module} import")
+        elif isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if SERVICE_NAMES.search(a.name)]
+        elif isinstance(node, ast.Call):
+            found += [
+                f"call with {arg.value!r}"
+                for arg in node.args
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and SERVICE_NAMES.search(arg.value)
+            ]
+    return found
+
+
+def test_no_module_outside_the_store_implementations_names_s3_or_dynamodb_apis() -> None:
+    offenders = {
+        path.name: named_services(path)
+        for path in sorted(LAMBDA_SRC.glob("*.py"))
+        if path.name not in STORE_IMPLEMENTATIONS and named_services(path)
+    }
+
+    assert offenders == {}
+
+
+def test_the_check_sees_what_the_implementations_name() -> None:
+    # Guards the guard: the implementations do name their service, so the check would catch it anywhere else.
+    assert "call with 's3'" in named_services(LAMBDA_SRC / "s3_store.py")
+    assert "call with 'dynamodb'" in named_services(LAMBDA_SRC / "dynamodb_store.py")
+    assert "from mypy_boto3_dynamodb import" in named_services(LAMBDA_SRC / "dynamodb_store.py")
+
+
+def _local(name: str) -> str:
+    match = re.search(rf"^\s*{name}\s*=\s*(.+)$", (DEPLOYMENT / "locals.tf").read_text(encoding="utf-8"), re.M)
+    assert match, f"locals.tf has no {name}"
+    return match.group(1).strip()
+
+
+def test_table_keys_and_ttl_attribute_are_terraforms() -> None:
+    assert _local("table_partition_key") == f'"{dynamodb_store.PARTITION_KEY}"'
+    assert _local("table_sort_key") == f'"{dynamodb_store.SORT_KEY}"'
+    assert _local("table_ttl_attribute") == f'"{dynamodb_store.TTL_ATTRIBUTE}"'
+
+
+def test_records_expire_after_terraforms_expiry() -> None:
+    assert int(_local("connection_record_expiration_days")) * 24 * 3600 == RECORD_TTL_S
+
+
+def test_store_kinds_are_the_values_terraform_validates() -> None:
+    text = (DEPLOYMENT / "variables.tf").read_text(encoding="utf-8")
+    match = re.search(r"contains\(\[([^\]]*)\], var\.connection_store\)", text)
+
+    assert match
+    assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == STORE_KINDS
+
+
+def test_iam_grants_exactly_the_dynamodb_calls_the_store_makes() -> None:
+    tree = ast.parse(Path(dynamodb_store.__file__).read_text(encoding="utf-8"))
+    calls = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "_dynamodb"
+    }
+    actions = {"dynamodb:" + "".join(part.title() for part in call.split("_")) for call in calls}
+    text = (DEPLOYMENT / "locals.tf").read_text(encoding="utf-8")
+    block = text[text.index("dynamodb_store_actions = [") :]
+    granted = set(re.findall(r'"(dynamodb:[A-Za-z]+)"', block[: block.index("]")]))
+
+    assert actions == granted

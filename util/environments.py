@@ -37,6 +37,11 @@ OUTPUT_NAMES = (
     "api_log_group",
 )
 """Outputs every environment has, in the order `util outputs` shows them."""
+WEB_OUTPUT_NAMES = ("web_url",)
+"""Where the browser client is served: always locally; on AWS with `web_hosting = true` (Terraform keeps no
+null output, so without hosting a workspace has none of the web outputs)."""
+WEB_HOSTING_OUTPUT_NAMES = ("web_bucket", "web_distribution_id")
+"""AWS only, with `web_hosting = true`: where `util web-deploy` uploads the page and what it invalidates."""
 LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url")
 """Outputs only the local stack has: its embedded moto and its own Lambda API."""
 

@@ -114,6 +114,7 @@ def _banner(outputs: dict[str, str], settings: StackSettings) -> str:
             "",
             f"wspush local stack is up: {settings.workers} warm Lambda workers, timeout {settings.timeout_s:g} s",
             f"  WebSocket     {websocket}",
+            f"  web page      {outputs['web_url']}  (chat and raw frames in a browser; open it in two tabs)",
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
             f"  moto          {outputs['aws_endpoint_url']}  (S3, SNS, SQS, CloudWatch Logs)",
             f"  state file    {state}",

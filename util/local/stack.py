@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from util.browser.page import page_files
 from util.errors import InputError, UtilError
 
 from . import aws, ids
@@ -36,6 +37,7 @@ from .runtime import FunctionConfig, Runtime
 from .settings import StackSettings
 from .sns import SnsDelivery
 from .state import remove_state, write_state
+from .web import WebPage
 
 LOGGER = logging.getLogger("wspush.local")
 ACCESS_LOGGER = logging.getLogger("wspush.local.access")
@@ -173,6 +175,8 @@ class LocalStack:
         self._gateway.add_routes(app)
         self._management.add_routes(app)
         lambda_api.add_routes(app)
+        websocket_url = f"ws://{origin}/{settings.stage}"
+        WebPage(page_files(), websocket_url).add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -186,7 +190,7 @@ class LocalStack:
         self._sns.start()
 
         self.outputs = {
-            "websocket_url": f"ws://{origin}/{settings.stage}",
+            "websocket_url": websocket_url,
             "connections_url": connections_url,
             "api_id": api_id,
             "stage": settings.stage,
@@ -196,6 +200,7 @@ class LocalStack:
             "connections_bucket": names.bucket,
             "lambda_log_group": names.lambda_log_group,
             "api_log_group": names.api_log_group,
+            "web_url": f"{base_url}/",
             "aws_endpoint_url": moto_url,
             "lambda_endpoint_url": base_url,
         }

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     # typer vendors click and re-exports neither class; needed for annotations only.
     from typer._click.core import Command, Context
 
-from . import build, connect, lambda_deploy, outputs, send_data, tail_logs
+from . import build, connect, lambda_deploy, outputs, send_data, tail_logs, web_deploy
 from .console import err
 from .errors import EXIT_FAILURE, UtilError, describe, exit_code
 
@@ -143,3 +143,4 @@ app.command("send-data")(send_data.command)
 app.command("tail-logs")(tail_logs.command)
 app.command("connect")(connect.command)
 app.command("outputs")(outputs.command)
+app.command("web-deploy")(web_deploy.command)

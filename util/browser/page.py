@@ -45,6 +45,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 """What the page is served with, locally and (through a CloudFront response headers policy) on AWS."""
+CACHE_CONTROL = "no-cache"
+"""Browsers revalidate every file (a 304 by ETag when unchanged): a deployed or edited page shows on reload."""
 
 
 class PageError(Exception):
@@ -90,3 +92,8 @@ def page_files() -> list[PageFile]:
 def config_json(websocket_url: str) -> bytes:
     """The page's `config.json`: the environment's WebSocket URL (and never a secret such as the token)."""
     return (json.dumps({"websocket_url": websocket_url}, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def config_file(websocket_url: str) -> PageFile:
+    """`config.json` as one more file of the page."""
+    return PageFile(CONFIG_NAME, config_json(websocket_url), CONFIG_CONTENT_TYPE)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from util.browser.page import CONFIG_CONTENT_TYPE, CONFIG_NAME, INDEX, SECURITY_HEADERS, PageFile, config_json
-
-CACHE_CONTROL = "no-cache"
-"""Revalidate every time: an edited page shows on reload."""
+from util.browser.page import (
+    CACHE_CONTROL,
+    CONFIG_NAME,
+    INDEX,
+    SECURITY_HEADERS,
+    PageFile,
+    config_file,
+)
 
 
 class WebPage:
@@ -21,7 +25,7 @@ class WebPage:
 
     def __init__(self, files: list[PageFile], websocket_url: str) -> None:
         self._files = {file.path: file for file in files}
-        self._config = PageFile(CONFIG_NAME, config_json(websocket_url), CONFIG_CONTENT_TYPE)
+        self._config = config_file(websocket_url)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)

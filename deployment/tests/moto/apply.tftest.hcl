@@ -23,6 +23,7 @@ provider "aws" {
   endpoints {
     apigateway   = var.moto_endpoint
     apigatewayv2 = var.moto_endpoint
+    cloudfront   = var.moto_endpoint
     cloudwatch   = var.moto_endpoint
     iam          = var.moto_endpoint
     lambda       = var.moto_endpoint
@@ -41,6 +42,15 @@ run "whole_stack_applies_and_reports_its_outputs" {
     # The opt-in singleton is applied here; the pytest apply covers the default (off).
     init_api_gw_logging_role = true
     connect_token            = "moto-connect-token-0123"
+    web_hosting              = true
+  }
+
+  # moto (5.2) has no CloudFront response headers policies; tests/web.tftest.hcl specifies this one.
+  override_resource {
+    target = aws_cloudfront_response_headers_policy.web
+    values = {
+      id = "moto-has-no-headers-policies"
+    }
   }
 
   # After creating the lifecycle configuration the provider polls S3 for ~55 s until it reads back
@@ -77,6 +87,14 @@ run "whole_stack_applies_and_reports_its_outputs" {
   assert {
     condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_URL == output.connections_url
     error_message = "The Lambda must post to its own stage's @connections endpoint."
+  }
+  assert {
+    condition     = can(regex("^https://[a-z0-9]+\\.cloudfront\\.net/$", output.web_url)) && output.web_bucket == "wspush-${terraform.workspace}-web-123456789012"
+    error_message = "With web_hosting the page's distribution URL and bucket must be outputs."
+  }
+  assert {
+    condition     = one(aws_cloudfront_distribution.web[0].origin).origin_access_control_id == aws_cloudfront_origin_access_control.web[0].id
+    error_message = "The distribution must read the bucket through its origin access control."
   }
   assert {
     condition     = length(aws_apigatewayv2_route.this) == 8 && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])

@@ -181,6 +181,9 @@ resource "aws_cloudfront_distribution" "web" {
   is_ipv6_enabled     = true
   http_version        = "http2and3"
   price_class         = var.web_price_class
+  # A new distribution takes minutes to reach every edge; apply need not wait for it (util web-deploy
+  # uploads to S3 and invalidates, which works while it deploys).
+  wait_for_deployment = false
 
   origin {
     origin_id                = local.web_origin_id

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lambda_src import protocol
+from util import connect
 
 from .conftest import PageOpener
 
@@ -67,6 +68,33 @@ def test_protocol_module_matches_the_service(open_page: PageOpener) -> None:
         "bytes": protocol.MAX_MESSAGE_BYTES,
         "room": f"^{protocol.ROOM_PATTERN.pattern}$",
     }
+
+
+def test_reconnect_backoff_doubles_from_half_a_second_to_thirty_with_twenty_percent_jitter(
+    open_page: PageOpener,
+) -> None:
+    page = open_page()
+
+    delays = page.page.evaluate(
+        """async () => {
+          const c = await import("./connection.js");
+          const middle = [1, 2, 3, 7, 20].map((attempt) => c.backoffMs(attempt, () => 0.5));
+          return {
+            constants: [c.INITIAL_BACKOFF_MS, c.MAX_BACKOFF_MS, c.BACKOFF_JITTER, c.STABLE_CONNECTION_MS],
+            middle, low: c.backoffMs(1, () => 0), high: c.backoffMs(1, () => 1), capped: c.backoffMs(9, () => 1),
+          };
+        }"""
+    )
+
+    # The page backs off as `util connect` does.
+    assert delays["constants"] == [
+        connect.INITIAL_BACKOFF_S * 1000,
+        connect.MAX_BACKOFF_S * 1000,
+        connect.BACKOFF_JITTER,
+        connect.STABLE_CONNECTION_S * 1000,
+    ]
+    assert delays["middle"] == [500, 1000, 2000, 30000, 30000]
+    assert (delays["low"], delays["high"], delays["capped"]) == (400, 600, 36000)
 
 
 def test_frames_with_markup_are_shown_as_text_and_never_run(open_page: PageOpener) -> None:

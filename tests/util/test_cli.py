@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import UtilRunner, assert_one_line_error, run_util
 
-COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs")
+COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs", "web-deploy")
 
 
 def complete(util_env: dict[str, str], words: str) -> list[str]:

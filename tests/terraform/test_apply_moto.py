@@ -439,15 +439,15 @@ def test_util_web_deploy_uploads_the_page_and_config_json_then_nothing(web_hoste
     try:
         first = run_util(web_hosted.applied, "web-deploy", WORKSPACE)
         second = run_util(web_hosted.applied, "web-deploy", WORKSPACE)
+        keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=outputs["web_bucket"]).get("Contents", []))
+        config = s3.get_object(Bucket=outputs["web_bucket"], Key="config.json")["Body"].read()
     finally:
         s3.put_bucket_policy(Bucket=outputs["web_bucket"], Policy=policy)
 
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"web_url: {outputs['web_url']}"
-    keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=outputs["web_bucket"])["Contents"])
     assert keys == sorted([*(file.path for file in page_files()), "config.json"])
-    config = json.loads(s3.get_object(Bucket=outputs["web_bucket"], Key="config.json")["Body"].read())
-    assert config == {"websocket_url": outputs["websocket_url"]}
+    assert json.loads(config) == {"websocket_url": outputs["websocket_url"]}
     invalidations = client(web_hosted.applied, "cloudfront").list_invalidations(
         DistributionId=outputs["web_distribution_id"]
     )["InvalidationList"]

@@ -9,7 +9,7 @@ WSCAT := .tools/node_modules/.bin/wscat
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup local test test-fast lint clean
+.PHONY: setup local test test-fast lint clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ lint: $(STAMP)
 $(WSCAT):
 	npm install --prefix .tools --no-audit --no-fund --silent wscat
 
-test: lint $(WSCAT) $(CHECKOV)
+# The browser tests drive the system's Chromium (never a downloaded one): one line saying how to get it, if missing.
+browser: $(STAMP)
+	@$(VENV)/bin/python -m tests.browser.chromium
+
+test: lint $(WSCAT) $(CHECKOV) browser
 	scripts/run-tests
 
 FAST_TIER := not stack and not terraform and not browser

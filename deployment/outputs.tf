@@ -85,3 +85,20 @@ output "user_pool_client_id" {
   description = "ID of the Cognito app client, the tokens' audience (null unless create_user_pool)."
   value       = var.create_user_pool ? aws_cognito_user_pool_client.this[0].id : null
 }
+
+# The browser client (web.tf): null, hence absent from `terraform output`, unless var.web_hosting.
+
+output "web_url" {
+  description = "HTTPS URL of the browser client on CloudFront; null without web_hosting."
+  value       = var.web_hosting ? "https://${aws_cloudfront_distribution.web[0].domain_name}/" : null
+}
+
+output "web_bucket" {
+  description = "Private S3 bucket holding the browser client's files (`util web-deploy` uploads there); null without web_hosting."
+  value       = one(aws_s3_bucket.web[*].bucket)
+}
+
+output "web_distribution_id" {
+  description = "ID of the CloudFront distribution serving the browser client (`util web-deploy` invalidates it); null without web_hosting."
+  value       = one(aws_cloudfront_distribution.web[*].id)
+}

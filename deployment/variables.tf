@@ -286,3 +286,22 @@ variable "tags" {
     error_message = "tags must not set Project, Environment or ManagedBy: the stack sets them itself."
   }
 }
+
+variable "web_hosting" {
+  description = "Host the browser client (util/browser): a private S3 bucket behind CloudFront; `util web-deploy ENV` uploads the page. Off: no web resources and no web outputs."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "web_price_class" {
+  description = "CloudFront price class of the browser client's distribution (edge locations it uses, hence cost)."
+  type        = string
+  default     = "PriceClass_100"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.web_price_class)
+    error_message = "web_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}

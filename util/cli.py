@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.main import get_group
 
-from . import build, connect, lambda_deploy, outputs, send_data, tail_logs, token
+from . import build, connect, lambda_deploy, outputs, send_data, tail_logs, token, web_deploy
 from .boundary import DEBUG_ENV, BoundaryGroup, Debug, UtilCommand
 from .errors import UtilError, describe
 
@@ -105,3 +105,4 @@ app.command("tail-logs", cls=UtilCommand)(tail_logs.command)
 app.command("connect", cls=UtilCommand)(connect.command)
 app.command("outputs", cls=UtilCommand)(outputs.command)
 app.command("token", cls=UtilCommand)(token.command)
+app.command("web-deploy", cls=UtilCommand)(web_deploy.command)

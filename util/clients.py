@@ -14,8 +14,10 @@ from .errors import MissingOutputs
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_cloudfront.client import CloudFrontClient
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_logs.client import CloudWatchLogsClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
 
 CONNECT_TIMEOUT_S = 5
@@ -34,6 +36,14 @@ def logs_client(outputs: Outputs) -> CloudWatchLogsClient:
 def lambda_client(outputs: Outputs) -> LambdaClient:
     endpoint = outputs.get("lambda_endpoint_url") or outputs.get("aws_endpoint_url")
     return _session(outputs).client("lambda", endpoint_url=endpoint, config=_config())
+
+
+def s3_client(outputs: Outputs) -> S3Client:
+    return _session(outputs).client("s3", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def cloudfront_client(outputs: Outputs) -> CloudFrontClient:
+    return _session(outputs).client("cloudfront", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
 
 
 def _config() -> Any:

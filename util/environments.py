@@ -64,6 +64,11 @@ NULLABLE_OUTPUT_NAMES = (
 then omits them, and the local state file writes them as null."""
 LOCAL_OUTPUT_NAMES = ("aws_endpoint_url", "lambda_endpoint_url", "local_issuer_key")
 """Outputs only the local stack has: its embedded moto, its own Lambda API, its issuer's private key (a path)."""
+WEB_OUTPUT_NAMES = ("web_url",)
+"""Where the browser client is served: always locally; on AWS with `web_hosting = true` (Terraform keeps no
+null output, so without hosting a workspace has none of the web outputs)."""
+WEB_HOSTING_OUTPUT_NAMES = ("web_bucket", "web_distribution_id")
+"""AWS only, with `web_hosting = true`: where `util web-deploy` uploads the page and what it invalidates."""
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,24 @@ from rich import box
 from rich.table import Table
 
 from .console import out
-from .environments import LOCAL_OUTPUT_NAMES, OUTPUT_NAMES, Outputs, load_outputs
+from .environments import (
+    LOCAL_OUTPUT_NAMES,
+    OUTPUT_NAMES,
+    WEB_HOSTING_OUTPUT_NAMES,
+    WEB_OUTPUT_NAMES,
+    Outputs,
+    load_outputs,
+)
 from .options import EnvArgument, EnvOption, resolve_env
 
 
 def ordered(outputs: Outputs) -> dict[str, object]:
     """The contract's outputs first, in contract order, then any others by name."""
-    known = [name for name in (*OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES) if name in outputs.values]
+    known = [
+        name
+        for name in (*OUTPUT_NAMES, *WEB_OUTPUT_NAMES, *WEB_HOSTING_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES)
+        if name in outputs.values
+    ]
     extra = sorted(name for name in outputs.values if name not in known)
     return {name: outputs.values[name] for name in (*known, *extra)}
 

@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 
-from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES, OUTPUT_NAMES
+from util.environments import (
+    LOCAL_OUTPUT_NAMES,
+    NULLABLE_OUTPUT_NAMES,
+    OUTPUT_NAMES,
+    WEB_HOSTING_OUTPUT_NAMES,
+    WEB_OUTPUT_NAMES,
+)
 
 from .moto_clients import MOTO_ACCOUNT_ID, MOTO_REGION, moto_client
 from .placeholder import PLACEHOLDER_ZIP
@@ -29,12 +35,24 @@ from .workdir import BackgroundRun, Workdir, prepare
 WORKSPACE = "ci"
 APPLY_TIMEOUT_S = 240.0
 PLAN_TIMEOUT_S = 90.0
-DESTROY_TIMEOUT_S = 120.0
+DESTROY_TIMEOUT_S = 300.0
+"""Destroying the web variant's CloudFront distribution means disabling it and waiting until that is deployed."""
 UTIL_TIMEOUT_S = 60.0
 ACCOUNT_ID = MOTO_ACCOUNT_ID
 REGION = MOTO_REGION
 NAME = f"wspush-{WORKSPACE}"
+APPLIED_OUTPUT_NAMES = (set(OUTPUT_NAMES) - set(NULLABLE_OUTPUT_NAMES)) | {"connections_bucket"}
+"""What `terraform output` names for this workspace (S3 store, auth none): the null outputs are left out."""
 FORCE_DESTROY = ("-var", "force_destroy=true")
+WEB_HOSTING = ("-var", "web_hosting=true")
+WEB_MOTO_OVERRIDE_FILE = "web_moto_override.tf"
+WEB_MOTO_OVERRIDE = """\
+# Written by tests/terraform: moto (5.2) has no CloudFront response headers policies, so this copy leaves
+# the policy out (the distribution then names none). deployment/tests/web.tftest.hcl specifies it.
+resource "aws_cloudfront_response_headers_policy" "web" {
+  count = 0
+}
+"""
 
 # Fixture setup (the apply) counts toward the first test's timeout.
 pytestmark = pytest.mark.timeout(APPLY_TIMEOUT_S + DESTROY_TIMEOUT_S + 60)
@@ -89,8 +107,9 @@ def client(applied: AppliedWorkspace, service: str) -> Any:
 
 
 def test_outputs_are_exactly_the_contract_names(applied_workspace: AppliedWorkspace) -> None:
-    # Terraform leaves null outputs out of `terraform output`: without jwt and a user pool those are absent.
-    assert sorted(applied_workspace.outputs) == sorted(set(OUTPUT_NAMES) - set(NULLABLE_OUTPUT_NAMES))
+    # Terraform leaves null outputs out of `terraform output`: the table (an S3 workspace) and, without jwt and a
+    # user pool, those outputs are absent.
+    assert sorted(applied_workspace.outputs) == sorted(APPLIED_OUTPUT_NAMES)
 
 
 def test_outputs_name_this_workspaces_resources(applied_workspace: AppliedWorkspace) -> None:
@@ -297,6 +316,17 @@ def test_util_lambda_deploy_replaces_the_placeholder_code(applied_workspace: App
     assert f"CodeSha256: {after}" in result.stdout
 
 
+def test_util_web_deploy_without_web_hosting_is_one_line(applied_workspace: AppliedWorkspace) -> None:
+    result = run_util(applied_workspace, "web-deploy", WORKSPACE)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: environment {WORKSPACE!r} does not host the page: set web_hosting = true in its workspace "
+        "and run `terraform apply`"
+    ]
+
+
 def test_second_plan_changes_nothing_but_the_logging_config_moto_drops(
     applied_workspace: AppliedWorkspace, tmp_path: Path
 ) -> None:
@@ -323,11 +353,129 @@ def test_second_plan_changes_nothing_but_the_logging_config_moto_drops(
     assert differing == ["logging_config"]
 
 
-def test_terraform_outputs_and_the_local_state_file_carry_the_same_names(
-    applied_workspace: AppliedWorkspace, tmp_path: Path
+# ---------------------------------------------------------------------------------------------------
+# The web variant: the same workspace applied again with web_hosting = true (after every test above,
+# which specify the default), then `util web-deploy` into it. The module's destroy removes it all.
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebHostedWorkspace:
+    applied: AppliedWorkspace
+    outputs: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def web_hosted(applied_workspace: AppliedWorkspace) -> WebHostedWorkspace:
+    workdir = applied_workspace.workdir
+    (workdir.directory / WEB_MOTO_OVERRIDE_FILE).write_text(WEB_MOTO_OVERRIDE, encoding="utf-8")
+    workdir.run("apply", "-auto-approve", *FORCE_DESTROY, *WEB_HOSTING, workspace=WORKSPACE, timeout_s=APPLY_TIMEOUT_S)
+    return WebHostedWorkspace(applied_workspace, workdir.outputs(workspace=WORKSPACE))
+
+
+def test_web_hosting_adds_the_web_outputs_and_changes_no_other(web_hosted: WebHostedWorkspace) -> None:
+    outputs = web_hosted.outputs
+
+    assert sorted(outputs) == sorted({*APPLIED_OUTPUT_NAMES, *WEB_OUTPUT_NAMES, *WEB_HOSTING_OUTPUT_NAMES})
+    assert {name: outputs[name] for name in APPLIED_OUTPUT_NAMES} == web_hosted.applied.outputs
+    assert outputs["web_bucket"] == f"{NAME}-web-{ACCOUNT_ID}"
+    distribution = client(web_hosted.applied, "cloudfront").get_distribution(Id=outputs["web_distribution_id"])
+    assert outputs["web_url"] == f"https://{distribution['Distribution']['DomainName']}/"
+
+
+def test_web_bucket_is_private_encrypted_tls_only_and_readable_by_the_distribution_alone(
+    web_hosted: WebHostedWorkspace,
 ) -> None:
-    """Every `util` command reads one outputs mapping for any environment: the applied stack and a running
-    local stack's state file must name the same outputs (the local stack adds its own endpoints)."""
+    s3 = client(web_hosted.applied, "s3")
+    bucket = web_hosted.outputs["web_bucket"]
+    distribution = client(web_hosted.applied, "cloudfront").get_distribution(
+        Id=web_hosted.outputs["web_distribution_id"]
+    )
+
+    public_access = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+
+    assert set(public_access.values()) == {True} and len(public_access) == 4
+    assert [rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in encryption] == ["AES256"]
+    assert [(s["Sid"], s["Effect"], s["Principal"], s["Condition"]) for s in statements] == [
+        (
+            "CloudFrontReadsThePage",
+            "Allow",
+            {"Service": "cloudfront.amazonaws.com"},
+            {"StringEquals": {"AWS:SourceArn": distribution["Distribution"]["ARN"]}},
+        ),
+        ("DenyInsecureTransport", "Deny", "*", {"Bool": {"aws:SecureTransport": "false"}}),
+    ]
+    assert statements[0]["Action"] == "s3:GetObject"
+    assert statements[0]["Resource"] == f"arn:aws:s3:::{bucket}/*"
+
+
+def test_distribution_reads_the_bucket_through_origin_access_control_over_https_only(
+    web_hosted: WebHostedWorkspace,
+) -> None:
+    cloudfront = client(web_hosted.applied, "cloudfront")
+    config = cloudfront.get_distribution(Id=web_hosted.outputs["web_distribution_id"])["Distribution"][
+        "DistributionConfig"
+    ]
+    origins = config["Origins"]["Items"]
+    controls = cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]
+    # moto (5.2) keeps no OriginAccessControlId on an origin: that the distribution uses this control is
+    # asserted by deployment/tests (mocked, and the moto run of `terraform test` on Terraform's values).
+    control = next(item for item in controls if item["Name"] == f"{NAME}-web")
+
+    assert len(origins) == 1
+    assert origins[0]["DomainName"].startswith(f"{web_hosted.outputs['web_bucket']}.s3.")
+    assert "CustomOriginConfig" not in origins[0]
+    assert (control["OriginAccessControlOriginType"], control["SigningBehavior"], control["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["Enabled"] is True
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
+    assert config["ViewerCertificate"]["CloudFrontDefaultCertificate"] is True
+
+
+def test_util_web_deploy_uploads_the_page_and_config_json_then_nothing(web_hosted: WebHostedWorkspace) -> None:
+    from util.browser.page import page_files
+
+    outputs = web_hosted.outputs
+    s3 = client(web_hosted.applied, "s3")
+
+    # moto (5.2) refuses every object request to a bucket whose policy has the TLS-only Deny: it does not
+    # evaluate the statement's `aws:SecureTransport` condition. AWS lets an HTTPS upload through. So the
+    # policy is set aside for the upload only (the test above checked it).
+    policy = s3.get_bucket_policy(Bucket=outputs["web_bucket"])["Policy"]
+    s3.delete_bucket_policy(Bucket=outputs["web_bucket"])
+    try:
+        first = run_util(web_hosted.applied, "web-deploy", WORKSPACE)
+        second = run_util(web_hosted.applied, "web-deploy", WORKSPACE)
+        keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=outputs["web_bucket"]).get("Contents", []))
+        config = s3.get_object(Bucket=outputs["web_bucket"], Key="config.json")["Body"].read()
+    finally:
+        s3.put_bucket_policy(Bucket=outputs["web_bucket"], Policy=policy)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"web_url: {outputs['web_url']}"
+    assert keys == sorted([*(file.path for file in page_files()), "config.json"])
+    assert json.loads(config) == {"websocket_url": outputs["websocket_url"]}
+    invalidations = client(web_hosted.applied, "cloudfront").list_invalidations(
+        DistributionId=outputs["web_distribution_id"]
+    )["InvalidationList"]
+    assert invalidations["Quantity"] == 1
+    assert second.returncode == 0, second.stderr
+    assert "nothing to upload" in second.stderr
+    assert "uploaded" not in second.stderr
+
+
+def test_terraform_outputs_and_the_local_state_file_carry_the_same_names(
+    web_hosted: WebHostedWorkspace, tmp_path: Path
+) -> None:
+    """Every `util` command reads one outputs mapping for any environment: the applied stack (hosting the page)
+    and a running local stack's state file must name the same outputs; the local stack adds its own
+    endpoints, Terraform the bucket and distribution that `util web-deploy` uploads to."""
     from util.local.credentials import STATE_KEY
     from util.local.settings import StackSettings
     from util.local.stack import StackThread
@@ -338,9 +486,10 @@ def test_terraform_outputs_and_the_local_state_file_carry_the_same_names(
 
     local_only = set(LOCAL_OUTPUT_NAMES)
     # The stack's credentials sit beside the outputs under their own key, which is no output.
-    assert STATE_KEY in local_names and STATE_KEY not in applied_workspace.outputs
+    assert STATE_KEY in local_names and STATE_KEY not in web_hosted.outputs
     local_names.discard(STATE_KEY)
-    # The state file names every output, null where it does not apply; Terraform omits the null ones.
-    assert local_names - local_only == set(OUTPUT_NAMES)
-    assert set(applied_workspace.outputs) == set(OUTPUT_NAMES) - set(NULLABLE_OUTPUT_NAMES)
+    # The state file names every output, null where it does not apply; Terraform omits the null ones, and only
+    # the applied stack has the bucket and distribution that `util web-deploy` uploads to.
+    assert local_names - local_only == set(OUTPUT_NAMES) | set(WEB_OUTPUT_NAMES)
+    assert set(web_hosted.outputs) == APPLIED_OUTPUT_NAMES | set(WEB_OUTPUT_NAMES) | set(WEB_HOSTING_OUTPUT_NAMES)
     assert local_only <= local_names

@@ -27,6 +27,7 @@ MOTO_OVERRIDE_FILE = "moto_override.tf"
 MOTO_SERVICES = (
     "apigateway",
     "apigatewayv2",
+    "cloudfront",
     "cloudwatch",
     "cognitoidp",
     "dynamodb",
@@ -90,9 +91,14 @@ class Workdir:
     env: dict[str, str] = field(default_factory=dict)
 
     def run(
-        self, *args: str, timeout_s: float = DEFAULT_TIMEOUT_S, check: bool = True, workspace: str | None = None
+        self,
+        *args: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        check: bool = True,
+        workspace: str | None = None,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `terraform ARGS` here; raises `TerraformFailed` on a non-zero exit when `check`."""
+        """Run `terraform ARGS` here (`input_text` on its stdin); raises `TerraformFailed` on a non-zero exit."""
         env = dict(self.env)
         if workspace is not None:
             env["TF_WORKSPACE"] = workspace
@@ -100,6 +106,7 @@ class Workdir:
             [TERRAFORM_BINARY, *args],
             cwd=self.directory,
             env=env,
+            input=input_text,
             capture_output=True,
             text=True,
             timeout=timeout_s,

@@ -12,7 +12,7 @@ from .conftest import UtilRunner, assert_one_line_error, run_in_process
 
 pytestmark = pytest.mark.stack
 
-COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs", "token")
+COMMANDS = ("lambda-build", "lambda-deploy", "send-data", "tail-logs", "connect", "outputs", "token", "web-deploy")
 
 
 def complete(util_env: dict[str, str], words: str) -> list[str]:

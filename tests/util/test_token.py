@@ -90,6 +90,7 @@ def test_the_local_stacks_banner_never_shows_the_token() -> None:
         "websocket_url": "ws://127.0.0.1:1/live",
         "connections_url": "http://127.0.0.1:1/live",
         "aws_endpoint_url": "http://127.0.0.1:2",
+        "web_url": "http://127.0.0.1:1/",
     }
     record = StackRecord(pid=1, port=1, host="127.0.0.1", outputs=outputs)
     banner = stack_banner(outputs, StackSettings(token=secret), record, Path("state.json"), True)

@@ -28,6 +28,8 @@ CONTRACT_OUTPUTS = {
 }
 """Written out here, not imported from `util`: the test must notice if the code drops one."""
 LOCAL_ONLY_OUTPUTS = {"aws_endpoint_url", "lambda_endpoint_url"}
+WEB_OUTPUTS = {"web_url"}
+"""The browser client's page: the local stack always serves it (Terraform only with web_hosting)."""
 MOTO_ACCOUNT_ID = "123456789012"
 
 
@@ -40,7 +42,7 @@ def test_outputs_local_json_equals_the_state_file_and_has_every_contract_name(
     outputs = json.loads(result.stdout)
     state = json.loads(local_up.state_path.read_text(encoding="utf-8"))
     assert outputs == {name: value for name, value in state.items() if name != STATE_KEY}
-    assert set(outputs) == CONTRACT_OUTPUTS | LOCAL_ONLY_OUTPUTS
+    assert set(outputs) == CONTRACT_OUTPUTS | WEB_OUTPUTS | LOCAL_ONLY_OUTPUTS
 
 
 def test_outputs_never_show_the_stacks_credentials(local_up: LocalUp, util: UtilRunner) -> None:
@@ -61,6 +63,7 @@ def test_the_local_stacks_outputs_follow_the_naming_contract(local_up: LocalUp, 
         "websocket_url": f"ws://127.0.0.1:{port}/live",
         "connections_url": f"http://127.0.0.1:{port}/live",
         "lambda_endpoint_url": f"http://127.0.0.1:{port}",
+        "web_url": f"http://127.0.0.1:{port}/",
         "stage": "live",
         "region": "us-east-1",
         "lambda_function_name": "wspush-local-handler",

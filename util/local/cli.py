@@ -226,6 +226,7 @@ def banner(
 ) -> str:
     """What the stack is and the next commands, each runnable as printed (`util` finds the token itself)."""
     websocket = outputs["websocket_url"]
+    store_name = outputs.get("connections_table") or outputs.get("connections_bucket")
     util = util_command()
     env = LOCAL_ENV if current else f"local:{record.port}"
     # The token is a secret (terminal scrollback, CI logs): `util` reads it from the 0600 state file, and the
@@ -238,9 +239,10 @@ def banner(
             "",
             f"wspush local stack is up: {settings.workers} warm Lambda workers, timeout {settings.timeout_s:g} s",
             f"  WebSocket     {websocket}",
+            f"  web page      {outputs['web_url']}  (chat and raw frames in a browser; open it in two tabs)",
             f"  @connections  {outputs['connections_url']}/@connections/{{connectionId}}",
             f"  moto          {outputs['aws_endpoint_url']}  (S3, DynamoDB, SNS, SQS, Logs; its own process)",
-            f"  store         {settings.store}: {outputs.get('connections_table') or outputs.get('connections_bucket')}",
+            f"  store         {settings.store}: {store_name}",
             f"  state file    {state_file}",
             *([f"  log file      {record.log_path}"] if record.log_path else []),
             f"  auth          {settings.auth_mode}" + _auth_hint(settings.auth_mode),

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from util.browser.page import page_files
 from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES
 from util.errors import InputError, UtilError
 
@@ -44,6 +45,7 @@ from .settings import StackSettings
 from .sigv4 import SigV4Verifier
 from .sns import SnsDelivery
 from .state import remove_state, write_state
+from .web import WebPage
 
 LOGGER = logging.getLogger("wspush.local")
 ACCESS_LOGGER = logging.getLogger("wspush.local.access")
@@ -209,6 +211,7 @@ class LocalStack:
         quiet_server_errors()
         if self._issuer is not None:
             self._issuer.add_routes(app)
+        WebPage(page_files(), f"ws://{origin}/{settings.stage}").add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
@@ -236,20 +239,26 @@ class LocalStack:
             **aws.store_outputs(settings.store, names),
             "lambda_log_group": names.lambda_log_group,
             "api_log_group": names.api_log_group,
+            "web_url": f"{base_url}/",
             "aws_endpoint_url": moto_url,
             "lambda_endpoint_url": base_url,
             "auth_mode": settings.auth_mode,
+            **self._issuer_outputs(),
         }
-        if self._issuer is not None:
-            self.outputs |= {
-                "jwt_issuer": self._issuer.issuer,
-                "jwt_audience": self._issuer.audience,
-                "jwks_url": self._issuer.jwks_url,
-                "local_issuer_key": str(self._issuer.key_path),
-            }
         if settings.state_path is not None:
             write_state(settings.state_path, self.state_document())
         return self.outputs
+
+    def _issuer_outputs(self) -> dict[str, str]:
+        """The local issuer's outputs (auth mode jwt); none otherwise, so the state file writes them as null."""
+        if self._issuer is None:
+            return {}
+        return {
+            "jwt_issuer": self._issuer.issuer,
+            "jwt_audience": self._issuer.audience,
+            "jwks_url": self._issuer.jwks_url,
+            "local_issuer_key": str(self._issuer.key_path),
+        }
 
     def state_document(self) -> dict[str, Any]:
         """What the state file holds: the outputs and, beside them under keys that are not outputs, the stack's

@@ -100,3 +100,23 @@ mock_resource "aws_dynamodb_table" {
     arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/mocked"
   }
 }
+
+mock_resource "aws_cloudfront_distribution" {
+  defaults = {
+    id          = "E2MOCKEDDIST"
+    arn         = "arn:aws:cloudfront::123456789012:distribution/E2MOCKEDDIST"
+    domain_name = "d111111abcdef8.cloudfront.net"
+  }
+}
+
+mock_resource "aws_cloudfront_origin_access_control" {
+  defaults = {
+    id = "E3MOCKEDOAC"
+  }
+}
+
+mock_resource "aws_cloudfront_response_headers_policy" {
+  defaults = {
+    id = "mocked-headers-policy"
+  }
+}

@@ -24,6 +24,7 @@ provider "aws" {
   endpoints {
     apigateway   = var.moto_endpoint
     apigatewayv2 = var.moto_endpoint
+    cloudfront   = var.moto_endpoint
     cloudwatch   = var.moto_endpoint
     cognitoidp   = var.moto_endpoint
     dynamodb     = var.moto_endpoint
@@ -54,6 +55,15 @@ run "whole_stack_applies_and_reports_its_outputs" {
     # jwt with a Cognito user pool: the authorizer wiring and the pool apply here; the pytest apply covers none.
     auth_mode        = "jwt"
     create_user_pool = true
+    web_hosting      = true
+  }
+
+  # moto (5.2) has no CloudFront response headers policies; tests/web.tftest.hcl specifies this one.
+  override_resource {
+    target = aws_cloudfront_response_headers_policy.web
+    values = {
+      id = "moto-has-no-headers-policies"
+    }
   }
 
   assert {
@@ -91,6 +101,14 @@ run "whole_stack_applies_and_reports_its_outputs" {
   assert {
     condition     = aws_lambda_function.handler.environment[0].variables.CONNECTIONS_URL == output.connections_url
     error_message = "The Lambda must post to its own stage's @connections endpoint."
+  }
+  assert {
+    condition     = can(regex("^https://[a-z0-9]+\\.cloudfront\\.net/$", output.web_url)) && output.web_bucket == "wspush-${terraform.workspace}-web-123456789012"
+    error_message = "With web_hosting the page's distribution URL and bucket must be outputs."
+  }
+  assert {
+    condition     = one(aws_cloudfront_distribution.web[0].origin).origin_access_control_id == aws_cloudfront_origin_access_control.web[0].id
+    error_message = "The distribution must read the bucket through its origin access control."
   }
   assert {
     condition     = length(aws_apigatewayv2_route.this) == 8 && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])

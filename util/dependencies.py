@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -88,14 +87,6 @@ def runtime_facts(deployment_dir: Path | None = None) -> RuntimeFacts:
 def default_target() -> Target:
     facts = runtime_facts()
     return Target.of_runtime(facts.runtime, facts.default_architecture)
-
-
-def host_target() -> Target:
-    """This machine's interpreter: what the local stack's workers run."""
-    machine = MACHINE_ARCHITECTURES.get(platform.machine().lower())
-    if machine is None:
-        raise InputError(f"this machine's architecture {platform.machine()!r} is not one Lambda runs")
-    return Target(machine, f"{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def requirements(source: Path) -> list[str]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .build import Package, SourceOption, build_for, compile_check, default_source, describe_check
+from .build import Package, SourceOption, build_for, build_package, compile_check, default_source, describe_check
 from .clients import lambda_client
 from .console import err, out, status
-from .dependencies import Target, host_target
-from .environments import LOCAL_ENV, Outputs, load_outputs
+from .dependencies import Target
+from .environments import Outputs, load_outputs
 from .errors import InputError
 from .options import EnvArgument, EnvOption, resolve_env
 
@@ -57,13 +58,17 @@ def deploy(outputs: Outputs, package: Package, force: bool) -> DeployResult:
     return DeployResult(function_name=name, code_sha256=deployed, changed=True)
 
 
-def target_of(outputs: Outputs) -> Target:
-    """The platform the dependencies' wheels must be for: the function's runtime and architecture.
+def _package_for(outputs: Outputs, source: Path) -> Package:
+    """What ENV's function runs. A local stack's workers import the dependencies from this environment (they run
+    this interpreter), so its package is the source alone, the same zip the stack started with: a deploy right
+    after `util local up` uploads nothing."""
+    if outputs.is_local:
+        return build_package(source)
+    return build_for(source, target_of(outputs))
 
-    The local stack's workers run this machine's interpreter, whatever runtime its Lambda API reports.
-    """
-    if outputs.env == LOCAL_ENV:
-        return host_target()
+
+def target_of(outputs: Outputs) -> Target:
+    """The platform the dependencies' wheels must be for: the function's runtime and architecture."""
     name = outputs.require("lambda_function_name")
     configuration = lambda_client(outputs).get_function_configuration(FunctionName=name)
     architectures = configuration.get("Architectures") or ["x86_64"]
@@ -88,7 +93,7 @@ def command(
     swaps its workers to the new code.
     """
     outputs = load_outputs(resolve_env(env, env_positional))
-    package = build_for(source or default_source(), target_of(outputs))
+    package = _package_for(outputs, source or default_source())
     # Lambda would take a package that cannot import and fail every invocation: check before uploading.
     status(describe_check(compile_check(package)))
     result = deploy(outputs, package, force=force)

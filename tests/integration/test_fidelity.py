@@ -37,8 +37,19 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 
-SIGNED = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/execute-api/aws4_request"}
-"""The local `@connections` checks that a request is SigV4-signed, not the signature: enough for raw requests."""
+
+def signed(stack: StackThread, method: str, url: str, body: bytes | None = None) -> dict[str, str]:
+    """SigV4 headers for a raw request with the stack's own credentials (it accepts no others)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    own = stack.credentials
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(
+        Credentials(own.access_key_id, own.secret_access_key, own.session_token), "execute-api", "us-east-1"
+    ).add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +73,7 @@ def management(stack: StackThread, max_attempts: int = 3) -> Any:
         "apigatewaymanagementapi",
         endpoint_url=stack.outputs["connections_url"],
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        **stack.credentials.client_kwargs(),
         config=BotoConfig(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=16),
     )
 
@@ -185,7 +195,9 @@ def test_a_post_to_a_gone_connection_answers_410_with_no_body_and_boto3_raises_g
     fidelity_stack: StackThread,
 ) -> None:
     url = f"{fidelity_stack.outputs['connections_url']}/@connections/{quote('AAAAAAAAAAAAAAA=', safe='')}"
-    request = urllib.request.Request(url, data=b"hello", method="POST", headers=SIGNED)
+    request = urllib.request.Request(
+        url, data=b"hello", method="POST", headers=signed(fidelity_stack, "POST", url, b"hello")
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 410
@@ -385,8 +397,7 @@ def test_a_failing_async_invocation_runs_three_times_by_default_and_once_with_re
             "lambda",
             endpoint_url=stack.outputs["lambda_endpoint_url"],
             region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            **stack.credentials.client_kwargs(),
         )
         name = stack.outputs["lambda_function_name"]
 
@@ -461,9 +472,8 @@ def test_connections_rate_answers_the_excess_with_429_limit_exceeded_and_botocor
 
         run(main(), timeout_s=120)
 
-        raw = urllib.request.Request(
-            f"{connections_url}/@connections/{quote('AAAAAAAAAAAAAAA=', safe='')}", method="GET", headers=SIGNED
-        )
+        raw_url = f"{connections_url}/@connections/{quote('AAAAAAAAAAAAAAA=', safe='')}"
+        raw = urllib.request.Request(raw_url, method="GET", headers=signed(stack, "GET", raw_url))
         statuses = []
         for _ in range(60):  # well past the 25-request burst
             try:

@@ -26,8 +26,10 @@ CLOCK = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3}")
 expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running on this thread until it stops,
+    # and every later `asyncio.run` of the other suites would fail ("cannot be called from a running event loop").
     with sync_playwright() as driver:
         yield driver
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from util.build import build_package, default_source
+from util.build import build_for, default_source
+from util.dependencies import default_target
 
 pytestmark = pytest.mark.stack
 
@@ -146,7 +147,8 @@ def test_coldstart_reports_the_built_package_size_import_and_deploy_times(tmp_pa
 
     assert_machine_facts(document, "coldstart")
     results = document["results"]
-    package = build_package(default_source())
+    # What `util lambda-build` ships: the source and its dependencies' wheels for the function's platform.
+    package = build_for(default_source(), default_target())
     assert results["package"]["bytes"] == package.size
     assert results["package"]["files"] == len(package.files)
     assert set(results["import"]) == {"lambda", "bytecode_cached", "with_boto3"}

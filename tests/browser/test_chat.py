@@ -25,7 +25,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.timeout(180)]
 def management(stack: StackThread) -> Any:
     """The stack's `@connections` API, SigV4-signed by boto3 as the Lambda signs its calls."""
     return boto3.client(
-        "apigatewaymanagementapi", endpoint_url=stack.outputs["connections_url"], region_name="us-east-1"
+        "apigatewaymanagementapi",
+        endpoint_url=stack.outputs["connections_url"],
+        region_name="us-east-1",
+        **stack.credentials.client_kwargs(),
     )
 
 

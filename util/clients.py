@@ -14,8 +14,11 @@ from .errors import MissingOutputs
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_logs.client import CloudWatchLogsClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
 
 CONNECT_TIMEOUT_S = 5
@@ -29,6 +32,21 @@ def sns_client(outputs: Outputs) -> SNSClient:
 
 def logs_client(outputs: Outputs) -> CloudWatchLogsClient:
     return _session(outputs).client("logs", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def s3_client(outputs: Outputs) -> S3Client:
+    return _session(outputs).client("s3", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def cloudwatch_client(outputs: Outputs) -> CloudWatchClient:
+    return _session(outputs).client("cloudwatch", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def management_client(outputs: Outputs) -> ApiGatewayManagementApiClient:
+    """`@connections` of the environment's stage (the local stack's gateway serves it, signed alike)."""
+    return _session(outputs).client(
+        "apigatewaymanagementapi", endpoint_url=outputs.require("connections_url"), config=_config()
+    )
 
 
 def lambda_client(outputs: Outputs) -> LambdaClient:

@@ -80,6 +80,8 @@ def read(client: CloudWatchClient, start: datetime, end: datetime) -> list[Serie
         for metric in page.get("Metrics", []):
             dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
             found.append((metric.get("MetricName", ""), dimensions))
+    # One entry per metric and dimension set (moto lists one per datum put; AWS once).
+    found = list({(name, tuple(sorted(dims.items()))): (name, dims) for name, dims in found}.values())
     found.sort(key=lambda item: (_order(item[0]), sorted(item[1].items())))
     period = period_for((end - start).total_seconds())
     series: list[Series] = []

@@ -114,6 +114,11 @@ def kill_abruptly(stack: LocalUp, count: int) -> list[Connection]:
     return [record for record in records if record is not None]
 
 
+def restore(stack: LocalUp, records: list[Connection]) -> None:
+    for record in records:
+        store(stack).add(record)
+
+
 def stats(stack: LocalUp) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(util(stack, "stats", "--json", "--since", "10m").stdout)
     return document
@@ -153,7 +158,7 @@ def test_broadcast_to_15_live_and_5_dead_shows_in_stats_connections_lists_the_li
             dead = await asyncio.to_thread(kill_abruptly, stack, DEAD)
             # Their records back, as when a client died and its `$disconnect` has not run yet: the broadcast's
             # posts to them get 410 Gone, deterministically.
-            await asyncio.to_thread(lambda: [store(stack).add(record) for record in dead])
+            await asyncio.to_thread(restore, stack, dead)
             frames = await broadcast(live)
             assert [frame["message"] for frame in frames] == ["roll call"] * LIVE
 

@@ -2,7 +2,8 @@
 
 - handler: `import lambda_src.app` in a fresh interpreter (`-I -B`: sources compiled, as on Lambda's read-only
   /var/task) after boto3 and botocore are imported (the runtime has them), from a directory holding only
-  `lambda_src`, for this tree and for `--baseline` (a git revision without metrics, taken with `git archive`).
+  `lambda_src`, for this tree and for `--baseline` (a git revision without metrics, taken with `git archive`),
+  one run of each in turn.
 - emitters: the same probe importing the hand-written `lambda_src.metrics`, Powertools' `Metrics` and
   aws-embedded-metrics' `metric_scope`, in `--library-python` (an interpreter that has those installed; the
   project does not depend on them). An emitter that does not import there is reported as missing.
@@ -98,8 +99,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
         current, baseline = package_of(None, work), package_of(args.baseline, work)
-        for name, code_dir in ((f"handler at {args.baseline}", baseline), ("handler, this tree", current)):
-            cells, result = row(name, sample(sys.executable, code_dir, "import lambda_src.app", args.runs))
+        handlers = {f"handler at {args.baseline}": baseline, "handler, this tree": current}
+        samples: dict[str, list[float]] = {name: [] for name in handlers}
+        # Alternating one run of each: a machine whose load drifts shifts both, not one.
+        for _ in range(args.runs):
+            for name, code_dir in handlers.items():
+                one = sample(sys.executable, code_dir, "import lambda_src.app", 1)
+                if one is None:
+                    raise BenchError(f"{name}: `import lambda_src.app` failed")
+                samples[name].extend(one)
+        for name, runs in samples.items():
+            cells, result = row(name, runs)
             rows.append(cells)
             results[name] = result
         for name, statement in EMITTERS.items():

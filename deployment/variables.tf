@@ -336,4 +336,9 @@ variable "monitored_dead_letter_queue_name" {
   description = "Name of the SQS dead-letter queue to chart and alarm on; null for none (see local.dead_letter_queue_name)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.monitored_dead_letter_queue_name == null || can(regex("^[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.monitored_dead_letter_queue_name))
+    error_message = "monitored_dead_letter_queue_name must be an SQS queue name (1-80 letters, digits, '-' or '_', optionally .fifo), or null."
+  }
 }

@@ -117,7 +117,9 @@ def main() -> None:
             rows.append(cells)
             results[name] = result
     print_table(f"import time, ms (median of {args.runs})", ["what", "median", "min", "max"], rows)
-    write_json(args.json, "metrics_import", vars(args) | {"json": str(args.json)}, results)
+    parameters = {"baseline": args.baseline, "library_python": args.library_python, "runs": args.runs}
+    path = write_json(args.json, "metrics_import", parameters, results)
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

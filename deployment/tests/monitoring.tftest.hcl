@@ -58,13 +58,14 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
   }
 }
 
-run "each_alarm_watches_its_metric_at_its_threshold" {
+run "each_alarm_watches_its_metric_at_its_threshold_and_notifies_an_email_topic" {
   command = apply
 
   variables {
     alarm_function_errors_threshold    = 3
     alarm_integration_errors_threshold = 4
     alarm_failed_deliveries_threshold  = 5
+    alarm_email                        = "ops@example.com"
   }
 
   assert {
@@ -87,15 +88,6 @@ run "each_alarm_watches_its_metric_at_its_threshold" {
     condition     = one([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : q.expression if q.return_data == true]) == "FILL(broadcast, 0) + FILL(push, 0) + FILL(shard, 0) + FILL(direct, 0)"
     error_message = "failed_deliveries must alarm on the sum of every source's Failed, missing sources counted as 0."
   }
-}
-
-run "an_email_address_gets_an_encrypted_topic_that_every_alarm_notifies" {
-  command = apply
-
-  variables {
-    alarm_email = "ops@example.com"
-  }
-
   assert {
     condition     = length(aws_sns_topic.alarms) == 1 && aws_sns_topic.alarms[0].kms_master_key_id == "alias/aws/sns" && aws_sns_topic_subscription.alarm_email[0].protocol == "email" && aws_sns_topic_subscription.alarm_email[0].endpoint == "ops@example.com"
     error_message = "An e-mail address must get an encrypted alarm topic with an e-mail subscription."

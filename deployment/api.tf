@@ -40,6 +40,8 @@ resource "aws_apigatewayv2_stage" "this" {
     throttling_rate_limit  = var.throttling_rate_limit
     # Execution logs would need the account's logging role; access logs below are what we read.
     data_trace_enabled = false
+    # Per-route metrics are billed as custom metrics: opt-in.
+    detailed_metrics_enabled = var.detailed_route_metrics
   }
 
   access_log_settings {

@@ -294,6 +294,13 @@ variable "web_hosting" {
   nullable    = false
 }
 
+variable "detailed_route_metrics" {
+  description = "Turn on API Gateway's detailed metrics per route (billed as custom metrics): the stage's detailed_metrics_enabled."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "web_price_class" {
   description = "CloudFront price class of the browser client's distribution (edge locations it uses, hence cost)."
   type        = string
@@ -303,5 +310,74 @@ variable "web_price_class" {
   validation {
     condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.web_price_class)
     error_message = "web_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic ARN the alarms notify (and tell when they are OK again); null for none, or see alarm_email."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN, or null."
+  }
+}
+
+variable "alarm_email" {
+  description = "E-mail address the alarms notify through a topic of their own (the address must confirm); ignored when alarm_topic_arn is set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address, or null."
+  }
+}
+
+variable "alarm_function_errors_threshold" {
+  description = "Function errors per minute that count as trouble (in 2 of 5 minutes)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_function_errors_threshold >= 1
+    error_message = "alarm_function_errors_threshold must be at least 1."
+  }
+}
+
+variable "alarm_integration_errors_threshold" {
+  description = "API Gateway integration errors per minute that count as trouble (in 2 of 5 minutes)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_integration_errors_threshold >= 1
+    error_message = "alarm_integration_errors_threshold must be at least 1."
+  }
+}
+
+variable "alarm_failed_deliveries_threshold" {
+  description = "Failed @connections posts per minute (after retries; 410 Gone not counted) that count as trouble (in 2 of 5 minutes)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_failed_deliveries_threshold >= 1
+    error_message = "alarm_failed_deliveries_threshold must be at least 1."
+  }
+}
+
+variable "monitored_dead_letter_queue_name" {
+  description = "Name of the SQS dead-letter queue to chart and alarm on; null for none (see local.dead_letter_queue_name)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.monitored_dead_letter_queue_name == null || can(regex("^[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.monitored_dead_letter_queue_name))
+    error_message = "monitored_dead_letter_queue_name must be an SQS queue name (1-80 letters, digits, '-' or '_', optionally .fifo), or null."
   }
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from . import metrics
 from .events import ConnectRequest, DisconnectRequest
 from .protocol import ErrorCode, ProtocolError, error_frame, validate_name
 from .services import Services
@@ -22,6 +23,7 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
         if request.identity is None:
             # Only an API whose $connect lacks the authorizer sends this: refuse rather than admit anyone.
             services.logger.error("connect refused: no authorizer identity on $connect while AUTH_MODE is jwt")
+            metrics.refused(ErrorCode.UNAUTHORIZED.value)
             refusal = error_frame(ErrorCode.UNAUTHORIZED, "a valid token is required")
             return {"statusCode": 401, "body": refusal.decode()}
         return _store(request, request.identity.name, services)
@@ -31,6 +33,7 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
         # surrogatepass: a lone surrogate in `?token=` is a wrong token, not a UnicodeEncodeError and an ERROR line.
         if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")):
             services.logger.warning("connect refused", extra={"code": ErrorCode.UNAUTHORIZED.value})
+            metrics.refused(ErrorCode.UNAUTHORIZED.value)
             return {
                 "statusCode": 401,
                 "body": error_frame(ErrorCode.UNAUTHORIZED, "a valid token is required").decode(),
@@ -39,6 +42,7 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
         name = validate_name(request.query.get("name"))
     except ProtocolError as error:
         services.logger.info("connect refused", extra={"code": error.code.value})
+        metrics.refused(error.code.value)
         return {"statusCode": 400, "body": error.frame().decode()}
     return _store(request, name, services)
 
@@ -53,11 +57,13 @@ def _store(request: ConnectRequest, name: str, services: Services) -> dict[str, 
         )
     )
     services.logger.info("connected", extra={"clientName": name})
+    metrics.connected()
     return {"statusCode": 200}
 
 
 def on_disconnect(request: DisconnectRequest, services: Services) -> dict[str, Any]:
     services.store.remove([request.connection_id])
+    metrics.disconnected()
     services.logger.info(
         "disconnected", extra={"disconnectStatusCode": request.status_code, "disconnectReason": request.reason}
     )

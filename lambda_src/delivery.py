@@ -14,10 +14,18 @@ from . import sharding
 from .events import Shard
 from .fanout import FanoutSummary
 from .logs import current_request_id
+from .metrics import Source
 from .services import Services
 
 
-def deliver(*, connection_ids: Iterable[str], data: bytes, room: str | None, services: Services) -> FanoutSummary:
+def deliver(
+    *,
+    connection_ids: Iterable[str],
+    data: bytes,
+    room: str | None,
+    services: Services,
+    source: Source = Source.BROADCAST,
+) -> FanoutSummary:
     """Post `data` to every recipient, here or spread over shard invocations; returns this invocation's part.
 
     Each full shard is handed to its own invocation while the listing goes on; this invocation keeps the last,
@@ -26,7 +34,7 @@ def deliver(*, connection_ids: Iterable[str], data: bytes, room: str | None, ser
     invoker = services.invoker
     shard_size = services.config.shard_size
     if invoker is None or shard_size == 0:
-        return sharding.post_here(list(dict.fromkeys(connection_ids)), data, room, services)
+        return sharding.post_here(list(dict.fromkeys(connection_ids)), data, room, services, source=source)
     origin = current_request_id()
     starts: list[tuple[Shard, Future[bool]]] = []
     kept: list[str] = []
@@ -37,7 +45,7 @@ def deliver(*, connection_ids: Iterable[str], data: bytes, room: str | None, ser
         shard = Shard(index, data, tuple(group), room, origin)
         starts.append((shard, services.executor.submit(sharding.start, invoker, shard, services)))
     if not starts:
-        return sharding.post_here(kept, data, room, services)
+        return sharding.post_here(kept, data, room, services, source=source)
     unstarted = [shard for shard, started in starts if not started.result()]
     services.logger.info(
         "sharded",
@@ -49,4 +57,4 @@ def deliver(*, connection_ids: Iterable[str], data: bytes, room: str | None, ser
         },
     )
     kept.extend(cid for shard in unstarted for cid in shard.connection_ids)
-    return sharding.post_here(kept, data, room, services, shard=(len(starts), origin))
+    return sharding.post_here(kept, data, room, services, shard=(len(starts), origin), source=source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import metrics
 from .delivery import deliver
 from .events import PushRecord, PushRequest
 from .fanout import FanoutSummary
@@ -87,4 +88,4 @@ def deliver_record(record: PushRecord, services: Services) -> FanoutSummary | No
     else:
         recipients = services.store.connection_ids()
     services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})
-    return deliver(connection_ids=recipients, data=data, room=room, services=services)
+    return deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.PUSH)

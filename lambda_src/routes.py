@@ -9,9 +9,11 @@ a test holds `deployment/locals.tf` equal to them. Adding a route means a functi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from . import metrics
 from .delivery import deliver
 from .events import MessageRequest
 from .fanout import Outcome, post_one
@@ -92,7 +94,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     recipients = services.store.room_members(room) if room else services.store.connection_ids()
     if not echo:
         recipients = (cid for cid in recipients if cid != request.connection_id)
-    deliver(connection_ids=recipients, data=data, room=room, services=services)
+    deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.BROADCAST)
 
 
 @route("send")
@@ -110,7 +112,16 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
         room=None,
         sent_at_ms=services.clock_ms(),
     )
+    started = time.perf_counter()
     result = post_one(connection_id=target, data=data, poster=services.poster, store=services.store)
+    metrics.fanout(
+        metrics.Source.DIRECT,
+        recipients=1,
+        delivered=int(result.outcome is Outcome.DELIVERED),
+        gone=int(result.outcome is Outcome.GONE),
+        failed=int(result.outcome is Outcome.FAILED),
+        ms=round((time.perf_counter() - started) * 1000),
+    )
     if result.outcome is Outcome.GONE:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"connection {target!r} has disconnected")
     if result.outcome is Outcome.FAILED:
@@ -172,10 +183,12 @@ def on_message(request: MessageRequest, services: Services) -> dict[str, Any]:
         route(request, body, services)
     except ProtocolError as error:
         services.logger.info("rejected", extra={"code": error.code.value, "error": error.message})
+        metrics.error_frame(error.code.value)
         reply(request, error.frame(), services)
         return {"statusCode": 400}
     except Exception:
         services.logger.exception("invocation failed", extra={"event": type(request).__name__})
+        metrics.error_frame(ErrorCode.INTERNAL.value)
         reply(request, error_frame(ErrorCode.INTERNAL, "the server failed; try again"), services)
         return {"statusCode": 500}
     return {"statusCode": 200}

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from . import metrics
 from .events import Shard
 from .fanout import FanoutSummary, fan_out
 from .lambda_invoker import Invoker
@@ -59,15 +60,29 @@ def start(invoker: Invoker, shard: Shard, services: Services) -> bool:
 
 def on_shard(shard: Shard, services: Services) -> dict[str, Any]:
     """A shard invocation: post its slice, prune gone ids, log its own summary."""
-    summary = post_here(list(shard.connection_ids), shard.data, shard.room, services, shard=(shard.index, shard.origin))
+    summary = post_here(
+        list(shard.connection_ids),
+        shard.data,
+        shard.room,
+        services,
+        shard=(shard.index, shard.origin),
+        source=metrics.Source.SHARD,
+    )
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
 def post_here(
-    ids: list[str], data: bytes, room: str | None, services: Services, shard: tuple[int, str | None] | None = None
+    ids: list[str],
+    data: bytes,
+    room: str | None,
+    services: Services,
+    *,
+    shard: tuple[int, str | None] | None = None,
+    source: metrics.Source = metrics.Source.BROADCAST,
 ) -> FanoutSummary:
-    """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part."""
-    return fan_out(
+    """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part, `source`
+    its metrics."""
+    summary = fan_out(
         connection_ids=ids,
         data=data,
         poster=services.poster,
@@ -78,3 +93,5 @@ def post_here(
         # A shard's summary names the invocation that split the fan-out (whose "sharded" line counts the shards).
         log_fields={} if shard is None else {"shard": shard[0], "origin": shard[1]},
     )
+    metrics.fanout(source, **summary.as_log_fields())
+    return summary

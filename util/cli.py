@@ -13,7 +13,19 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.main import get_group
 
-from . import build, connect, lambda_deploy, outputs, send_data, tail_logs, token, web_deploy
+from . import (
+    build,
+    connect,
+    connections,
+    kick,
+    lambda_deploy,
+    outputs,
+    send_data,
+    stats,
+    tail_logs,
+    token,
+    web_deploy,
+)
 from .boundary import DEBUG_ENV, BoundaryGroup, Debug, UtilCommand
 from .errors import UtilError, describe
 
@@ -106,3 +118,6 @@ app.command("connect", cls=UtilCommand)(connect.command)
 app.command("outputs", cls=UtilCommand)(outputs.command)
 app.command("token", cls=UtilCommand)(token.command)
 app.command("web-deploy", cls=UtilCommand)(web_deploy.command)
+app.command("connections", cls=UtilCommand)(connections.command)
+app.command("kick", cls=UtilCommand)(kick.command)
+app.command("stats", cls=UtilCommand)(stats.command)

@@ -14,11 +14,15 @@ from .errors import MissingOutputs
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
     from mypy_boto3_cloudfront.client import CloudFrontClient
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_logs.client import CloudWatchLogsClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
+
+    from lambda_src.store import ConnectionStore
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
@@ -33,17 +37,49 @@ def logs_client(outputs: Outputs) -> CloudWatchLogsClient:
     return _session(outputs).client("logs", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
 
 
+def s3_client(outputs: Outputs) -> S3Client:
+    return _session(outputs).client("s3", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def cloudwatch_client(outputs: Outputs) -> CloudWatchClient:
+    return _session(outputs).client("cloudwatch", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def management_client(outputs: Outputs) -> ApiGatewayManagementApiClient:
+    """`@connections` of the environment's stage (the local stack's gateway serves it, signed alike)."""
+    return _session(outputs).client(
+        "apigatewaymanagementapi", endpoint_url=outputs.require("connections_url"), config=_config()
+    )
+
+
 def lambda_client(outputs: Outputs) -> LambdaClient:
     endpoint = outputs.get("lambda_endpoint_url") or outputs.get("aws_endpoint_url")
     return _session(outputs).client("lambda", endpoint_url=endpoint, config=_config())
 
 
-def s3_client(outputs: Outputs) -> S3Client:
-    return _session(outputs).client("s3", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
-
-
 def cloudfront_client(outputs: Outputs) -> CloudFrontClient:
     return _session(outputs).client("cloudfront", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def connection_store(outputs: Outputs) -> ConnectionStore:
+    """The environment's connection store, as the function builds it: its table if it has one, else its bucket."""
+    from lambda_src.config import DYNAMODB_STORE, S3_STORE
+    from lambda_src.stores import open_store
+
+    table = outputs.get("connections_table")
+    kind, name = (DYNAMODB_STORE, table) if table else (S3_STORE, outputs.require("connections_bucket"))
+    return open_store(kind, name, _EndpointSession(_session(outputs), outputs.get("aws_endpoint_url")))
+
+
+class _EndpointSession:
+    """A session whose clients go to the environment's endpoint (the local stack's moto; AWS's own: None)."""
+
+    def __init__(self, session: boto3.Session, endpoint_url: str | None) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+
+    def client(self, service: str, **options: Any) -> Any:
+        return self._session.client(service, endpoint_url=self._endpoint_url, **options)  # type: ignore[call-overload]
 
 
 def _config() -> Any:

@@ -67,6 +67,32 @@ SHORT_API_FIELDS = (
 SHORT_HIDDEN_FIELDS = frozenset({"requestId"})
 
 
+@dataclass(frozen=True)
+class Selection:
+    """`--connection` / `--request`: only the events about this connection or request (both: about both).
+
+    Matched on the lines' own fields (the function's `connectionId`/`requestId`, the access log's), after
+    fetching: a JSON filter pattern would do it on AWS, but moto ignores those, and the two stacks must agree.
+    A runtime line (START/END/REPORT) names its request as `RequestId: ID`.
+    """
+
+    connection_id: str | None = None
+    request_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.connection_id is not None or self.request_id is not None
+
+    def matches(self, event: LogEvent) -> bool:
+        record = _json_object(event.message)
+        if self.connection_id is not None and (record is None or record.get("connectionId") != self.connection_id):
+            return False
+        if self.request_id is not None:
+            if record is not None:
+                return record.get("requestId") == self.request_id
+            return f"RequestId: {self.request_id}" in event.message
+        return True
+
+
 class LogFormat(StrEnum):
     SHORT = "short"
     DETAILED = "detailed"
@@ -220,12 +246,13 @@ def tail(
     follow: bool,
     interval_s: float,
     log_format: LogFormat = LogFormat.DETAILED,
+    selection: Selection | None = None,
 ) -> None:
     seen: dict[tuple[str, str], int] = {}
     while True:
         events = fetch(client, groups, start_ms, pattern)
         fresh = [event for event in events if (event.source, event.event_id) not in seen]
-        _print(fresh, log_format)
+        _print([event for event in fresh if selection.matches(event)] if selection else fresh, log_format)
         if not follow:
             return
         for event in fresh:
@@ -293,8 +320,19 @@ def command(
             help="short: no START/END/REPORT, API lines cut to what happened; detailed: everything; json: JSON Lines.",
         ),
     ] = LogFormat.SHORT,
+    connection: Annotated[
+        str | None,
+        typer.Option("--connection", metavar="ID", help="Only the lines about this connection id."),
+    ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option("--request", metavar="ID", help="Only the lines of this request id (Lambda's or API Gateway's)."),
+    ] = None,
 ) -> None:
     """Show the Lambda's and the API's logs, interleaved in time order; JSON lines shown readably."""
+    for name, value in (("--connection", connection), ("--request", request)):
+        if value is not None and not value.strip():
+            raise InputError(f"{name} needs an id")
     start_ms = parse_since(since, datetime.now(UTC))
     outputs = load_outputs(resolve_env(env))
     groups = log_groups(outputs, source)
@@ -307,6 +345,7 @@ def command(
             follow=follow,
             interval_s=interval,
             log_format=log_format,
+            selection=Selection(connection, request),
         )
     except KeyboardInterrupt:
         # Ctrl-C is how a user ends following: a normal exit, not a failure.

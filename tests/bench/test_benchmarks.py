@@ -219,3 +219,22 @@ def test_settings_the_stack_refuses_end_in_one_error_line_naming_them(tmp_path: 
         "error: stack: bad stack settings: --workers must be between 1 and 64"
     ]
     assert not (tmp_path / "x.json").exists()
+
+
+def test_metrics_import_times_the_handler_at_both_revisions_and_each_emitter(tmp_path: Path) -> None:
+    document = run_bench("metrics_import", tmp_path / "metrics_import.json", "--baseline", "HEAD", "--runs", "1")
+
+    assert_machine_facts(document, "metrics_import")
+    results = document["results"]
+    assert set(results) == {
+        "handler at HEAD",
+        "handler, this tree",
+        "hand-written lambda_src.metrics",
+        "aws-lambda-powertools Metrics",
+        "aws-embedded-metrics metric_scope",
+    }
+    for name in ("handler at HEAD", "handler, this tree", "hand-written lambda_src.metrics"):
+        assert positive(results[name]["median_ms"]) and len(results[name]["runs_ms"]) == 1
+    # The project's own environment has neither library: they are reported missing, not guessed.
+    for name in ("aws-lambda-powertools Metrics", "aws-embedded-metrics metric_scope"):
+        assert results[name] == {"missing": True}

@@ -239,3 +239,42 @@ def test_tail_logs_json_is_one_object_per_event(util: UtilRunner, groups: LogGro
         ("lambda", {"timestamp": "ignored", "level": "INFO", "message": "hello", "logger": "wspush"}),
     ]
     assert all(record["timestamp"].endswith("Z") and record["eventId"] for record in records)
+
+
+def test_tail_logs_connection_keeps_the_lines_about_that_connection(util: UtilRunner, groups: LogGroups) -> None:
+    groups.put(
+        groups.lambda_group, now_ms() - 4000, lambda_line("INFO", "connected", connectionId="abc=", requestId="r1")
+    )
+    groups.put(
+        groups.lambda_group, now_ms() - 3000, lambda_line("INFO", "connected", connectionId="xyz=", requestId="r2")
+    )
+    groups.put(groups.api_group, now_ms() - 2000, '{"routeKey": "$connect", "connectionId": "abc=", "requestId": "a1"}')
+    groups.put(groups.lambda_group, now_ms() - 1000, "START RequestId: r1 Version: $LATEST")
+
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--connection", "abc=")
+
+    assert result.code == 0, result
+    rows = shown(result.stdout)
+    assert [source for source, _ in rows] == ["lambda", "api"]
+    assert all("connectionId=abc=" in rest for _, rest in rows)
+
+
+def test_tail_logs_request_keeps_that_requests_lines_and_its_runtime_lines(util: UtilRunner, groups: LogGroups) -> None:
+    groups.put(groups.lambda_group, now_ms() - 4000, "START RequestId: r1 Version: $LATEST")
+    groups.put(groups.lambda_group, now_ms() - 3000, lambda_line("INFO", "fanout", connectionId="abc=", requestId="r1"))
+    groups.put(groups.lambda_group, now_ms() - 2000, lambda_line("INFO", "fanout", connectionId="abc=", requestId="r2"))
+    groups.put(groups.lambda_group, now_ms() - 1000, "END RequestId: r1")
+
+    result = util("tail-logs", "--format", "detailed", "--no-follow", "--request", "r1")
+
+    assert result.code == 0, result
+    rows = [rest for _, rest in shown(result.stdout)]
+    assert len(rows) == 3
+    assert rows[0].startswith("START RequestId: r1") and rows[2].startswith("END RequestId: r1")
+    assert "requestId=r1" in rows[1]
+
+
+def test_tail_logs_refuses_an_empty_connection_id(util: UtilRunner, groups: LogGroups) -> None:
+    result = util("tail-logs", "--no-follow", "--connection", " ")
+
+    assert_one_line_error(result, "--connection needs an id")

@@ -149,7 +149,9 @@ class LocalStack:
             "AWS_ENDPOINT_URL_LAMBDA": base_url,
         }
 
-        self._shipper = LogShipper(aws.client("logs", moto_url, names.region))
+        self._shipper = LogShipper(
+            aws.client("logs", moto_url, names.region), aws.client("cloudwatch", moto_url, names.region)
+        )
         self._shipper.start()
         self.runtime = Runtime(
             FunctionConfig(

@@ -151,9 +151,9 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
         ),
     }
     dominant = max(bounds, key=lambda name: bounds[name])
+    seconds = platform.trigger_s + bounds[dominant]
     if dominant == "pipeline" and listing_s > shard_posting_s:
         dominant = "listing"  # one invocation lists page after page; the shards finish as fast as it lists
-    seconds = platform.trigger_s + bounds[dominant]
     # Shards are billed for their posting; when the quota paces them, the ones running at once all last as long.
     running = min(shards, platform.max_concurrency)
     billed_s = max(shards * shard_posting_s, running * bounds["quota"]) + listing_s

@@ -142,6 +142,7 @@ def _post_paced(poster: Poster, pacer: AimdPacer, connection_id: str, data: byte
         sent_at = pacer.wait()
         result = _post_guarded(poster, connection_id, data)
         if result.outcome is not Outcome.THROTTLED:
+            pacer.on_accepted()
             return result
         pacer.on_throttled(sent_at)
     return UNFINISHED

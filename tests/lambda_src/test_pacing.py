@@ -11,7 +11,7 @@ import pytest
 from lambda_src import deadline
 from lambda_src.app import handle
 from lambda_src.fanout import DEADLINE_MARGIN_MS
-from lambda_src.pacing import DECREASE_FACTOR, JITTER, MIN_RATE_PER_S, RECOVERY_S, AimdPacer
+from lambda_src.pacing import CUT_INTERVAL_S, DECREASE_FACTOR, JITTER, MIN_RATE_PER_S, RECOVERY_S, AimdPacer
 from lambda_src.services import Services
 
 from .conftest import FakeContext, add_connections, invoke, message_event
@@ -46,12 +46,19 @@ def test_posts_go_unpaced_until_the_first_429() -> None:
     assert paced.rate_per_s is None
 
 
-def test_the_first_429_paces_at_half_the_rate_reached_with_jittered_gaps() -> None:
+def accepted(paced: AimdPacer, posts: int) -> None:
+    for _ in range(posts):
+        paced.wait()
+        paced.on_accepted()
+
+
+def test_the_first_429_paces_at_half_the_rate_the_quota_let_through_with_jittered_gaps() -> None:
     clock = FakeClock()
     paced = pacer(clock)
-    for _ in range(400):
-        paced.wait()
-    clock.now += 0.5  # 400 posts in half a second: 800 per second reached
+    accepted(paced, 400)
+    for _ in range(300):
+        paced.wait()  # answered 429: they do not count as let through
+    clock.now += 0.5  # 400 posts let through in half a second: 800 per second
     paced.on_throttled(clock.now)
 
     assert paced.rate_per_s == pytest.approx(800 * DECREASE_FACTOR)
@@ -60,35 +67,39 @@ def test_the_first_429_paces_at_half_the_rate_reached_with_jittered_gaps() -> No
         paced.wait()
     # The rate climbs while these posts go out (additive increase); every gap lies between the two rates' gaps.
     fastest = paced.rate_per_s
-    assert fastest is not None and 400 < fastest < 460
+    assert fastest is not None and 400 < fastest < 500
     assert all((1 - JITTER) / fastest <= slept <= (1 + JITTER) / 400 for slept in clock.slept[1:])
     assert len(set(clock.slept)) > 50, "jittered: the gaps differ"
     assert 100 / fastest * 0.9 <= sum(clock.slept) <= 100 / 400 * 1.1
 
 
-def test_a_429_for_a_post_sent_before_the_cut_does_not_cut_again() -> None:
+def test_429s_for_posts_sent_before_the_cut_or_within_the_cut_interval_do_not_cut_again() -> None:
     clock = FakeClock()
     paced = pacer(clock)
+    accepted(paced, 100)
     in_flight = [paced.wait() for _ in range(64)]
     clock.now += 0.1
     paced.on_throttled(in_flight[0])
     rate = paced.rate_per_s
+    assert rate == pytest.approx(100 / 0.1 * DECREASE_FACTOR)
 
     for sent_at in in_flight[1:]:
         paced.on_throttled(sent_at)
+    paced.on_throttled(paced.wait())  # sent after the cut, but the bucket had no time to refill: no news
 
-    assert paced.rate_per_s == rate
-    assert (paced.throttled, paced.decreases) == (64, 1)
-    paced.on_throttled(paced.wait())  # sent after the cut: news
+    assert (paced.throttled, paced.decreases) == (65, 1)
+    accepted(paced, 50)
+    clock.now += CUT_INTERVAL_S
+    paced.on_throttled(paced.wait())  # a cut interval later: news
     assert paced.decreases == 2
-    assert paced.rate_per_s is not None and rate is not None and paced.rate_per_s < rate
+    current = paced.rate_per_s
+    assert current is not None and rate is not None and current < rate
 
 
 def test_the_rate_climbs_back_to_where_it_was_cut_in_the_recovery_time() -> None:
     clock = FakeClock()
     paced = pacer(clock)
-    for _ in range(1000):
-        paced.wait()
+    accepted(paced, 1000)
     clock.now += 1.0
     paced.on_throttled(clock.now)
     assert paced.rate_per_s == pytest.approx(500)
@@ -105,7 +116,7 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     clock = FakeClock()
     paced = pacer(clock)
     for _ in range(50):
-        paced.on_throttled(paced.wait())
+        paced.on_throttled(paced.wait())  # nothing let through at all
         clock.now += 10.0
 
     assert paced.rate_per_s is not None and paced.rate_per_s >= MIN_RATE_PER_S

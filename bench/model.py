@@ -15,7 +15,7 @@ CPU per recipient by role from bench.gateway) and AWS's (quotas, prices; `AWS_SO
 prints the local prediction next to what bench.fanout measured.
 
 Usage: python -m bench.model [--sizes 1000,10000,100000,1000000] [--memory-mb 1769] [--shard-size 1000]
-       [--concurrency 64] [--validate bench/results/fanout.json] [--json bench/results/model.json]
+       [--concurrency 64] [--validate bench/results/fanout.json [--normalize]] [--json bench/results/model.json]
 """
 
 from __future__ import annotations
@@ -80,11 +80,17 @@ MEASURED_HERE = {
     "invoke_latency_s": 0.010,
     "local_trigger_s": 0.30,
     "local_cpu_per_recipient_s": 0.001604,
+    "reference_loop_ms": 41.4,
+    """The machine's speed when the CPU figures were taken (bench.gateway's 41.4 ms; post_cpu's run read 55.9)."""
     "source": "bench.post_cpu (SignedPoster 0.786 ms/post), services.py's listing figure (109 ms of CPU for 3,000"
     " keys), bench.gateway broadcast to 1,000 (stack CPU 1,604 ms: workers 874, gateway 454, moto 276), all"
     " 2026-11-29 on this machine (docs/benchmarks.md); trigger and invoke latency: the stack's SNS -> SQS poller and"
     " Invoke API",
 }
+
+
+PARAMETERS_REFERENCE_LOOP_MS = 41.4
+"""`MEASURED_HERE["reference_loop_ms"]`, typed: the speed of the day the CPU figures were taken."""
 
 
 def aws(memory_mb: int) -> Platform:
@@ -103,13 +109,18 @@ def aws(memory_mb: int) -> Platform:
     )
 
 
-def local(connections_rate: float | None = None, workers: int = 4, cores: float = 2.0) -> Platform:
-    """The local stack as bench.fanout runs it: 20 ms added per post, `workers` processes on `cores` cores."""
+def local(
+    connections_rate: float | None = None, workers: int = 4, cores: float = 2.0, slowdown: float = 1.0
+) -> Platform:
+    """The local stack as bench.fanout runs it: 20 ms added per post, `workers` processes on `cores` cores.
+
+    `slowdown` scales every CPU figure: the run's `reference_loop_ms` over the one the figures were taken at.
+    """
     return Platform(
         name="local",
         post_latency_s=0.020,
-        post_cpu_s=MEASURED_HERE["post_cpu_s"],  # type: ignore[arg-type]
-        list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"],  # type: ignore[arg-type]
+        post_cpu_s=MEASURED_HERE["post_cpu_s"] * slowdown,  # type: ignore[operator]
+        list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"] * slowdown,  # type: ignore[operator]
         list_page_latency_s=0.030,
         invoke_latency_s=MEASURED_HERE["invoke_latency_s"],  # type: ignore[arg-type]
         trigger_s=MEASURED_HERE["local_trigger_s"],  # type: ignore[arg-type]
@@ -118,7 +129,7 @@ def local(connections_rate: float | None = None, workers: int = 4, cores: float 
         max_concurrency=workers,
         cpu_share=1.0,
         platform_cores=cores,
-        platform_cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"],  # type: ignore[arg-type]
+        platform_cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"] * slowdown,  # type: ignore[operator]
     )
 
 
@@ -198,19 +209,32 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--shard-size", type=positive_int, default=1000)
     parser.add_argument("--concurrency", type=positive_int, default=64, help="FANOUT_CONCURRENCY")
     parser.add_argument("--validate", type=Path, default=None, help="a bench.fanout JSON to compare with")
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="with --validate: scale the CPU figures by the run's reference_loop_ms over theirs",
+    )
     parser.add_argument("--json", type=Path, default=default_json_path("model"))
     return parser.parse_args()
 
 
-def validate(path: Path) -> list[dict[str, Any]]:
-    """The local stack's prediction next to bench.fanout's measured median, per size and shard size."""
+def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
+    """The local stack's prediction next to bench.fanout's measured median, per size and shard size.
+
+    `normalize` scales the CPU figures by the run's `reference_loop_ms` over theirs. One loop timed at the
+    start of a run on a loaded machine is a noisy measure of the cores the run then got, so it is an option.
+    """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         parameters = document["parameters"]
         rows = document["results"]["sizes"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        machine = document.get("machine", {})
+        reference = float(machine.get("reference_loop_ms") or PARAMETERS_REFERENCE_LOOP_MS)
+        cores = float(machine.get("nproc") or 2)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise BenchError(f"cannot read bench.fanout results from {path}: {type(error).__name__}") from None
-    platform = local(parameters.get("connections_rate"), int(parameters.get("workers", 4)))
+    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize else 1.0
+    platform = local(parameters.get("connections_rate"), int(parameters.get("workers", 4)), cores, slowdown)
     platform = replace(platform, post_latency_s=float(parameters.get("latency_ms", 20.0)) / 1000)
     compared = []
     for row in rows:
@@ -225,6 +249,7 @@ def validate(path: Path) -> list[dict[str, Any]]:
                     "measured_s": measured,
                     "error": predicted["seconds"] / measured - 1,
                     "dominant": predicted["dominant"],
+                    "slowdown": slowdown,
                 }
             )
     return compared
@@ -239,7 +264,7 @@ def main() -> None:
     for n in sorted(args.sizes):
         best, prediction = recommend(n, aws(1769))
         recommended.append({"clients": n, "settings": asdict(best), "prediction": prediction})
-    compared = validate(args.validate) if args.validate else []
+    compared = validate(args.validate, args.normalize) if args.validate else []
     parameters = {
         **{key: value for key, value in vars(args).items() if key != "json"},
         "validate": str(args.validate) if args.validate else None,

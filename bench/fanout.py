@@ -9,13 +9,20 @@ everyone; N = recipients per shard invocation) a fresh stack runs every N (the a
   `post_to_connection` with boto3, one at a time, run here in the bench process against the same stack;
   seconds from the start of the listing to the last client's receipt.
 
+With `--connections-rate N` the stack throttles `@connections` to N requests per second (burst N/2, API Gateway's
+shape scaled down) and the run reports what the function's pacing achieved: posts per second over the posting
+window (first shard's start to last shard's end, from the `fanout` log lines) against N, and the 429s met. The
+baseline is skipped then (boto3's 3 attempts would drop throttled posts and end the run).
+
 Usage: python -m bench.fanout [--sizes 100,1000,10000] [--shard-sizes 0,1000] [--latency-ms 20] [--repeat 3]
-       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--json bench/results/fanout.json]
+       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--connections-rate N]
+       [--json bench/results/fanout.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import statistics
 import time
@@ -66,6 +73,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
     parser.add_argument("--store", choices=STORE_KINDS, default=S3_STORE, help="the stack's connection store")
+    parser.add_argument(
+        "--connections-rate",
+        type=positive_int,
+        default=None,
+        help="throttle @connections to N requests per second (burst N/2); skips the baseline",
+    )
     parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
     return parser.parse_args()
 
@@ -112,12 +125,35 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
         if posted >= size or time.monotonic() > deadline:
             break
         time.sleep(LOG_POLL_S)
+    window_s = posting_window_s(fanouts)
+    answered = posted - sum(int(r.get("unfinished", 0)) for r in fanouts)
     return {
         "function_posts": posted,
         "function_fanouts": len(fanouts),
         "function_slowest_fanout_ms": max((int(r.get("ms", 0)) for r in fanouts), default=None),
         "function_failed_posts": sum(int(r.get("failed", 0)) for r in fanouts),
+        "function_unfinished_posts": sum(int(r.get("unfinished", 0)) for r in fanouts),
+        "function_throttled": sum(int(r.get("throttled", 0)) for r in fanouts),
+        "function_posting_window_s": window_s,
+        "function_posts_per_s": answered / window_s if window_s else None,
     }
+
+
+def posting_window_s(fanouts: list[dict[str, Any]]) -> float | None:
+    """Seconds from the first invocation's first post to the last invocation's last answer.
+
+    Each `fanout` line is logged when its posting ends (`timestamp`) and says how long it posted (`ms`).
+    """
+    spans = []
+    for record in fanouts:
+        try:
+            ended = datetime.datetime.fromisoformat(str(record["timestamp"])).timestamp()
+            spans.append((ended - int(record["ms"]) / 1000, ended))
+        except (KeyError, TypeError, ValueError):
+            return None
+    if not spans:
+        return None
+    return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
 class Baseline:
@@ -184,13 +220,18 @@ def main() -> None:
     for configuration, shard_size in enumerate(args.shard_sizes):
         environment = {"SHARD_SIZE": str(shard_size)}
         with StackProcess(
-            latency_ms=args.latency_ms, workers=args.workers, function_environment=environment, store=args.store
+            latency_ms=args.latency_ms,
+            workers=args.workers,
+            function_environment=environment,
+            connections_rate=args.connections_rate,
+            store=args.store,
         ) as stack:
             naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:
                 for size, row in rows.items():
                     row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat)
-                    if configuration == 0 and (args.baseline_max is None or size <= args.baseline_max):
+                    wanted = args.connections_rate is None and (args.baseline_max is None or size <= args.baseline_max)
+                    if configuration == 0 and wanted:
                         row["baseline"] = baseline(stack, swarm, size, naive)
                     _print_progress(row, shard_size)
     for row in rows.values():
@@ -244,6 +285,30 @@ def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             for key in keys
         ],
     )
+    if args.connections_rate is not None:
+        limit = args.connections_rate
+        print_table(
+            f"pacing to --connections-rate {limit}/s (burst {limit // 2}): medians over the timed runs",
+            ["clients", "configuration", "posting window s", "posts/s", "posts/s / limit", "429s", "failed"],
+            [
+                [
+                    row["clients"],
+                    label(int(key)),
+                    _median_of(row["ours"][key], "function_posting_window_s", "{:.2f}"),
+                    _median_of(row["ours"][key], "function_posts_per_s", "{:.0f}"),
+                    _ratio_to(row["ours"][key], limit),
+                    _median_of(row["ours"][key], "function_throttled"),
+                    _median_of(row["ours"][key], "function_failed_posts"),
+                ]
+                for row in rows
+                for key in keys
+            ],
+        )
+
+
+def _ratio_to(ours: dict[str, Any], limit: int) -> str:
+    values = [run["function_posts_per_s"] for run in ours["function"] if run.get("function_posts_per_s")]
+    return f"{statistics.median(values) / limit:.0%}" if values else "-"
 
 
 def _cpu_ms_per_recipient(row: dict[str, Any], key: str, role: str) -> str:
@@ -251,9 +316,9 @@ def _cpu_ms_per_recipient(row: dict[str, Any], key: str, role: str) -> str:
     return f"{seconds * 1000 / row['clients']:.3f}"
 
 
-def _median_of(ours: dict[str, Any], key: str) -> str:
+def _median_of(ours: dict[str, Any], key: str, form: str = "{:g}") -> str:
     values = [run[key] for run in ours["function"] if run.get(key) is not None]
-    return f"{statistics.median(values):g}" if values else "-"
+    return form.format(statistics.median(values)) if values else "-"
 
 
 def _print_progress(row: dict[str, Any], shard_size: int) -> None:

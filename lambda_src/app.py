@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import logs
+from . import deadline, logs
 from .authorizer import on_authorize
 from .config import Config, ConfigError
 from .connections import on_connect, on_disconnect
@@ -49,6 +49,7 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
     connection_id = getattr(request, "connection_id", None)
     request_id = getattr(context, "aws_request_id", None) or getattr(request, "request_id", None)
     tokens = logs.bind(request_id, connection_id)
+    deadline_token = deadline.bind(context)
     try:
         return _dispatch(request, services)
     except PushFailed:
@@ -57,6 +58,7 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
         services.logger.exception("invocation failed", extra={"event": type(request).__name__})
         return {"statusCode": 500}
     finally:
+        deadline.unbind(deadline_token)
         logs.unbind(tokens)
 
 

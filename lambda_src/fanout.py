@@ -2,12 +2,15 @@
 
 Posts run on a bounded thread pool sharing one `Poster` (see `management_api`: one keep-alive HTTP
 connection per thread). A 410 Gone removes the connection from the store; any other failure
-is counted and logged and never stops delivery to the others.
+is counted and logged and never stops delivery to the others. A 429 (the account's `@connections` quota) is
+never a failure: the fan-out slows down (`pacing`) and posts it again, until it is delivered or the invocation's
+deadline nears; then the posts not made yet are left in the summary's `unfinished` for a continuation.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -16,17 +19,30 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from . import deadline
 from .logs import get_logger
+from .pacing import AimdPacer
 from .store import ConnectionStore
 
 MAX_FAILURES_LOGGED = 5
 """Failed posts logged one by one per fan-out; the rest are only counted, so one bad fan-out cannot flood logs."""
+DEADLINE_MARGIN_MS = 2000
+"""A fan-out stops starting posts when the invocation has this little time left: enough to prune, log and hand
+the rest to a continuation before Lambda ends the invocation."""
+SINGLE_POST_THROTTLED_ATTEMPTS = 8
+"""A single post (reply, direct message) answered 429 is tried this many times, backing off with full jitter."""
+SINGLE_POST_BASE_BACKOFF_S = 0.05
+SINGLE_POST_MAX_BACKOFF_S = 2.0
 
 
 class Outcome(Enum):
     DELIVERED = "delivered"
     GONE = "gone"
     FAILED = "failed"
+    THROTTLED = "throttled"
+    """429 LimitExceededException: a poster returns it at once; the fan-out paces and posts again."""
+    UNFINISHED = "unfinished"
+    """Not posted: the invocation's deadline came first (the fan-out's own outcome, never a poster's)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,8 @@ class PostResult:
 
 DELIVERED = PostResult(Outcome.DELIVERED)
 GONE = PostResult(Outcome.GONE)
+THROTTLED = PostResult(Outcome.THROTTLED, "LimitExceededException")
+UNFINISHED = PostResult(Outcome.UNFINISHED)
 
 
 class Poster(Protocol):
@@ -52,13 +70,22 @@ class FanoutSummary:
     gone: int
     failed: int
     ms: int
+    throttled: int = 0
+    """429s seen (each was posted again, or left unfinished)."""
+    posts_per_s: float = 0.0
+    """Achieved rate: posts answered other than 429 per second of posting."""
+    unfinished: tuple[str, ...] = ()
+    """Recipients not posted to because the deadline neared: the hook a continuation invocation posts from."""
 
-    def as_log_fields(self) -> dict[str, int]:
+    def as_log_fields(self) -> dict[str, int | float]:
         return {
             "recipients": self.recipients,
             "delivered": self.delivered,
             "gone": self.gone,
             "failed": self.failed,
+            "unfinished": len(self.unfinished),
+            "throttled": self.throttled,
+            "postsPerS": self.posts_per_s,
             "ms": self.ms,
         }
 
@@ -74,28 +101,51 @@ def fan_out(
     room: str | None = None,
     log_fields: Mapping[str, object] | None = None,
 ) -> FanoutSummary:
-    """Post `data` to every id, prune the gone ones from the store, log and return the summary."""
+    """Post `data` to every id, prune the gone ones from the store, log and return the summary.
+
+    The posts share one `AimdPacer`: unpaced until the first 429, then paced to what the quota lets through.
+    A caller that can continue in another invocation posts `summary.unfinished` from there.
+    """
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
-    results = list(executor.map(lambda connection_id: _post_guarded(poster, connection_id, data), ids))
+    pacer = AimdPacer()
+    results = list(executor.map(lambda connection_id: _post_paced(poster, pacer, connection_id, data), ids))
+    seconds = time.perf_counter() - started
     gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
     failures = [(cid, r.error) for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.FAILED]
+    unfinished = tuple(cid for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.UNFINISHED)
     for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
         logger.warning("post failed", extra={"target": connection_id, "error": error})
     if gone:
         _prune(store, gone, room, logger)
+    answered = len(ids) - len(unfinished)
     summary = FanoutSummary(
         recipients=len(ids),
-        delivered=len(ids) - len(gone) - len(failures),
+        delivered=answered - len(gone) - len(failures),
         gone=len(gone),
         failed=len(failures),
-        ms=round((time.perf_counter() - started) * 1000),
+        ms=round(seconds * 1000),
+        throttled=pacer.throttled,
+        posts_per_s=round(answered / seconds, 1) if seconds > 0 else 0.0,
+        unfinished=unfinished,
     )
     fields: dict[str, object] = {**summary.as_log_fields(), **(log_fields or {})}
     if failures:
         fields["errors"] = dict(Counter(str(error) for _, error in failures))
     logger.info("fanout", extra=fields)
     return summary
+
+
+def _post_paced(poster: Poster, pacer: AimdPacer, connection_id: str, data: bytes) -> PostResult:
+    # Throttled posts go round again at the pacer's (lower) rate: a 429 is the quota speaking, not the recipient.
+    while not deadline.near(DEADLINE_MARGIN_MS):
+        sent_at = pacer.wait()
+        result = _post_guarded(poster, connection_id, data)
+        if result.outcome is not Outcome.THROTTLED:
+            pacer.on_accepted()
+            return result
+        pacer.on_throttled(sent_at)
+    return UNFINISHED
 
 
 def _post_guarded(poster: Poster, connection_id: str, data: bytes) -> PostResult:
@@ -107,8 +157,15 @@ def _post_guarded(poster: Poster, connection_id: str, data: bytes) -> PostResult
 
 
 def post_one(*, connection_id: str, data: bytes, poster: Poster, store: ConnectionStore) -> PostResult:
-    """Post to a single connection (replies, direct messages); a gone one is pruned."""
-    result = _post_guarded(poster, connection_id, data)
+    """Post to a single connection (replies, direct messages); a gone one is pruned; a throttled one retried."""
+    for attempt in range(SINGLE_POST_THROTTLED_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(SINGLE_POST_MAX_BACKOFF_S, SINGLE_POST_BASE_BACKOFF_S * 2**attempt)))
+        result = _post_guarded(poster, connection_id, data)
+        if result.outcome is not Outcome.THROTTLED:
+            break
+    else:
+        result = PostResult(Outcome.FAILED, THROTTLED.error)
     if result.outcome is Outcome.GONE:
         _prune(store, [connection_id], None, get_logger())
     return result

@@ -4,9 +4,10 @@ A fan-out is bound by CPU per post, and most of boto3's `post_to_connection` is 
 validation, serialisation, event hooks, parsing): docs/benchmarks.md (bench.post_cpu) has the figures. This
 client keeps what matters from botocore (its credential chain, refreshed as needed, and its SigV4 signer) and
 sends the request on a keep-alive `http.client` connection per fan-out thread. Retries are those of botocore's
-standard mode (429, 5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a
+standard mode (5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a
 lost post is a lost message, and docs/reliability.md shows why 3 attempts lose messages when a tenth of posts
-fail.
+fail. A 429 is not retried here: it comes back at once as `THROTTLED`, because the quota it reports is shared by
+every post of the fan-out, whose pacer (`pacing`) slows them all down and posts it again.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from .fanout import DELIVERED, GONE, Outcome, PostResult
+from .fanout import DELIVERED, GONE, THROTTLED, Outcome, PostResult
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
 
 MAX_ATTEMPTS = 6
 """With a tenth of posts failing at random, one post is lost with chance 0.1**6 = 1e-6 (3 attempts: 1e-3)."""
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+THROTTLED_STATUS = 429
 BASE_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 2.0
 """Retry n waits up to min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**n): at most 3.1 s in all for one post."""
@@ -89,6 +91,8 @@ class SignedPoster:
                 return DELIVERED
             if status == 410:
                 return GONE
+            if status == THROTTLED_STATUS:
+                return THROTTLED
             error = _error_type(error_type, status)
             if status not in RETRYABLE_STATUSES:
                 break

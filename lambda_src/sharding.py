@@ -93,5 +93,12 @@ def post_here(
         # A shard's summary names the invocation that split the fan-out (whose "sharded" line counts the shards).
         log_fields={} if shard is None else {"shard": shard[0], "origin": shard[1]},
     )
-    metrics.fanout(source, **summary.as_log_fields())
+    metrics.fanout(
+        source,
+        recipients=summary.recipients,
+        delivered=summary.delivered,
+        gone=summary.gone,
+        failed=summary.failed,
+        ms=summary.ms,
+    )
     return summary

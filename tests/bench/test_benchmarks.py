@@ -238,3 +238,53 @@ def test_metrics_import_times_the_handler_at_both_revisions_and_each_emitter(tmp
     # The project's own environment has neither library: they are reported missing, not guessed.
     for name in ("aws-lambda-powertools Metrics", "aws-embedded-metrics metric_scope"):
         assert results[name] == {"missing": True}
+
+
+def test_fanout_with_a_connections_rate_paces_to_it_delivers_all_and_counts_the_429s(tmp_path: Path) -> None:
+    document = run_bench(
+        "fanout",
+        tmp_path / "fanout.json",
+        *("--sizes", "120", "--repeat", "1", "--shard-sizes", "40", "--connections-rate", "60"),
+    )
+
+    assert document["parameters"]["connections_rate"] == 60
+    [row] = document["results"]["sizes"]
+    assert row["baseline"] is None, "boto3's baseline drops throttled posts: skipped under a rate"
+    for run in row["ours"]["40"]["function"]:
+        assert (run["function_posts"], run["function_fanouts"], run["function_failed_posts"]) == (120, 3, 0)
+        assert run["function_unfinished_posts"] == 0
+        # 120 posts against a bucket of 30 refilled at 60 per second: the quota answered some with 429.
+        assert run["function_throttled"] > 0
+        assert positive(run["function_posting_window_s"])
+        assert run["function_posts_per_s"] == pytest.approx(120 / run["function_posting_window_s"])
+
+
+def test_model_predicts_every_size_recommends_settings_and_compares_with_a_fanout_run(tmp_path: Path) -> None:
+    fanout = {
+        "parameters": {"latency_ms": 20.0, "workers": 4, "connections_rate": None},
+        "results": {"sizes": [{"clients": 1000, "ours": {"0": {"median_s": 1.25}, "250": {"median_s": 1.0}}}]},
+    }
+    (tmp_path / "fanout.json").write_text(json.dumps(fanout), encoding="utf-8")
+
+    document = run_bench(
+        "model", tmp_path / "model.json", "--sizes", "1000,100000", "--validate", str(tmp_path / "fanout.json")
+    )
+
+    assert_machine_facts(document, "model")
+    results = document["results"]
+    small, large = results["predictions"]
+    assert (small["clients"], large["clients"]) == (1000, 100_000)
+    assert small["seconds"] < large["seconds"]
+    # 100,000 posts at the default quota (10,000 per second, burst 5,000) take at least 9.5 s.
+    assert large["bounds_s"]["quota"] == pytest.approx(9.5)
+    assert large["seconds"] >= 9.5
+    assert large["cost_usd"]["messages_usd"] == pytest.approx(0.10)
+    assert large["total_usd"] == pytest.approx(sum(large["cost_usd"].values()))
+    assert [r["clients"] for r in results["recommended"]] == [1000, 100_000]
+    assert [(c["clients"], c["shard_size"], c["measured_s"]) for c in results["validation"]] == [
+        (1000, 0, 1.25),
+        (1000, 250, 1.0),
+    ]
+    for compared in results["validation"]:
+        assert compared["error"] == pytest.approx(compared["predicted_s"] / compared["measured_s"] - 1)
+    assert "docs.aws.amazon.com" in document["parameters"]["aws_sources"]["quotas"]

@@ -1,0 +1,333 @@
+"""A model of one broadcast: time to the last recipient and AWS cost for N connections, with what dominates.
+
+The broadcast is a pipeline: the trigger (SNS -> the function), the store's listing (pages of 1,000 keys), one
+asynchronous invocation per full shard started as its page arrives, each shard posting its recipients with
+`FANOUT_CONCURRENCY` posts in flight, all posts together under the account's `@connections` quota. The time to
+the last recipient is the fixed trigger time plus the largest of four bounds:
+- pipeline: the last shard's ids are listed, its invocation starts, it posts (per post the larger of
+  latency / concurrency and the CPU per post over the function's CPU share);
+- quota: (N - burst) / rate, all shards sharing the account's token bucket;
+- concurrency: shards beyond Lambda's concurrent executions wait for a free one;
+- platform CPU (the local stack only): every role of the stack (workers, gateway, moto) shares the machine's cores.
+
+Parameters: measured here (CPU per post from bench.post_cpu, listing per key, invoke latency, the local stack's
+CPU per recipient by role from bench.gateway) and AWS's (quotas, prices; `AWS_SOURCES`). `--validate FANOUT_JSON`
+prints the local prediction next to what bench.fanout measured.
+
+Usage: python -m bench.model [--sizes 1000,10000,100000,1000000] [--memory-mb 1769] [--shard-size 1000]
+       [--concurrency 64] [--validate bench/results/fanout.json [--normalize]] [--json bench/results/model.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
+
+FULL_VCPU_MB = 1769
+"""Lambda allocates CPU in proportion to memory; at 1,769 MB a function has one full vCPU (Lambda developer guide,
+"Configuring Lambda function memory")."""
+LIST_PAGE_KEYS = 1000
+"""S3 ListObjectsV2 returns at most 1,000 keys a page."""
+
+AWS_SOURCES = {
+    "quotas": "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html (account throttle 10,000 rps,"
+    " burst 5,000, per Region, shared by @connections calls); "
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html (1,000 concurrent executions)",
+    "prices": "https://aws.amazon.com/api-gateway/pricing/ (WebSocket: $1.00 per million messages, first billion,"
+    " 32 KB increments), https://aws.amazon.com/lambda/pricing/ (x86: $0.20 per million requests, $0.0000166667 per"
+    " GB-second), https://aws.amazon.com/s3/pricing/ (LIST: $0.005 per 1,000 requests); us-east-1",
+    "read": "2026-12-01 (figures as the pages and their summaries gave them that day; confirm before budgeting)",
+}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the broadcast runs: AWS, or the local stack on this machine."""
+
+    name: str
+    post_latency_s: float
+    """One `@connections` call's round trip."""
+    post_cpu_s: float
+    """The function's CPU per post at one full vCPU (signing, HTTP, bookkeeping)."""
+    list_cpu_per_key_s: float
+    """The function's CPU per listed key (parsing the page)."""
+    list_page_latency_s: float
+    invoke_latency_s: float
+    """From `Invoke(InvocationType=Event)` to the shard's handler running (warm)."""
+    trigger_s: float
+    """From the publish to the first invocation's handler running."""
+    quota_rate_per_s: float | None
+    quota_burst: float
+    max_concurrency: int
+    cpu_share: float | None = None
+    """The function's share of a vCPU; None: from memory (AWS)."""
+    platform_cores: float | None = None
+    """The local stack only: cores shared by every role."""
+    platform_cpu_per_recipient_s: float = 0.0
+    """The local stack only: CPU of every role (workers, gateway, moto) per recipient."""
+
+
+MEASURED_HERE = {
+    "post_cpu_s": 0.000786,
+    "list_cpu_per_key_s": 0.000036,
+    "invoke_latency_s": 0.010,
+    "local_trigger_s": 0.30,
+    "local_cpu_per_recipient_s": 0.001604,
+    "reference_loop_ms": 41.4,
+    """The machine's speed when the CPU figures were taken (bench.gateway's 41.4 ms; post_cpu's run read 55.9)."""
+    "source": "bench.post_cpu (SignedPoster 0.786 ms/post), services.py's listing figure (109 ms of CPU for 3,000"
+    " keys), bench.gateway broadcast to 1,000 (stack CPU 1,604 ms: workers 874, gateway 454, moto 276), all"
+    " 2026-11-29 on this machine (docs/benchmarks.md); trigger and invoke latency: the stack's SNS -> SQS poller and"
+    " Invoke API",
+}
+
+
+PARAMETERS_REFERENCE_LOOP_MS = 41.4
+"""`MEASURED_HERE["reference_loop_ms"]`, typed: the speed of the day the CPU figures were taken."""
+
+
+def aws(memory_mb: int) -> Platform:
+    return Platform(
+        name="aws",
+        post_latency_s=0.020,
+        post_cpu_s=MEASURED_HERE["post_cpu_s"],  # type: ignore[arg-type]
+        list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"],  # type: ignore[arg-type]
+        list_page_latency_s=0.050,
+        invoke_latency_s=0.030,
+        trigger_s=0.10,
+        quota_rate_per_s=10_000.0,
+        quota_burst=5_000.0,
+        max_concurrency=1000,
+        cpu_share=min(1.0, memory_mb / FULL_VCPU_MB),
+    )
+
+
+def local(
+    connections_rate: float | None = None, workers: int = 4, cores: float = 2.0, slowdown: float = 1.0
+) -> Platform:
+    """The local stack as bench.fanout runs it: 20 ms added per post, `workers` processes on `cores` cores.
+
+    `slowdown` scales every CPU figure: the run's `reference_loop_ms` over the one the figures were taken at.
+    """
+    return Platform(
+        name="local",
+        post_latency_s=0.020,
+        post_cpu_s=MEASURED_HERE["post_cpu_s"] * slowdown,  # type: ignore[operator]
+        list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"] * slowdown,  # type: ignore[operator]
+        list_page_latency_s=0.030,
+        invoke_latency_s=MEASURED_HERE["invoke_latency_s"],  # type: ignore[arg-type]
+        trigger_s=MEASURED_HERE["local_trigger_s"],  # type: ignore[arg-type]
+        quota_rate_per_s=connections_rate,
+        quota_burst=max(1.0, connections_rate / 2) if connections_rate else 0.0,
+        max_concurrency=workers,
+        cpu_share=1.0,
+        platform_cores=cores,
+        platform_cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"] * slowdown,  # type: ignore[operator]
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    memory_mb: int = 1769
+    shard_size: int = 1000
+    concurrency: int = 64
+
+
+def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
+    """Seconds to the last recipient (and the bound that set it) and the AWS cost of one broadcast to `n`."""
+    share = platform.cpu_share if platform.cpu_share is not None else min(1.0, settings.memory_mb / FULL_VCPU_MB)
+    shard = n if settings.shard_size == 0 else min(n, settings.shard_size)
+    shards = math.ceil(n / shard)
+    per_post_s = max(platform.post_latency_s / settings.concurrency, platform.post_cpu_s / share)
+    pages = math.ceil(n / LIST_PAGE_KEYS)
+    page_s = platform.list_page_latency_s + LIST_PAGE_KEYS * platform.list_cpu_per_key_s / share
+    listing_s = pages * page_s
+    # The last shard is posted by the listing invocation once the listing ends; the others start as their page
+    # arrives. Beyond the concurrency limit, shards queue in waves.
+    waves = math.ceil(shards / platform.max_concurrency)
+    shard_posting_s = shard * per_post_s
+    bounds = {
+        "pipeline": listing_s + (platform.invoke_latency_s if shards > 1 else 0.0) + shard_posting_s,
+        "concurrency": waves * (platform.invoke_latency_s + shard_posting_s),
+        "quota": max(0.0, n - platform.quota_burst) / platform.quota_rate_per_s if platform.quota_rate_per_s else 0.0,
+        "platform CPU": (
+            n * platform.platform_cpu_per_recipient_s / platform.platform_cores if platform.platform_cores else 0.0
+        ),
+    }
+    dominant = max(bounds, key=lambda name: bounds[name])
+    seconds = platform.trigger_s + bounds[dominant]
+    if dominant == "pipeline" and listing_s > shard_posting_s:
+        dominant = "listing"  # one invocation lists page after page; the shards finish as fast as it lists
+    # Shards are billed for their posting; when the quota paces them, the ones running at once all last as long.
+    running = min(shards, platform.max_concurrency)
+    billed_s = max(shards * shard_posting_s, running * bounds["quota"]) + listing_s
+    gb_s = billed_s * settings.memory_mb / 1024
+    cost = {
+        "lambda_requests_usd": (shards + 1) * 0.20 / 1e6,
+        "lambda_compute_usd": gb_s * 0.0000166667,
+        "messages_usd": n * 1.00 / 1e6,
+        "listing_usd": pages * 0.005 / 1000,
+    }
+    return {
+        "clients": n,
+        "seconds": seconds,
+        "dominant": dominant,
+        "bounds_s": bounds,
+        "shards": shards,
+        "listing_s": listing_s,
+        "shard_posting_s": shard_posting_s,
+        "cost_usd": cost,
+        "total_usd": sum(cost.values()),
+    }
+
+
+def recommend(n: int, platform: Platform) -> tuple[Settings, dict[str, Any]]:
+    """The cheapest settings within 10% of the fastest, over a small grid of memory, shard size and concurrency."""
+    grid = [
+        Settings(memory_mb=memory, shard_size=shard, concurrency=concurrency)
+        for memory in (512, 1024, 1769)
+        for shard in (250, 500, 1000, 2000)
+        for concurrency in (32, 64, 128)
+    ]
+    predictions = [(s, predict(n, s, platform)) for s in grid]
+    fastest = min(p["seconds"] for _, p in predictions)
+    near = [(s, p) for s, p in predictions if p["seconds"] <= fastest * 1.1]
+    return min(near, key=lambda item: (item[1]["total_usd"], item[1]["seconds"]))
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=[1000, 10_000, 100_000, 1_000_000])
+    parser.add_argument("--memory-mb", type=positive_int, default=1769)
+    parser.add_argument("--shard-size", type=positive_int, default=1000)
+    parser.add_argument("--concurrency", type=positive_int, default=64, help="FANOUT_CONCURRENCY")
+    parser.add_argument("--validate", type=Path, default=None, help="a bench.fanout JSON to compare with")
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="with --validate: scale the CPU figures by the run's reference_loop_ms over theirs",
+    )
+    parser.add_argument("--json", type=Path, default=default_json_path("model"))
+    return parser.parse_args()
+
+
+def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
+    """The local stack's prediction next to bench.fanout's measured median, per size and shard size.
+
+    `normalize` scales the CPU figures by the run's `reference_loop_ms` over theirs. One loop timed at the
+    start of a run on a loaded machine is a noisy measure of the cores the run then got, so it is an option.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        parameters = document["parameters"]
+        rows = document["results"]["sizes"]
+        machine = document.get("machine", {})
+        reference = float(machine.get("reference_loop_ms") or PARAMETERS_REFERENCE_LOOP_MS)
+        cores = float(machine.get("nproc") or 2)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BenchError(f"cannot read bench.fanout results from {path}: {type(error).__name__}") from None
+    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize else 1.0
+    platform = local(parameters.get("connections_rate"), int(parameters.get("workers", 4)), cores, slowdown)
+    platform = replace(platform, post_latency_s=float(parameters.get("latency_ms", 20.0)) / 1000)
+    compared = []
+    for row in rows:
+        for key, ours in row["ours"].items():
+            predicted = predict(int(row["clients"]), Settings(shard_size=int(key)), platform)
+            measured = float(ours["median_s"])
+            compared.append(
+                {
+                    "clients": row["clients"],
+                    "shard_size": int(key),
+                    "predicted_s": predicted["seconds"],
+                    "measured_s": measured,
+                    "error": predicted["seconds"] / measured - 1,
+                    "dominant": predicted["dominant"],
+                    "slowdown": slowdown,
+                }
+            )
+    return compared
+
+
+def main() -> None:
+    args = _arguments()
+    settings = Settings(memory_mb=args.memory_mb, shard_size=args.shard_size, concurrency=args.concurrency)
+    platform = aws(args.memory_mb)
+    predictions = [predict(n, settings, platform) for n in sorted(args.sizes)]
+    recommended = []
+    for n in sorted(args.sizes):
+        best, prediction = recommend(n, aws(1769))
+        recommended.append({"clients": n, "settings": asdict(best), "prediction": prediction})
+    compared = validate(args.validate, args.normalize) if args.validate else []
+    parameters = {
+        **{key: value for key, value in vars(args).items() if key != "json"},
+        "validate": str(args.validate) if args.validate else None,
+        "aws": asdict(platform),
+        "measured_here": MEASURED_HERE,
+        "aws_sources": AWS_SOURCES,
+    }
+    path = write_json(
+        args.json,
+        "model",
+        parameters,
+        {"predictions": predictions, "recommended": recommended, "validation": compared},
+    )
+    print_table(
+        f"AWS, {args.memory_mb} MB, SHARD_SIZE {args.shard_size}, FANOUT_CONCURRENCY {args.concurrency}: one broadcast",
+        ["clients", "to last recipient", "dominant", "shards", "listing s", "shard posting s", "cost USD"],
+        [
+            [
+                p["clients"],
+                f"{fmt_s(p['seconds'])} s",
+                p["dominant"],
+                p["shards"],
+                fmt_s(p["listing_s"]),
+                fmt_s(p["shard_posting_s"]),
+                f"{p['total_usd']:.6f}",
+            ]
+            for p in predictions
+        ],
+    )
+    print_table(
+        "recommended (cheapest within 10% of the fastest)",
+        ["clients", "memory MB", "SHARD_SIZE", "FANOUT_CONCURRENCY", "to last recipient", "cost USD"],
+        [
+            [
+                r["clients"],
+                r["settings"]["memory_mb"],
+                r["settings"]["shard_size"],
+                r["settings"]["concurrency"],
+                f"{fmt_s(r['prediction']['seconds'])} s",
+                f"{r['prediction']['total_usd']:.6f}",
+            ]
+            for r in recommended
+        ],
+    )
+    if compared:
+        print_table(
+            f"validation against {args.validate}: the local stack predicted vs measured",
+            ["clients", "SHARD_SIZE", "predicted s", "measured s", "error", "dominant"],
+            [
+                [
+                    c["clients"],
+                    c["shard_size"],
+                    fmt_s(c["predicted_s"]),
+                    fmt_s(c["measured_s"]),
+                    f"{c['error']:+.0%}",
+                    c["dominant"],
+                ]
+                for c in compared
+            ],
+        )
+        print(f"median absolute error: {statistics.median(abs(c['error']) for c in compared):.0%}")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    run_main(main)

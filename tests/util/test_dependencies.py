@@ -64,6 +64,7 @@ def test_the_arm64_package_holds_aarch64_wheels_and_the_same_inputs_give_the_sam
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(420)  # a fresh venv with boto3 installed from the index: minutes on a loaded machine
 def test_an_x86_64_package_imports_and_verifies_a_token_in_a_venv_with_only_boto3(tmp_path: Path) -> None:
     # This machine's Python stands in for the runtime's, so the wheels are fetched for its version.
     target = Target("x86_64", f"{sys.version_info.major}.{sys.version_info.minor}")

@@ -45,6 +45,15 @@ override_resource {
   target = aws_s3_bucket_lifecycle_configuration.connections
 }
 
+# moto (5.2) has no CloudFront response headers policies; tests/web.tftest.hcl specifies this one. In every run:
+# the later ones refresh it too.
+override_resource {
+  target = aws_cloudfront_response_headers_policy.web
+  values = {
+    id = "moto-has-no-headers-policies"
+  }
+}
+
 run "whole_stack_applies_and_reports_its_outputs" {
   command = apply
 
@@ -58,13 +67,6 @@ run "whole_stack_applies_and_reports_its_outputs" {
     web_hosting      = true
   }
 
-  # moto (5.2) has no CloudFront response headers policies; tests/web.tftest.hcl specifies this one.
-  override_resource {
-    target = aws_cloudfront_response_headers_policy.web
-    values = {
-      id = "moto-has-no-headers-policies"
-    }
-  }
 
   assert {
     condition     = can(regex("^wss://[a-z0-9]+\\.execute-api\\.us-east-1\\.amazonaws\\.com/live$", output.websocket_url))

@@ -88,12 +88,13 @@ def _read_group(outputs: Mapping[str, str], group: str, since_ms: int) -> list[s
 
 
 def structured(lines: list[str]) -> list[dict[str, Any]]:
-    """The handler's own JSON lines (the runtime's START/END/REPORT lines are plain text)."""
+    """The handler's own JSON log lines (the runtime's START/END/REPORT lines are plain text; its metrics are EMF
+    objects, keyed `_aws`, which CloudWatch turns into metrics rather than log lines)."""
     entries = []
     for line in lines:
         if line.startswith("{"):
             entry = json.loads(line)
-            if isinstance(entry, dict):
+            if isinstance(entry, dict) and "_aws" not in entry:
                 entries.append(entry)
     return entries
 

@@ -185,12 +185,9 @@ class LambdaApi:
     async def update_code(self, request: web.Request) -> web.Response:
         if not self._is_ours(request):
             return self._not_found(request)
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
-        if not isinstance(body, dict):
-            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             data = await self._zip_of(body)
         except InvalidCode as error:
@@ -277,12 +274,9 @@ class LambdaApi:
     async def _set_event_invoke_config(self, request: web.Request, *, merge: bool) -> web.Response:
         if not self._is_ours(request):
             return self._not_found(request)
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
-        if not isinstance(body, dict):
-            return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
         if merge and self._event_invoke_config is None:
             return self._no_event_invoke_config()
         current = dict(self._event_invoke_config or {}) if merge else {}
@@ -337,3 +331,14 @@ class LambdaApi:
             "ResourceNotFoundException",
             f"The function {self._names.function_arn} doesn't have an EventInvokeConfig",
         )
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's body as a JSON object, or Lambda's 400 for anything else."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        return aws_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+    return body

@@ -1,4 +1,4 @@
-# Least privilege for the handler: its bucket's two key prefixes (and listing that bucket) or its table, its own
+# Least privilege for the handler: its bucket's key prefixes (history read and write only; listing the bucket) or its table, its own
 # API's @connections, its own log group, invoking itself (shards), X-Ray. And, opt-in, the per-region API Gateway logging role.
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -34,6 +34,16 @@ data "aws_iam_policy_document" "handler" {
       sid       = "ReadWriteConnectionRecords"
       actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
       resources = [for prefix in local.store_prefixes : "${statement.value.arn}/${prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    # Room history: written and read; deleting is the lifecycle rule's job alone.
+    for_each = aws_s3_bucket.connections
+    content {
+      sid       = "ReadWriteRoomHistory"
+      actions   = ["s3:GetObject", "s3:PutObject"]
+      resources = ["${statement.value.arn}/${local.history_prefix}*"]
     }
   }
 

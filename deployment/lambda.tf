@@ -14,11 +14,15 @@ locals {
 
   lambda_environment = merge(
     {
-      CONNECTION_STORE   = var.connection_store
-      CONNECTIONS_URL    = local.connections_url
-      FANOUT_CONCURRENCY = tostring(var.fanout_concurrency)
-      LOG_LEVEL          = var.log_level
-      SHARD_SIZE         = tostring(var.shard_size)
+      CONNECTION_STORE        = var.connection_store
+      CONNECTIONS_URL         = local.connections_url
+      FANOUT_CONCURRENCY      = tostring(var.fanout_concurrency)
+      HISTORY_PAGE_LIMIT      = tostring(var.history_page_limit)
+      HISTORY_RETENTION_HOURS = tostring(var.history_retention_hours)
+      HISTORY_SIZE            = tostring(var.history_size)
+      LOG_LEVEL               = var.log_level
+      PRESENCE_MAX_MEMBERS    = tostring(var.presence_max_members)
+      SHARD_SIZE              = tostring(var.shard_size)
     },
     local.auth_environment,
     local.use_s3 ? { CONNECTIONS_BUCKET = aws_s3_bucket.connections[0].bucket } : {},

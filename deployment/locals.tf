@@ -19,7 +19,7 @@ locals {
   api_log_name = "/aws/apigateway/${local.api_name}"
 
   # Route keys the Lambda dispatches on (route selection: $request.body.action).
-  route_keys = ["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave"]
+  route_keys = ["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave", "history", "members"]
 
   # The @connections management endpoint is the stage's invoke URL over https. Built from the API
   # rather than the stage so that the stage can wait for every route (see api.tf) without a cycle
@@ -30,6 +30,10 @@ locals {
   connections_prefix = "connections/"
   rooms_prefix       = "rooms/"
   store_prefixes     = [local.connections_prefix, local.rooms_prefix]
+  # Room history (lambda_src/s3_store.py HISTORY_PREFIX): one object per message, written and read, never
+  # deleted by the function: the lifecycle rule expires it after the retention, rounded up to whole days.
+  history_prefix          = "history/"
+  history_expiration_days = ceil(var.history_retention_hours / 24)
 
   # Connection records are deleted on $disconnect, which API Gateway delivers only best-effort.
   # lambda_src/store.py's RECORD_TTL_S is the same time (the DynamoDB store writes it as TTL).

@@ -1,5 +1,6 @@
 # The S3 connection store (connection_store = "s3", the default): `connections/<id>` records and
-# `rooms/<room>/<id>` memberships. Private, encrypted, TLS-only; stale records expire after a day.
+# `rooms/<room>/<id>` memberships, `history/<room>/<message id>` room history. Private, encrypted,
+# TLS-only; stale records expire after a day, history after its retention.
 # The DynamoDB store is in dynamodb.tf; exactly one of the two exists.
 
 resource "aws_s3_bucket" "connections" {
@@ -122,6 +123,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "connections" {
 
     expiration {
       days = local.connection_record_expiration_days
+    }
+  }
+
+  # Room history (issue 17): kept for history_retention_hours, rounded up to S3's whole days.
+  rule {
+    id     = "expire-room-history"
+    status = "Enabled"
+
+    filter {
+      prefix = local.history_prefix
+    }
+
+    expiration {
+      days = local.history_expiration_days
     }
   }
 

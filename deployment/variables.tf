@@ -161,6 +161,54 @@ variable "shard_size" {
   }
 }
 
+variable "history_size" {
+  description = "Messages of each room kept readable with the history action, newest first (the Lambda's HISTORY_SIZE); 0 turns history off."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.history_size >= 0 && var.history_size <= 1000 && floor(var.history_size) == var.history_size
+    error_message = "history_size must be a whole number from 0 (off) to 1000."
+  }
+}
+
+variable "history_retention_hours" {
+  description = "Hours a room's message stays in its history (the Lambda's HISTORY_RETENTION_HOURS). Reads hold to it exactly; the S3 lifecycle rule deletes after it rounded up to whole days, DynamoDB's TTL some time after it."
+  type        = number
+  default     = 24
+  nullable    = false
+
+  validation {
+    condition     = var.history_retention_hours >= 1 && var.history_retention_hours <= 720 && floor(var.history_retention_hours) == var.history_retention_hours
+    error_message = "history_retention_hours must be a whole number from 1 to 720 (30 days)."
+  }
+}
+
+variable "history_page_limit" {
+  description = "The most messages one history reply carries, the cap of its limit field (the Lambda's HISTORY_PAGE_LIMIT)."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.history_page_limit >= 1 && var.history_page_limit <= 1000 && floor(var.history_page_limit) == var.history_page_limit
+    error_message = "history_page_limit must be a whole number from 1 to 1000."
+  }
+}
+
+variable "presence_max_members" {
+  description = "Room size above which presence frames carry only the member count, not the member (the Lambda's PRESENCE_MAX_MEMBERS): presence fan-out grows with the square of the room."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.presence_max_members >= 0 && var.presence_max_members <= 100000 && floor(var.presence_max_members) == var.presence_max_members
+    error_message = "presence_max_members must be a whole number from 0 to 100000."
+  }
+}
+
 variable "log_level" {
   description = "Level of the Lambda's application logs: DEBUG, INFO, WARNING or ERROR."
   type        = string

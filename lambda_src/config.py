@@ -22,6 +22,13 @@
   refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
   of at most this many, each posted by its own asynchronous invocation of this function.
+- `HISTORY_SIZE` (default 100, 0 turns history off, at most 1000): the newest this-many messages of a room are
+  readable with `history`.
+- `HISTORY_RETENTION_HOURS` (default 24, 1 to 720): a message leaves its room's history this long after it was sent
+  (reads hold to it exactly; the store's own expiry, S3's lifecycle rule in whole days or DynamoDB's TTL, deletes it).
+- `HISTORY_PAGE_LIMIT` (default 100, 1 to 1000): the most messages one `history` reply carries (the cap on `limit`).
+- `PRESENCE_MAX_MEMBERS` (default 100, 0 to 100000): above this many members a room's presence frames carry only the
+  member count, not the member (presence fan-out grows with the square of the room).
 - `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
 
 Endpoints of S3, DynamoDB and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
@@ -42,6 +49,14 @@ DEFAULT_MAX_ROOMS_PER_CONNECTION = 50
 MAX_MAX_ROOMS_PER_CONNECTION = 1000
 MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
+DEFAULT_HISTORY_SIZE = 100
+MAX_HISTORY_SIZE = 1000
+DEFAULT_HISTORY_RETENTION_HOURS = 24
+MAX_HISTORY_RETENTION_HOURS = 720
+DEFAULT_HISTORY_PAGE_LIMIT = 100
+MAX_HISTORY_PAGE_LIMIT = 1000
+DEFAULT_PRESENCE_MAX_MEMBERS = 100
+MAX_PRESENCE_MAX_MEMBERS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 AUTH_MODES = ("none", "token", "jwt")
 DEFAULT_JWT_LEEWAY_S = 30
@@ -94,6 +109,10 @@ class Config:
     connection_store: str = S3_STORE
     connections_table: str = ""
     """The DynamoDB store's table; empty when the store is S3."""
+    history_size: int = DEFAULT_HISTORY_SIZE
+    history_retention_hours: int = DEFAULT_HISTORY_RETENTION_HOURS
+    history_page_limit: int = DEFAULT_HISTORY_PAGE_LIMIT
+    presence_max_members: int = DEFAULT_PRESENCE_MAX_MEMBERS
 
     @property
     def store_name(self) -> str:
@@ -122,6 +141,12 @@ class Config:
         if level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         mode, parameter, jwt = _auth(env)
+        history_size = _int_var(env, "HISTORY_SIZE", DEFAULT_HISTORY_SIZE, 0, MAX_HISTORY_SIZE)
+        retention = _int_var(
+            env, "HISTORY_RETENTION_HOURS", DEFAULT_HISTORY_RETENTION_HOURS, 1, MAX_HISTORY_RETENTION_HOURS
+        )
+        page_limit = _int_var(env, "HISTORY_PAGE_LIMIT", DEFAULT_HISTORY_PAGE_LIMIT, 1, MAX_HISTORY_PAGE_LIMIT)
+        presence_max = _int_var(env, "PRESENCE_MAX_MEMBERS", DEFAULT_PRESENCE_MAX_MEMBERS, 0, MAX_PRESENCE_MAX_MEMBERS)
         return cls(
             connections_bucket=names[S3_STORE] if store == S3_STORE else "",
             connections_url=url,
@@ -135,6 +160,10 @@ class Config:
             jwt=jwt,
             connection_store=store,
             connections_table=names[DYNAMODB_STORE] if store == DYNAMODB_STORE else "",
+            history_size=history_size,
+            history_retention_hours=retention,
+            history_page_limit=page_limit,
+            presence_max_members=presence_max,
         )
 
 

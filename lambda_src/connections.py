@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from . import metrics
+from . import metrics, presence
 from .events import ConnectRequest, DisconnectRequest
 from .protocol import ErrorCode, ProtocolError, error_frame, validate_name
 from .services import Services
-from .store import Connection
+from .store import Connection, Member
 
 
 def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
@@ -62,8 +62,21 @@ def _store(request: ConnectRequest, name: str, services: Services) -> dict[str, 
 
 
 def on_disconnect(request: DisconnectRequest, services: Services) -> dict[str, Any]:
+    record = services.store.get(request.connection_id)
     services.store.remove([request.connection_id])
     metrics.disconnected()
+    if record is None:
+        return _disconnected(request, services)
+    for room in record.rooms:
+        try:
+            presence.announce(room, presence.Event.LEAVE, Member(record.connection_id, record.name, None), services)
+        except Exception as error:
+            # The connection is gone whatever happens here; one room's failed frame must not keep the others'.
+            services.logger.warning("presence failed", extra={"room": room, "error": type(error).__name__})
+    return _disconnected(request, services)
+
+
+def _disconnected(request: DisconnectRequest, services: Services) -> dict[str, Any]:
     services.logger.info(
         "disconnected", extra={"disconnectStatusCode": request.status_code, "disconnectReason": request.reason}
     )

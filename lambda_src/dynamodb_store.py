@@ -6,7 +6,8 @@ counters) fit beside these without a new table or index (docs/architecture.md ha
 | item | pk | sk | attributes |
 |---|---|---|---|
 | connection record | `conn#<id>` | `conn` | connectionId, name, connectedAt, sourceIp?, rooms (set)?, expiresAt |
-| room membership | `room#<room>` | `conn#<id>` | connectionId, expiresAt |
+| room membership | `room#<room>` | `conn#<id>` | connectionId, name, joinedAt, expiresAt |
+| history message | `hist#<room>` | `<message id>` | frame (binary, as delivered), expiresAt |
 
 Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
 record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .store import RECORD_TTL_S, Connection, StoreError, check_segment
+from .store import RECORD_TTL_S, Connection, HistoryEntry, Member, StoreError, check_segment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,6 +34,8 @@ TTL_ATTRIBUTE = "expiresAt"
 """Epoch seconds after which DynamoDB's TTL deletes the item (deployment/dynamodb.tf names the same)."""
 CONNECTION_PREFIX = "conn#"
 ROOM_PREFIX = "room#"
+HISTORY_PREFIX = "hist#"
+"""Partition of a room's history; its sort key is the message id, which sorts as text in time order."""
 RECORD_SORT_KEY = "conn"
 BATCH_GET_LIMIT = 100
 """BatchGetItem reads at most this many keys a call."""
@@ -143,12 +146,15 @@ class DynamoDBConnectionStore:
         }
         return self._ids(self._dynamodb.query, request)
 
-    def join(self, connection: Connection, room: str) -> Connection:
+    def join(self, connection: Connection, room: str, joined_at_ms: int | None = None) -> Connection:
+        joined = connection.connected_at_ms if joined_at_ms is None else joined_at_ms
         self._dynamodb.put_item(
             TableName=self._table,
             Item={
                 **membership_key(room, connection.connection_id),
                 "connectionId": {"S": connection.connection_id},
+                "name": {"S": connection.name},
+                "joinedAt": {"N": str(joined)},
                 TTL_ATTRIBUTE: {"N": self._expires_at()},
             },
         )
@@ -228,3 +234,99 @@ class DynamoDBConnectionStore:
 
     def _expires_at(self) -> str:
         return str(int(self._clock_s()) + RECORD_TTL_S)
+
+    # --- Presence and history (issue 17) ---
+
+    def members(self, room: str, after: str | None, limit: int) -> tuple[list[Member], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :room",
+            "ProjectionExpression": "connectionId, #name, joinedAt",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#name": "name"},
+            "ExpressionAttributeValues": {":room": {"S": ROOM_PREFIX + room}},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = membership_key(room, after)
+        page: Any = self._dynamodb.query(**request)
+        members = [
+            Member(
+                item["connectionId"]["S"],
+                # A membership from before members were listed has no name: the record's is one read away.
+                item["name"]["S"] if "name" in item else self._name_of(item["connectionId"]["S"]),
+                int(item["joinedAt"]["N"]) if "joinedAt" in item else None,
+            )
+            for item in page.get("Items", [])
+        ]
+        last = page.get("LastEvaluatedKey")
+        return members, (last[SORT_KEY]["S"][len(CONNECTION_PREFIX) :] if last else None)
+
+    def _name_of(self, connection_id: str) -> str:
+        record = self.get(connection_id)
+        return record.name if record else "anonymous"
+
+    def append_history(self, room: str, entry: HistoryEntry, expires_at_s: int) -> None:
+        # TTL deletes the item some time after expiresAt (typically within days, per DynamoDB's docs); reads
+        # never return an entry past the retention anyway (the caller's `after` bound).
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                PARTITION_KEY: {"S": HISTORY_PREFIX + room},
+                SORT_KEY: {"S": entry.message_id},
+                "frame": {"B": entry.data},
+                TTL_ATTRIBUTE: {"N": str(expires_at_s)},
+            },
+        )
+
+    def history(self, room: str, after: str, limit: int, window: int) -> tuple[list[HistoryEntry], bool]:
+        if not window:
+            return [], False
+        # Newest first, keys only, to find the window's oldest id; then the page's frames, oldest first.
+        newest: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :room AND #sk > :after",
+            "ProjectionExpression": "#sk",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            "ExpressionAttributeValues": {":room": {"S": HISTORY_PREFIX + room}, ":after": {"S": after}},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": window,
+        }
+        ids: list[str] = []
+        while len(ids) < window:
+            page: Any = self._dynamodb.query(**newest)
+            ids.extend(item[SORT_KEY]["S"] for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            newest["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            newest["Limit"] = window - len(ids)
+        kept = list(reversed(ids[:window]))
+        wanted = kept[:limit]
+        chosen = set(wanted)
+        if not wanted:
+            return [], False
+        frames: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :room AND #sk BETWEEN :first AND :last",
+            "ProjectionExpression": "#sk, frame",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":room": {"S": HISTORY_PREFIX + room},
+                ":first": {"S": wanted[0]},
+                ":last": {"S": wanted[-1]},
+            },
+            "ConsistentRead": True,
+        }
+        entries: list[HistoryEntry] = []
+        while True:
+            page = self._dynamodb.query(**frames)
+            entries.extend(
+                HistoryEntry(item[SORT_KEY]["S"], bytes(item["frame"]["B"]))
+                for item in page.get("Items", [])
+                if item[SORT_KEY]["S"] in chosen  # not one written between the two queries
+            )
+            if not page.get("LastEvaluatedKey"):
+                break
+            frames["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return entries, len(kept) > limit

@@ -41,12 +41,14 @@ class Metric(StrEnum):
 
 
 class Source(StrEnum):
-    """Where a fan-out came from: a client's broadcast, an SNS push, a shard invocation, a direct `send`."""
+    """Where a fan-out came from: a client's broadcast, an SNS push, a shard invocation, a direct `send`, or a
+    presence frame."""
 
     BROADCAST = "broadcast"
     PUSH = "push"
     SHARD = "shard"
     DIRECT = "direct"
+    PRESENCE = "presence"
 
 
 UNITS: dict[Metric, str] = {metric: "Count" for metric in Metric} | {Metric.FANOUT_MS: "Milliseconds"}

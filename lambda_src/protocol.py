@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    HISTORY_DISABLED = "history_disabled"
     INTERNAL = "internal_error"
 
 
@@ -74,11 +75,22 @@ def room_frame(kind: str, room: str) -> bytes:
 
 
 def message_frame(
-    *, kind: str, message: Any, sender_id: str, sender_name: str, room: str | None, sent_at_ms: int
+    *,
+    kind: str,
+    message: Any,
+    sender_id: str,
+    sender_name: str,
+    room: str | None,
+    sent_at_ms: int,
+    message_id: str | None = None,
 ) -> bytes:
-    """A client's message as its recipients get it; `kind` is "message" (broadcast) or "direct" (send)."""
-    frame: dict[str, Any] = {
-        "type": kind,
+    """A client's message as its recipients get it; `kind` is "message" (broadcast) or "direct" (send).
+
+    `message_id` (a room's messages, see `message_ids`) travels as the field `id`."""
+    frame: dict[str, Any] = {"type": kind}
+    if message_id is not None:
+        frame["id"] = message_id
+    frame |= {
         "message": message,
         "from": {"connectionId": sender_id, "name": sender_name},
     }
@@ -127,7 +139,7 @@ def parse_body(body: str | None) -> dict[str, Any]:
     if size > MAX_MESSAGE_BYTES:
         raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"the message is over {MAX_MESSAGE_BYTES} bytes")
     try:
-        value = _DECODER.decode(body)
+        value = DECODER.decode(body)
     except NonFiniteNumberError as error:
         raise ProtocolError(ErrorCode.INVALID_JSON, f"the message is not valid JSON: {error}") from None
     except (ValueError, RecursionError):
@@ -146,7 +158,7 @@ def _refuse_constant(name: str) -> Any:
     raise NonFiniteNumberError(f"{name} is not a JSON number")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 """Made once: `json.loads` with any option builds a decoder per call (4x the time of a small frame's parse).
 Only `parse_constant`, which the C scanner calls for those three words alone; a `parse_float` hook would cost a
 Python call per number, so `1e999` (which parses to inf) is refused where it would be written back: `message_frame`."""

@@ -1,18 +1,20 @@
 """Pushes from outside: SNS notifications delivered verbatim to every connection, a room, or one connection.
 
 The publisher owns the format: the SNS `Message` is posted byte for byte, JSON or not. Message attributes
-narrow the recipients: `connectionId` (one connection) takes precedence over `room` (its members).
+narrow the recipients: `connectionId` (one connection) takes precedence over `room` (its members). A push to a
+room is kept in its history under a message id, which the verbatim body cannot carry (see `history`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import metrics
+from . import history, metrics
 from .delivery import deliver
 from .events import PushRecord, PushRequest
 from .fanout import FanoutSummary
 from .limits import MAX_MESSAGE_BYTES
+from .message_ids import new_id
 from .protocol import ProtocolError, validate_room
 from .services import Services
 
@@ -84,6 +86,8 @@ def deliver_record(record: PushRecord, services: Services) -> FanoutSummary | No
                 extra={"snsMessageId": record.message_id, "error": error.message},
             )
             return None
+        # The body stays verbatim: its id lives in the room's history only (docs/protocol.md, "History").
+        history.keep(room, new_id(services.clock_ms()), data, services)
         recipients = services.store.room_members(room)
     else:
         recipients = services.store.connection_ids()

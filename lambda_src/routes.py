@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import metrics
+from . import history, metrics, presence
 from .delivery import deliver
 from .events import MessageRequest
 from .fanout import Outcome, post_one
+from .message_ids import new_id
 from .protocol import (
     DEFAULT_NAME,
     ErrorCode,
@@ -33,7 +34,7 @@ from .protocol import (
     whoami_frame,
 )
 from .services import Services
-from .store import Connection
+from .store import Connection, Member
 
 Route = Callable[[MessageRequest, dict[str, Any], Services], None]
 ROUTES: dict[str, Route] = {}
@@ -83,14 +84,20 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     if room is not None and request.identity is not None:
         request.identity.require_room(room)
     sender = _speaker(request, services)
+    sent_at_ms = services.clock_ms()
+    # A room's message gets its id, and is in the room's history before anyone can have received it.
+    message_id = new_id(sent_at_ms) if room is not None else None
     data = message_frame(
         kind="message",
         message=message,
         sender_id=sender.connection_id,
         sender_name=sender.name,
         room=room,
-        sent_at_ms=services.clock_ms(),
+        sent_at_ms=sent_at_ms,
+        message_id=message_id,
     )
+    if room is not None and message_id is not None:
+        history.keep(room, message_id, data, services)
     recipients = services.store.room_members(room) if room else services.store.connection_ids()
     if not echo:
         recipients = (cid for cid in recipients if cid != request.connection_id)
@@ -144,8 +151,12 @@ def join(request: MessageRequest, body: dict[str, Any], services: Services) -> N
     limit = services.config.max_rooms_per_connection
     if room not in sender.rooms and len(sender.rooms) >= limit:
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, f"a connection may be in at most {limit} rooms; leave one first")
-    services.store.join(sender, room)
+    joined_at_ms = services.clock_ms()
+    services.store.join(sender, room, joined_at_ms)
     reply(request, room_frame("joined", room), services)
+    if room not in sender.rooms:
+        member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms)
+        presence.announce(room, presence.Event.JOIN, member, services)
 
 
 @route("leave")
@@ -156,6 +167,38 @@ def leave(request: MessageRequest, body: dict[str, Any], services: Services) -> 
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in room {room!r}")
     services.store.leave(sender, room)
     reply(request, room_frame("left", room), services)
+    member = Member(sender.connection_id, _speaker(request, services).name, None)
+    presence.announce(room, presence.Event.LEAVE, member, services)
+
+
+def _require_reader(request: MessageRequest, room: str, services: Services) -> None:
+    """Only a room's members read its history and members; or, with identity, a user whose rooms claim names it."""
+    identity = request.identity
+    if identity is not None:
+        identity.require_room(room)
+        if identity.rooms is not None:
+            return  # the claim allows this room explicitly: such a user could join it anyway
+    if room not in _sender(request, services).rooms:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join room {room!r} to read its history and members")
+
+
+@route("history")
+def history_route(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
+    room = require_room(body)
+    after = history.require_after(body)
+    limit = history.require_limit(body, services.config.history_page_limit)
+    _require_reader(request, room, services)
+    reply(request, history.read(room, after, limit, services), services)
+
+
+@route("members")
+def members(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
+    room = require_room(body)
+    after = presence.require_cursor(body)
+    limit = history.require_limit(body, presence.MEMBERS_PAGE_LIMIT)
+    _require_reader(request, room, services)
+    page, next_cursor = services.store.members(room, after, limit)
+    reply(request, presence.members_frame(room, page, next_cursor), services)
 
 
 ACTIONS: tuple[str, ...] = tuple(ROUTES)

@@ -2,6 +2,8 @@
 
 Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` an empty object
 per membership. Connection ids are percent-encoded in keys because AWS's ids are base64 and may contain `/`.
+`history/<room>/<message id>` holds each message of a room's history; ids sort as text in time order (see
+`message_ids`), so `StartAfter=history/<room>/<id>` lists exactly what came after an id, oldest first.
 Listing is paginated (1,000 keys a page), deletes are batched (`delete_objects`, 1,000 keys a call).
 
 Segments split the listing itself: S3 lists keys in UTF-8 order, and connection ids are random base64
@@ -12,6 +14,7 @@ stops past its end). Every key falls in exactly one range whatever its id; only 
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +22,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from .store import RECORD_READ_CONCURRENCY, Connection, check_segment
+from .store import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, check_segment
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CONNECTIONS_PREFIX = "connections/"
 ROOMS_PREFIX = "rooms/"
+HISTORY_PREFIX = "history/"
+"""`history/<room>/<message id>`: one object per message, its body the frame as delivered (issue 17)."""
 S3_DELETE_BATCH = 1000
 """`delete_objects` takes at most this many keys a call."""
 BASE64_SYMBOLS = tuple(sorted(quote(c, safe="") for c in string.ascii_letters + string.digits + "+/"))
@@ -106,8 +111,18 @@ class S3ConnectionStore:
     def room_members(self, room: str) -> Iterator[str]:
         return self._list_ids(f"{ROOMS_PREFIX}{room}/")
 
-    def join(self, connection: Connection, room: str) -> Connection:
-        self._s3.put_object(Bucket=self._bucket, Key=membership_key(room, connection.connection_id), Body=b"")
+    def join(self, connection: Connection, room: str, joined_at_ms: int | None = None) -> Connection:
+        # The membership's body is what `members` shows; listing members for a fan-out reads keys only.
+        member = {
+            "name": connection.name,
+            "joinedAt": connection.connected_at_ms if joined_at_ms is None else joined_at_ms,
+        }
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=membership_key(room, connection.connection_id),
+            Body=json.dumps(member).encode("utf-8"),
+            ContentType="application/json",
+        )
         if room in connection.rooms:
             return connection
         # Read-modify-write from the caller's copy: concurrent joins of one connection can lose a room in the
@@ -140,3 +155,58 @@ class S3ConnectionStore:
                 if end is not None and key > end:
                     return
                 yield unquote(key[len(prefix) :])
+
+    # --- Presence and history (issue 17) ---
+
+    def members(self, room: str, after: str | None, limit: int) -> tuple[list[Member], str | None]:
+        prefix = f"{ROOMS_PREFIX}{room}/"
+        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": limit}
+        if after is not None:
+            request["StartAfter"] = membership_key(room, after)
+        page = self._s3.list_objects_v2(**request)
+        ids = [unquote(item["Key"][len(prefix) :]) for item in page.get("Contents", [])]
+        if not ids:
+            return [], None
+        with ThreadPoolExecutor(max_workers=min(RECORD_READ_CONCURRENCY, len(ids))) as pool:
+            members = [m for m in pool.map(lambda cid: self._member(room, cid), ids) if m is not None]
+        return members, ids[-1] if page.get("IsTruncated") else None
+
+    def _member(self, room: str, connection_id: str) -> Member | None:
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=membership_key(room, connection_id))["Body"].read()
+        except self._s3.exceptions.NoSuchKey:
+            return None  # left between the listing and this read
+        if not body:
+            # A membership written before members were listed (empty body): the record still names it.
+            record = self.get(connection_id)
+            return Member(connection_id, record.name if record else "anonymous", None)
+        member = json.loads(body)
+        return Member(connection_id, member["name"], member.get("joinedAt"))
+
+    def append_history(self, room: str, entry: HistoryEntry, expires_at_s: int) -> None:
+        # Expiry is the bucket's lifecycle rule on history/ (deployment/store.tf), in whole days; reads never
+        # return an entry past the retention whatever the rule has deleted yet (the caller's `after` bound).
+        self._s3.put_object(Bucket=self._bucket, Key=history_key(room, entry.message_id), Body=entry.data)
+
+    def history(self, room: str, after: str, limit: int, window: int) -> tuple[list[HistoryEntry], bool]:
+        prefix = f"{HISTORY_PREFIX}{room}/"
+        ids = list(self._list_ids(prefix, after))
+        kept = ids[-window:] if window else []
+        page = kept[:limit]
+        if not page:
+            return [], False
+        with ThreadPoolExecutor(max_workers=min(RECORD_READ_CONCURRENCY, len(page))) as pool:
+            bodies = list(pool.map(lambda mid: self._history_body(room, mid), page))
+        entries = [HistoryEntry(mid, body) for mid, body in zip(page, bodies, strict=True) if body is not None]
+        return entries, len(kept) > limit
+
+    def _history_body(self, room: str, message_id: str) -> bytes | None:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=history_key(room, message_id))["Body"].read()
+        except self._s3.exceptions.NoSuchKey:
+            return None  # expired by the lifecycle rule between the listing and this read
+        return body
+
+
+def history_key(room: str, message_id: str) -> str:
+    return f"{HISTORY_PREFIX}{room}/{message_id}"

@@ -53,6 +53,23 @@ class Connection:
         )
 
 
+@dataclass(frozen=True)
+class Member:
+    """One member of a room as `members` lists it."""
+
+    connection_id: str
+    name: str
+    joined_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One message of a room's history: its id and the frame exactly as it was delivered."""
+
+    message_id: str
+    data: bytes
+
+
 class StoreError(Exception):
     """A store was asked for something it cannot do (a bad segment), or its service left work undone."""
 
@@ -89,8 +106,24 @@ class ConnectionStore(Protocol):
     def room_members(self, room: str) -> Iterator[str]:
         """The ids of the room's members."""
 
-    def join(self, connection: Connection, room: str) -> Connection:
-        """Add the connection to the room; returns the updated record."""
+    def join(self, connection: Connection, room: str, joined_at_ms: int | None = None) -> Connection:
+        """Add the connection to the room (its membership keeps the name and `joined_at_ms`, the record's
+        connect time when None, for `members`); returns the updated record."""
 
     def leave(self, connection: Connection, room: str) -> Connection:
         """Remove the connection from the room it is in; returns the updated record."""
+
+    # --- Presence and history (issue 17): a block of its own, so that other additions merge beside it. ---
+
+    def members(self, room: str, after: str | None, limit: int) -> tuple[list[Member], str | None]:
+        """One page of the room's members in connection-id order, starting after the member `after`, at most
+        `limit`; and the cursor of the next page (the last id of this one), None when none follows."""
+
+    def append_history(self, room: str, entry: HistoryEntry, expires_at_s: int) -> None:
+        """Keep the message in the room's history until `expires_at_s` (epoch seconds) or the store's own expiry;
+        writing the same id again replaces it (a retried push keeps one entry)."""
+
+    def history(self, room: str, after: str, limit: int, window: int) -> tuple[list[HistoryEntry], bool]:
+        """The room's messages with ids greater than `after` (any string: an id, or a `message_ids.time_prefix`
+        as the retention's bound), oldest first, at most `limit`, among only the newest `window` such messages;
+        and whether more follow this page within that window."""

@@ -14,8 +14,8 @@ run "every_route_goes_to_the_one_lambda_integration" {
     error_message = "The API must be a WebSocket API selecting routes by the body's action."
   }
   assert {
-    condition     = toset(keys(aws_apigatewayv2_route.this)) == toset(["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave"])
-    error_message = "The routes must be exactly $connect, $disconnect, $default, broadcast, send, whoami, join, leave."
+    condition     = toset(keys(aws_apigatewayv2_route.this)) == toset(["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave", "history", "members"])
+    error_message = "The routes must be exactly $connect, $disconnect, $default, broadcast, send, whoami, join, leave, history, members."
   }
   assert {
     condition     = alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/int0001"])
@@ -250,6 +250,7 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
       ReadWriteConnectionRecords = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ReadWriteRoomHistory       = ["arn:aws:s3:::mocked-connections-bucket/history/*"]
       ListConnectionStore        = ["arn:aws:s3:::mocked-connections-bucket"]
       PostToOwnConnections       = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
       InvokeItselfForShards      = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
@@ -262,6 +263,7 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.actions)
       }) == jsonencode({
       ReadWriteConnectionRecords = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      ReadWriteRoomHistory       = ["s3:GetObject", "s3:PutObject"]
       ListConnectionStore        = ["s3:ListBucket"]
       PostToOwnConnections       = ["execute-api:ManageConnections"]
       InvokeItselfForShards      = ["lambda:InvokeFunction"]
@@ -306,8 +308,8 @@ run "bucket_is_private_encrypted_tls_only_and_expires_records" {
     condition = jsonencode({
       for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
       one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0
-    }) == jsonencode({ "connections/" = 1, "rooms/" = 1 })
-    error_message = "Connection records and room memberships, and nothing else, must expire after one day."
+    }) == jsonencode({ "connections/" = 1, "history/" = 1, "rooms/" = 1 })
+    error_message = "Connection records and room memberships must expire after one day, room history after its 24 h retention, and nothing else."
   }
   assert {
     condition = contains([
@@ -428,4 +430,43 @@ run "invalid_variables_are_refused" {
     var.tags,
     var.connection_store,
   ]
+}
+
+run "history_and_presence_limits_reach_the_function_and_the_lifecycle_rule" {
+  command = apply
+
+  variables {
+    history_size            = 250
+    history_retention_hours = 49
+    history_page_limit      = 40
+    presence_max_members    = 7
+  }
+
+  assert {
+    condition = (aws_lambda_function.handler.environment[0].variables.HISTORY_SIZE == "250"
+      && aws_lambda_function.handler.environment[0].variables.HISTORY_RETENTION_HOURS == "49"
+      && aws_lambda_function.handler.environment[0].variables.HISTORY_PAGE_LIMIT == "40"
+    && aws_lambda_function.handler.environment[0].variables.PRESENCE_MAX_MEMBERS == "7")
+    error_message = "The history and presence variables must reach the function's environment."
+  }
+  assert {
+    condition = one([
+      for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
+      one(rule.expiration).days if length(rule.filter) > 0 && one(rule.filter).prefix == "history/"
+    ]) == 3
+    error_message = "History must expire after its retention rounded up to whole days (49 h: 3 days)."
+  }
+}
+
+run "history_retention_must_be_whole_hours_within_thirty_days" {
+  command = plan
+
+  variables {
+    history_retention_hours = 721
+    history_size            = -1
+    history_page_limit      = 0
+    presence_max_members    = 1.5
+  }
+
+  expect_failures = [var.history_retention_hours, var.history_size, var.history_page_limit, var.presence_max_members]
 }

@@ -149,7 +149,11 @@ def test_function_runs_the_placeholder_with_the_stacks_environment(applied_works
         "CONNECTIONS_BUCKET": outputs["connections_bucket"],
         "CONNECTIONS_URL": outputs["connections_url"],
         "FANOUT_CONCURRENCY": "64",
+        "HISTORY_PAGE_LIMIT": "100",
+        "HISTORY_RETENTION_HOURS": "24",
+        "HISTORY_SIZE": "100",
         "LOG_LEVEL": "INFO",
+        "PRESENCE_MAX_MEMBERS": "100",
         "SHARD_SIZE": "1000",
         "AUTH_MODE": "none",
     }
@@ -172,6 +176,7 @@ def test_handler_policy_names_only_this_stacks_resources(applied_workspace: Appl
     }
     assert resources == {
         "ReadWriteConnectionRecords": [f"{bucket_arn}/connections/*", f"{bucket_arn}/rooms/*"],
+        "ReadWriteRoomHistory": [f"{bucket_arn}/history/*"],
         "ListConnectionStore": [bucket_arn],
         "PostToOwnConnections": [
             f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{outputs['api_id']}/live/POST/@connections/*"
@@ -230,7 +235,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_
         ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
     ]
     expiring = {rule["Filter"].get("Prefix"): rule["Expiration"]["Days"] for rule in rules if "Expiration" in rule}
-    assert expiring == {"connections/": 1, "rooms/": 1}
+    assert expiring == {"connections/": 1, "rooms/": 1, "history/": 1}
     assert [
         rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
         for rule in rules

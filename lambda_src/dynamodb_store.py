@@ -283,12 +283,15 @@ class DynamoDBConnectionStore:
         if not window:
             return [], False
         # Newest first, keys only, to find the window's oldest id; then the page's frames, oldest first.
+        values: dict[str, Any] = {":room": {"S": HISTORY_PREFIX + room}}
+        if after:  # a key value may not be empty: "" bounds nothing, as every id sorts after it
+            values[":after"] = {"S": after}
         newest: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "#pk = :room AND #sk > :after",
+            "KeyConditionExpression": "#pk = :room AND #sk > :after" if after else "#pk = :room",
             "ProjectionExpression": "#sk",
             "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-            "ExpressionAttributeValues": {":room": {"S": HISTORY_PREFIX + room}, ":after": {"S": after}},
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "ConsistentRead": True,
             "Limit": window,

@@ -29,10 +29,6 @@ MAX_TIME_MS = 2**48 - 1
 ID_PATTERN = re.compile(rf"[{ALPHABET}]{{{ID_CHARS}}}")
 """An id as a client may send it back (`after`): exactly 26 characters of the alphabet, upper case."""
 
-_lock = threading.Lock()
-_last_ms = -1
-_last_random = 0
-
 
 def _encode(value: int, chars: int) -> str:
     out = []
@@ -48,21 +44,38 @@ def time_prefix(ms: int) -> str:
     return _encode(min(max(ms, 0), MAX_TIME_MS), TIME_CHARS)
 
 
-def new_id(now_ms: int) -> str:
-    """A fresh id for a message that arrived at `now_ms`; strictly greater than this process's previous id."""
-    global _last_ms, _last_random  # the monotonic generator's state, one per process
-    with _lock:
-        ms = min(max(now_ms, 0), MAX_TIME_MS)
-        if ms <= _last_ms:
-            # Same millisecond (or the clock stepped back): keep the last time and count up, so order holds.
-            ms = _last_ms
-            random_part = _last_random + 1
-            if random_part >= 2**RANDOM_BITS:
-                ms, random_part = ms + 1, secrets.randbits(RANDOM_BITS - 1)
-        else:
-            # One bit of headroom keeps increments within 80 bits for any burst one process can make.
-            random_part = secrets.randbits(RANDOM_BITS - 1)
-        _last_ms, _last_random = ms, random_part
+class IdGenerator:
+    """Ids strictly increasing within one generator: the same millisecond (or a clock that stepped back) keeps the
+    last time and counts the random part up, as the spec's monotonic generator does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+
+    def new(self, now_ms: int) -> str:
+        """A fresh id for a message that arrived at `now_ms`; greater than every id this generator made before."""
+        with self._lock:
+            ms = min(max(now_ms, 0), MAX_TIME_MS)
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                random_part = self._last_random + 1
+                if random_part >= 2**RANDOM_BITS:
+                    ms, random_part = ms + 1, secrets.randbits(RANDOM_BITS - 1)
+            else:
+                # One bit of headroom keeps increments within 80 bits for any burst one process can make.
+                random_part = secrets.randbits(RANDOM_BITS - 1)
+            self._last_ms, self._last_random = ms, random_part
+        return make_id(ms, random_part)
+
+
+_generator = IdGenerator()
+new_id = _generator.new
+"""The process's generator: ids of one execution environment strictly increase."""
+
+
+def make_id(ms: int, random_part: int) -> str:
+    """The id of these two parts (`new_id` picks them; tests pick their own)."""
     return _encode(ms, TIME_CHARS) + _encode(random_part, RANDOM_CHARS)
 
 

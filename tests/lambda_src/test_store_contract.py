@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from lambda_src.config import S3_STORE
-from lambda_src.store import Connection, ConnectionStore, StoreError
+from lambda_src.message_ids import make_id, time_prefix
+from lambda_src.store import Connection, ConnectionStore, HistoryEntry, Member, StoreError
 from util.local.ids import gateway_id
 
 from .stores import STORE_KINDS, open_fresh_store
@@ -256,3 +257,100 @@ def test_concurrent_joins_of_one_connection_lose_no_room(
     assert stored is not None
     assert sorted(stored.rooms) == sorted(rooms)
     assert all(list(store.room_members(room)) == ["c1"] for room in rooms)
+
+
+# --- Presence and history (issue 17) ---
+
+
+def history_ids(count: int, start_ms: int = AT_MS) -> list[str]:
+    # Two ids in each millisecond, so that order within one millisecond is covered too.
+    return [make_id(start_ms + i // 2, i) for i in range(count)]
+
+
+def test_members_lists_each_member_with_its_name_and_join_time_a_page_at_a_time(store: ConnectionStore) -> None:
+    for number, cid in enumerate(["a", "b", "c"]):
+        store.add(connection(cid, f"user-{cid}"))
+        store.join(connection(cid, f"user-{cid}"), "lobby", AT_MS + number)
+
+    first, cursor = store.members("lobby", None, 2)
+    rest, end = store.members("lobby", cursor, 2)
+
+    assert first == [Member("a", "user-a", AT_MS), Member("b", "user-b", AT_MS + 1)]
+    assert cursor == "b"
+    assert rest == [Member("c", "user-c", AT_MS + 2)]
+    assert end is None
+
+
+def test_members_of_an_empty_room_is_an_empty_last_page(store: ConnectionStore) -> None:
+    assert store.members("nobody-here", None, 10) == ([], None)
+
+
+def test_a_left_member_is_no_longer_listed(store: ConnectionStore) -> None:
+    alice = store.join(connection("a"), "lobby", AT_MS)
+    store.join(connection("b", "bob"), "lobby", AT_MS)
+    store.leave(alice, "lobby")
+
+    assert store.members("lobby", None, 10) == ([Member("b", "bob", AT_MS)], None)
+
+
+def test_history_reads_back_after_an_id_oldest_first_byte_for_byte(store: ConnectionStore) -> None:
+    ids = history_ids(5)
+    for number, message_id in enumerate(ids):
+        store.append_history("lobby", HistoryEntry(message_id, f'{{"n":{number}}}'.encode()), 2_000_000_000)
+
+    entries, more = store.history("lobby", ids[1], 10, 100)
+
+    assert entries == [HistoryEntry(ids[n], f'{{"n":{n}}}'.encode()) for n in (2, 3, 4)]
+    assert more is False
+
+
+def test_history_pages_by_limit_and_says_more_follow(store: ConnectionStore) -> None:
+    ids = history_ids(5)
+    for message_id in ids:
+        store.append_history("lobby", HistoryEntry(message_id, b"x"), 2_000_000_000)
+
+    first, more = store.history("lobby", "", 2, 100)
+    second, more_after = store.history("lobby", first[-1].message_id, 2, 100)
+    last, none_after = store.history("lobby", second[-1].message_id, 2, 100)
+
+    assert [e.message_id for e in first + second + last] == ids
+    assert (more, more_after, none_after) == (True, True, False)
+
+
+def test_history_keeps_only_the_newest_window_of_messages(store: ConnectionStore) -> None:
+    ids = history_ids(6)
+    for message_id in ids:
+        store.append_history("lobby", HistoryEntry(message_id, b"x"), 2_000_000_000)
+
+    entries, more = store.history("lobby", "", 10, 3)
+
+    assert [e.message_id for e in entries] == ids[3:]
+    assert more is False
+
+
+def test_history_after_a_time_prefix_skips_older_messages(store: ConnectionStore) -> None:
+    # The retention bound: a prefix made from a time sorts before every id of that millisecond and after all older.
+    old, new = make_id(AT_MS, 7), make_id(AT_MS + 60_000, 0)
+    store.append_history("lobby", HistoryEntry(old, b"old"), 2_000_000_000)
+    store.append_history("lobby", HistoryEntry(new, b"new"), 2_000_000_000)
+
+    entries, _ = store.history("lobby", time_prefix(AT_MS + 1), 10, 100)
+
+    assert entries == [HistoryEntry(new, b"new")]
+
+
+def test_histories_of_rooms_are_separate_and_an_empty_one_reads_empty(store: ConnectionStore) -> None:
+    message_id = make_id(AT_MS, 1)
+    store.append_history("a", HistoryEntry(message_id, b"in a"), 2_000_000_000)
+    store.append_history("a.b", HistoryEntry(make_id(AT_MS, 2), b"in a.b"), 2_000_000_000)
+
+    assert store.history("a", "", 10, 100) == ([HistoryEntry(message_id, b"in a")], False)
+    assert store.history("empty", "", 10, 100) == ([], False)
+
+
+def test_writing_a_history_id_again_keeps_one_entry(store: ConnectionStore) -> None:
+    message_id = make_id(AT_MS, 3)
+    store.append_history("lobby", HistoryEntry(message_id, b"first"), 2_000_000_000)
+    store.append_history("lobby", HistoryEntry(message_id, b"again"), 2_000_000_000)
+
+    assert store.history("lobby", "", 10, 100) == ([HistoryEntry(message_id, b"again")], False)

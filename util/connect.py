@@ -4,8 +4,9 @@ Typed lines become frames (see `translate_line`); incoming frames are printed as
 (util/frame_output.py). On a terminal the input is a line editor with history whose prompt stays below
 incoming frames (util/typed_input.py). The connection is kept alive with pings well inside API
 Gateway's idle timeout. A first connection that fails is an error at once, as with wscat; a working
-connection that drops is re-established with exponential backoff (unless `--no-reconnect`), and the
-rooms it had joined are joined again.
+connection that drops is re-established with exponential backoff (unless `--no-reconnect`), the
+rooms it had joined are joined again, and what was said in them meanwhile is fetched from their history
+(after the last message id seen in each) and printed in order, marked as recovered.
 
 Scripts use `--send` (frames sent once connected), `--listen N` (exit after N frames) and
 `--timeout S` (give up, or with no `--listen` simply stop, after S seconds); they need no terminal.
@@ -21,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import typer
@@ -59,6 +60,8 @@ HELP = (
     "type a JSON object to send it as is, or plain text to broadcast it; commands:\n"
     "  /send CONNECTION_ID TEXT   direct message\n"
     "  /join ROOM  /leave ROOM    room membership\n"
+    "  /members ROOM              who is in the room\n"
+    "  /history ROOM              the room's recent messages\n"
     "  /whoami                    your connection id and name\n"
     "  /help  /quit"
 )
@@ -119,7 +122,7 @@ def _command(text: str) -> str | Quit:
         return QUIT
     if name == "/whoami":
         return json.dumps({"action": "whoami"})
-    if name in ("/join", "/leave"):
+    if name in ("/join", "/leave", "/members", "/history"):
         if not rest or " " in rest:
             raise LineError(f"usage: {name} ROOM")
         return json.dumps({"action": name[1:], "room": rest})
@@ -196,6 +199,12 @@ class Client:
         self.pending = deque(plan.frames)
         self.rooms: list[str] = []
         """Rooms this session joined (in order), to join again on a new connection."""
+        self.last_ids: dict[str, str] = {}
+        """Per room, the id of the last message seen: where recovery after a reconnect starts."""
+        self.recovering: set[str] = set()
+        """Rooms whose history this session asked for after a reconnect and has not read to the end."""
+        self.live_while_recovering: set[str] = set()
+        """Ids of messages that arrived live while their room was recovering: the history holds them too."""
         self.connections = 0
 
     async def run(self) -> None:
@@ -277,16 +286,21 @@ class Client:
         status(reason)
 
     async def _recover(self, websocket: ClientConnection) -> None:
-        """A new connection is a new connection id with no rooms: join this session's rooms again.
-
-        Recovering the frames missed while disconnected belongs here too, once the service keeps history.
-        """
+        """A new connection is a new connection id with no rooms: join this session's rooms again, then ask each
+        room's history for what came after the last message seen there (read on in `_receive`)."""
         if not self.rooms:
             status("reconnected with a new connection id")
             return
         for room in self.rooms:
             await websocket.send(json.dumps({"action": "join", "room": room}))
         status(f"reconnected with a new connection id: joined {', '.join(self.rooms)} again")
+        for room in self.rooms:
+            after = self.last_ids.get(room)
+            if after is None:
+                status(f"no message seen in {room} before the drop: nothing to recover from")
+                continue
+            self.recovering.add(room)
+            await websocket.send(history_request(room, after))
 
     async def _send(self, websocket: ClientConnection, frame: str) -> None:
         await websocket.send(frame)
@@ -322,8 +336,48 @@ class Client:
     async def _receive(self, websocket: ClientConnection) -> None:
         while self.plan.listen is None or self.received < self.plan.listen:
             data = await websocket.recv()
+            frame = _json_object(data)
+            if frame is not None and frame.get("type") == "history" and frame.get("room") in self.recovering:
+                await self._recovered(websocket, frame)
+                continue
+            if frame is not None and frame.get("type") == "message":
+                if frame.get("room") in self.recovering and isinstance(frame.get("id"), str):
+                    self.live_while_recovering.add(frame["id"])
+                self._saw(frame.get("room"), frame.get("id"))
             self.printer.received(data, datetime.now().astimezone())
             self.received += 1
+
+    def _saw(self, room: object, message_id: object) -> None:
+        # Ids sort as text in time order: the cursor only moves forward, whichever order pages and live frames come in.
+        if isinstance(room, str) and isinstance(message_id, str) and message_id > self.last_ids.get(room, ""):
+            self.last_ids[room] = message_id
+
+    async def _recovered(self, websocket: ClientConnection, reply: dict[str, Any]) -> None:
+        """Print one page of a room's missed messages, oldest first, and ask for the next page if there is one."""
+        room = str(reply["room"])
+        messages = reply.get("messages")
+        for message in messages if isinstance(messages, list) else []:
+            if not isinstance(message, dict) or message.get("id") in self.live_while_recovering:
+                continue  # printed already, as it arrived after the rejoin
+            if "frame" in message:
+                text = json.dumps(message["frame"], ensure_ascii=False, separators=(",", ":"))
+            elif isinstance(message.get("text"), str):
+                text = message["text"]
+            else:
+                status(f"a message in {room} is too large to recover (id {message.get('id')})")
+                continue
+            self._saw(room, message.get("id"))
+            self.printer.recovered(text, datetime.now().astimezone())
+            self.received += 1
+            if self.plan.listen is not None and self.received >= self.plan.listen:
+                return
+        next_id = reply.get("next")
+        if isinstance(next_id, str):
+            await websocket.send(history_request(room, next_id))
+        else:
+            self.recovering.discard(room)
+            if not self.recovering:
+                self.live_while_recovering.clear()
 
     async def _forward_input(self, websocket: ClientConnection, lines: LineSource) -> None:
         while True:
@@ -342,6 +396,20 @@ class Client:
                 return
             if isinstance(frame, str):
                 await self._send(websocket, frame)
+
+
+def history_request(room: str, after: str) -> str:
+    return json.dumps({"action": "history", "room": room, "after": after})
+
+
+def _json_object(data: str | bytes) -> dict[str, Any] | None:
+    if isinstance(data, bytes):
+        return None
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _close_reason(error: ConnectionClosed) -> str:

@@ -24,6 +24,10 @@ from .console import out
 
 RECEIVED_MARKER = "<"
 SENT_MARKER = ">"
+RECOVERED_MARKER = "<~"
+"""Marks a frame recovered from history after a reconnect (pretty output)."""
+RECOVERED_PREFIX = "recovered "
+"""Starts the line of a recovered frame in compact output (a frame line starts with `{` or is text)."""
 PRETTY_INDENT = 2
 
 
@@ -97,6 +101,18 @@ class FramePrinter:
             out.print(json_line(data, moment), markup=False, highlight=False)
         else:
             for part in pretty(data, moment, RECEIVED_MARKER, out.width):
+                out.print(part)
+
+    def recovered(self, data: str, moment: datetime) -> None:
+        """A frame missed while disconnected, fetched from the room's history: marked as such in every format."""
+        if self.output is OutputFormat.COMPACT:
+            out.print(RECOVERED_PREFIX + compact_line(data), markup=False, highlight=False)
+        elif self.output is OutputFormat.JSON:
+            record = json.loads(json_line(data, moment))
+            record["recovered"] = True
+            out.print(json.dumps(record, ensure_ascii=False, separators=(",", ":")), markup=False, highlight=False)
+        else:
+            for part in pretty(data, moment, RECOVERED_MARKER, out.width):
                 out.print(part)
 
     def sent(self, data: str, moment: datetime) -> None:

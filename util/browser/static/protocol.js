@@ -1,7 +1,7 @@
 // The wire protocol of docs/protocol.md, as the page speaks it: no DOM, no socket, only data.
 // The constants mirror lambda_src/protocol.py; tests/browser/test_protocol_module.py fails when they drift.
 
-export const ACTIONS = Object.freeze(["broadcast", "send", "whoami", "join", "leave"]);
+export const ACTIONS = Object.freeze(["broadcast", "send", "whoami", "join", "leave", "history", "members"]);
 export const MAX_NAME_CHARS = 64;
 export const MAX_MESSAGE_BYTES = 128 * 1024;
 export const ROOM_PATTERN = "^[A-Za-z0-9_.-]{1,64}$";

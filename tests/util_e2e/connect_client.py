@@ -109,6 +109,13 @@ class ConnectClient:
         self.frames.append(line)
         return value
 
+    def next_line(self, timeout_s: float = WAIT_S) -> str:
+        """The next line of output, whatever it holds (a recovered frame's line starts with `recovered `)."""
+        line = self._stdout.next(timeout_s)
+        assert line is not None, "the output ended before a line"
+        self.frames.append(line)
+        return line
+
     def type_line(self, line: str) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(line + "\n")

@@ -288,3 +288,17 @@ def test_model_predicts_every_size_recommends_settings_and_compares_with_a_fanou
     for compared in results["validation"]:
         assert compared["error"] == pytest.approx(compared["predicted_s"] / compared["measured_s"] - 1)
     assert "docs.aws.amazon.com" in document["parameters"]["aws_sources"]["quotas"]
+
+
+def test_history_costs_one_store_write_per_room_broadcast_and_a_read_answers_the_page(tmp_path: Path) -> None:
+    document = run_bench("history", tmp_path / "history.json", "--sizes", "3", "--broadcasts", "3")
+
+    assert_machine_facts(document, "history")
+    rows = document["results"]["rows"]
+    assert [(row["store"], row["members"]) for row in rows] == [("s3", 3), ("dynamodb", 3)]
+    for row in rows:
+        # History on adds exactly the history write to each broadcast; the posts are the same either way.
+        assert row["on"]["store_requests_per_broadcast"] == row["off"]["store_requests_per_broadcast"] + 1
+        assert (row["on"]["posts"], row["off"]["posts"]) == (3 * 3 + 1, 3 * 3)  # on: and the history reply
+        assert row["off"]["read"] is None
+        assert positive(row["on"]["median_ms"]) and positive(row["on"]["read"]["ms"])

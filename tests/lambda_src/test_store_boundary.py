@@ -89,3 +89,23 @@ def test_iam_grants_exactly_the_dynamodb_calls_the_store_makes() -> None:
     granted = set(re.findall(r'"(dynamodb:[A-Za-z]+)"', block[: block.index("]")]))
 
     assert actions == granted
+
+
+def test_history_prefix_is_the_one_terraform_scopes_and_expires() -> None:
+    from lambda_src.s3_store import HISTORY_PREFIX
+
+    assert _local("history_prefix") == f'"{HISTORY_PREFIX}"'
+
+
+def test_history_and_presence_defaults_are_terraforms() -> None:
+    from lambda_src import config
+
+    text = (DEPLOYMENT / "variables.tf").read_text(encoding="utf-8")
+    defaults = {
+        name: int(value) for name, value in re.findall(r'variable "([a-z_]+)" \{[^}]*?default\s*=\s*(\d+)', text, re.S)
+    }
+
+    assert defaults["history_size"] == config.DEFAULT_HISTORY_SIZE
+    assert defaults["history_retention_hours"] == config.DEFAULT_HISTORY_RETENTION_HOURS
+    assert defaults["history_page_limit"] == config.DEFAULT_HISTORY_PAGE_LIMIT
+    assert defaults["presence_max_members"] == config.DEFAULT_PRESENCE_MAX_MEMBERS

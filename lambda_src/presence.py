@@ -17,7 +17,7 @@ from typing import Any
 
 from . import metrics
 from .delivery import deliver
-from .protocol import ErrorCode, ProtocolError, encode
+from .protocol import encode, require_connection_id
 from .services import Services
 from .store import Member
 
@@ -35,12 +35,8 @@ def member_json(member: Member) -> dict[str, Any]:
 
 
 def require_cursor(body: Mapping[str, Any]) -> str | None:
-    value = body.get("after")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > 128:
-        raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'after' must be the 'next' of a members reply")
-    return value
+    """The `after` of a `members` request: a connection id (the previous page's `next`), checked as `send`'s `to`."""
+    return None if body.get("after") is None else require_connection_id(body, "after")
 
 
 def members_frame(room: str, members: list[Member], next_cursor: str | None) -> bytes:

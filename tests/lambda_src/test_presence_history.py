@@ -149,6 +149,17 @@ def test_bad_after_or_limit_values_get_invalid_field(
     assert reply["type"] == "error" and reply["code"] == "invalid_field"
 
 
+@pytest.mark.parametrize("after", [5, "", "x" * 129, "\ud800"])
+def test_a_bad_members_cursor_gets_invalid_field(
+    services: Services, connections_server: ConnectionsServer, after: object
+) -> None:
+    add_connections(services, ["a"], rooms={"r": ["a"]})
+
+    reply = ask(services, connections_server, "a", {"action": "members", "room": "r", "after": after})
+
+    assert reply["type"] == "error" and reply["code"] == "invalid_field"
+
+
 @pytest.mark.parametrize("action", ["history", "members"])
 def test_a_non_member_may_read_neither_history_nor_members(
     services: Services, connections_server: ConnectionsServer, action: str

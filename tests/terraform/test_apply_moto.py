@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from lambda_src.routes import ROUTE_KEYS
 from util.environments import (
     LOCAL_OUTPUT_NAMES,
     NULLABLE_OUTPUT_NAMES,
@@ -201,9 +202,7 @@ def test_every_route_targets_the_one_lambda_integration(applied_workspace: Appli
     assert integration["IntegrationUri"].endswith(
         f":function:{applied_workspace.outputs['lambda_function_name']}/invocations"
     )
-    assert sorted(route["RouteKey"] for route in routes) == sorted(
-        ["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave"]
-    )
+    assert sorted(route["RouteKey"] for route in routes) == sorted(ROUTE_KEYS)
     assert {route["Target"] for route in routes} == {f"integrations/{integration['IntegrationId']}"}
 
 

@@ -81,11 +81,11 @@ run "each_alarm_watches_its_metric_at_its_threshold_and_notifies_an_email_topic"
     error_message = "integration_errors must alarm on the stage's IntegrationError sum at alarm_integration_errors_threshold."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.failed_deliveries.threshold == 5 && toset([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : "${q.metric[0].namespace}/${q.metric[0].metric_name}/${q.metric[0].dimensions.Source}/${q.metric[0].stat}" if length(q.metric) > 0]) == toset(["wspush/Failed/broadcast/Sum", "wspush/Failed/push/Sum", "wspush/Failed/shard/Sum", "wspush/Failed/direct/Sum"])
+    condition     = aws_cloudwatch_metric_alarm.failed_deliveries.threshold == 5 && toset([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : "${q.metric[0].namespace}/${q.metric[0].metric_name}/${q.metric[0].dimensions.Source}/${q.metric[0].stat}" if length(q.metric) > 0]) == toset(["wspush/Failed/broadcast/Sum", "wspush/Failed/push/Sum", "wspush/Failed/shard/Sum", "wspush/Failed/direct/Sum", "wspush/Failed/presence/Sum"])
     error_message = "failed_deliveries must sum our Failed metric over every fan-out source, at alarm_failed_deliveries_threshold."
   }
   assert {
-    condition     = one([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : q.expression if q.return_data == true]) == "FILL(broadcast, 0) + FILL(push, 0) + FILL(shard, 0) + FILL(direct, 0)"
+    condition     = one([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : q.expression if q.return_data == true]) == "FILL(broadcast, 0) + FILL(push, 0) + FILL(shard, 0) + FILL(direct, 0) + FILL(presence, 0)"
     error_message = "failed_deliveries must alarm on the sum of every source's Failed, missing sources counted as 0."
   }
   assert {

@@ -2,7 +2,7 @@
 // put into the DOM as text (textContent), never as markup: a frame cannot inject script or elements.
 
 import { Connection } from "./connection.js";
-import { ACTIONS, MAX_NAME_CHARS, classify, clock, connectUrl, frames, messageText, pretty, redacted } from "./protocol.js";
+import { ACTIONS, MAX_NAME_CHARS, classify, clock, connectUrl, frames, messageText, presenceText, pretty, redacted } from "./protocol.js";
 
 const MAX_LOG_ENTRIES = 500;
 const CONFIG_URL = "config.json";
@@ -157,6 +157,17 @@ const HANDLERS = {
     rooms.delete(String(frame.room));
     renderRooms();
     systemLine(`left #${frame.room}`, at);
+  },
+  presence(frame, at) {
+    systemLine(presenceText(frame), at);
+  },
+  members(frame, at) {
+    const names = Array.isArray(frame.members) ? frame.members.map((m) => String(m.name)).join(", ") : "";
+    systemLine(`in #${frame.room}: ${names}${frame.next ? ", \u2026" : ""}`, at);
+  },
+  history(frame, at) {
+    const count = Array.isArray(frame.messages) ? frame.messages.length : 0;
+    systemLine(`#${frame.room}: ${count} earlier messages${frame.next ? " (more)" : ""}`, at);
   },
   error(frame, at) {
     logEntry("error", at, [

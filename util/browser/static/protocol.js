@@ -44,7 +44,7 @@ export function byteLength(text) {
 
 /**
  * What an incoming text frame is: one of the service's own frame types (`message`, `direct`, `whoami`,
- * `joined`, `left`, `error`) with its JSON value, or a `push`: a message published from outside (SNS),
+ * `joined`, `left`, `error`, `presence`, `members`, `history`) with its JSON value, or a `push`: a message published from outside (SNS),
  * which reaches clients verbatim in whatever format its publisher chose, JSON or not.
  */
 export function classify(text) {
@@ -55,7 +55,7 @@ export function classify(text) {
     return { kind: "push", value: text, json: false };
   }
   const type = value !== null && typeof value === "object" && !Array.isArray(value) ? value.type : undefined;
-  const known = ["message", "direct", "whoami", "joined", "left", "error"];
+  const known = ["message", "direct", "whoami", "joined", "left", "error", "presence", "members", "history"];
   return { kind: known.includes(type) ? type : "push", value, json: true };
 }
 
@@ -77,4 +77,12 @@ export function messageText(message) {
 export function clock(date) {
   const two = (n) => String(n).padStart(2, "0");
   return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, "0")}`;
+}
+
+/** One line for a presence frame: who joined or left a room, or (above the size cap) only how many are in it. */
+export function presenceText(frame) {
+  const count = `${frame.count} members`;
+  if (frame.member === null || typeof frame.member !== "object") return `#${frame.room}: ${count}`;
+  const verb = frame.event === "join" ? "joined" : "left";
+  return `${String(frame.member.name)} ${verb} #${frame.room} (${count})`;
 }

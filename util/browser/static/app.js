@@ -2,7 +2,7 @@
 // put into the DOM as text (textContent), never as markup: a frame cannot inject script or elements.
 
 import { Connection } from "./connection.js";
-import { ACTIONS, MAX_NAME_CHARS, classify, clock, connectUrl, frames, messageText, presenceText, pretty, redacted } from "./protocol.js";
+import { MAX_NAME_CHARS, classify, clock, connectUrl, frames, messageText, presenceText, pretty, redacted } from "./protocol.js";
 
 const MAX_LOG_ENTRIES = 500;
 const CONFIG_URL = "config.json";
@@ -44,6 +44,9 @@ const ui = {
 const connection = new Connection();
 /** Rooms this page is in, as the server acknowledged them (`joined` / `left`); restored after a reconnect. */
 const rooms = new Set();
+const lastIds = new Map(); // room -> the id of the last message seen there: where recovery starts
+const recovering = new Set(); // rooms whose missed messages were asked for and not yet all shown
+const liveWhileRecovering = new Set(); // ids that arrived live after the rejoin: their room's history has them too
 
 // -- rendering: text only --------------------------------------------------------------------------
 
@@ -131,6 +134,10 @@ function showState(detail) {
 
 const HANDLERS = {
   message(frame, at) {
+    if (typeof frame.room === "string" && typeof frame.id === "string") {
+      if (recovering.has(frame.room)) liveWhileRecovering.add(frame.id);
+      if (frame.id > (lastIds.get(frame.room) ?? "")) lastIds.set(frame.room, frame.id);
+    }
     const parts = [senderButton(frame.from)];
     if (typeof frame.room === "string") parts.push(element("span", { className: "room", text: `#${frame.room}` }));
     parts.push(element("span", { className: "text", text: messageText(frame.message) }));
@@ -162,12 +169,32 @@ const HANDLERS = {
     systemLine(presenceText(frame), at);
   },
   members(frame, at) {
-    const names = Array.isArray(frame.members) ? frame.members.map((m) => String(m.name)).join(", ") : "";
-    systemLine(`in #${frame.room}: ${names}${frame.next ? ", \u2026" : ""}`, at);
+    const members = Array.isArray(frame.members) ? frame.members : [];
+    showMembers(members);
+    systemLine(`in #${frame.room}: ${members.map((m) => String(m.name)).join(", ")}${frame.next ? ", \u2026" : ""}`, at);
   },
   history(frame, at) {
-    const count = Array.isArray(frame.messages) ? frame.messages.length : 0;
-    systemLine(`#${frame.room}: ${count} earlier messages${frame.next ? " (more)" : ""}`, at);
+    const messages = Array.isArray(frame.messages) ? frame.messages : [];
+    if (!recovering.has(frame.room)) {
+      systemLine(`#${frame.room}: ${messages.length} earlier messages${frame.next ? " (more)" : ""}`, at);
+      return;
+    }
+    // Missed while disconnected: shown in order like any frame, after a line that says they are recovered.
+    if (messages.length) systemLine(`recovered ${messages.length} messages of #${frame.room} sent while disconnected`, at);
+    for (const item of messages) {
+      if (liveWhileRecovering.has(item.id)) continue;
+      if (item.frame !== undefined) {
+        const { kind, value, json } = classify(JSON.stringify(item.frame));
+        HANDLERS[kind](value, at, json);
+      } else if (typeof item.text === "string") {
+        HANDLERS.push(item.text, at, false);
+      }
+    }
+    if (typeof frame.next === "string") connection.send(frames.history(frame.room, frame.next));
+    else {
+      recovering.delete(frame.room);
+      if (!recovering.size) liveWhileRecovering.clear();
+    }
   },
   error(frame, at) {
     logEntry("error", at, [
@@ -198,17 +225,21 @@ connection.addEventListener("open", ({ detail: { reconnected } }) => {
 });
 
 /**
- * After a reconnect the service sees a new connection: a new id, in no room. Rooms are joined again.
- * Messages sent meanwhile can only come back from a server that keeps history; the protocol has no
- * such action yet (docs/protocol.md), so the page says what it cannot recover instead of guessing.
+ * After a reconnect the service sees a new connection: a new id, in no room. Rooms are joined again, and
+ * each room's history is asked for what came after the last message id seen there (docs/protocol.md,
+ * "History"); a room where none was seen has nothing to start from.
  */
 function recover() {
   const previous = [...rooms];
   rooms.clear();
   renderRooms();
   for (const room of previous) connection.send(frames.join(room));
-  if (ACTIONS.includes("history")) return; // the place for a history request, once the protocol has one
-  systemLine("reconnected: messages sent while this page was disconnected cannot be recovered (the service keeps no history)");
+  for (const room of previous) {
+    if (!lastIds.has(room)) continue;
+    recovering.add(room);
+    connection.send(frames.history(room, lastIds.get(room)));
+  }
+  systemLine(`reconnected: ${recovering.size ? "asking for the messages missed meanwhile" : "no message seen before, nothing to recover"}`);
 }
 
 // -- rooms, members --------------------------------------------------------------------------------

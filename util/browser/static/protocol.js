@@ -35,6 +35,8 @@ export const frames = Object.freeze({
   whoami: () => JSON.stringify({ action: "whoami" }),
   join: (room) => JSON.stringify({ action: "join", room }),
   leave: (room) => JSON.stringify({ action: "leave", room }),
+  history: (room, after) => JSON.stringify({ action: "history", room, ...(after ? { after } : {}) }),
+  members: (room) => JSON.stringify({ action: "members", room }),
 });
 
 /** Size of a frame as the service counts it: UTF-8 bytes. */
@@ -83,6 +85,7 @@ export function clock(date) {
 export function presenceText(frame) {
   const count = `${frame.count} members`;
   if (frame.member === null || typeof frame.member !== "object") return `#${frame.room}: ${count}`;
-  const verb = frame.event === "join" ? "joined" : "left";
+  // Not "joined"/"left": those words are this page's own lines about its own rooms.
+  const verb = frame.event === "join" ? "entered" : "went out of";
   return `${String(frame.member.name)} ${verb} #${frame.room} (${count})`;
 }

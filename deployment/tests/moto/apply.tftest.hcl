@@ -113,8 +113,8 @@ run "whole_stack_applies_and_reports_its_outputs" {
     error_message = "The distribution must read the bucket through its origin access control."
   }
   assert {
-    condition     = length(aws_apigatewayv2_route.this) == 8 && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])
-    error_message = "All eight routes must target the integration."
+    condition     = length(aws_apigatewayv2_route.this) == length(local.route_keys) && alltrue([for route in aws_apigatewayv2_route.this : route.target == "integrations/${aws_apigatewayv2_integration.handler.id}"])
+    error_message = "Every route of local.route_keys must exist and target the integration."
   }
 }
 

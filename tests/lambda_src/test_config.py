@@ -1,4 +1,4 @@
-"""The configuration read from the environment: the room cap (`MAX_ROOMS_PER_CONNECTION`)."""
+"""The configuration read from the environment: the room cap (`MAX_ROOMS_PER_CONNECTION`), history and presence."""
 
 from __future__ import annotations
 
@@ -21,3 +21,41 @@ def test_max_rooms_per_connection_is_read_from_the_environment() -> None:
 def test_max_rooms_per_connection_outside_1_to_1000_is_a_config_error_naming_it(raw: str) -> None:
     with pytest.raises(ConfigError, match="MAX_ROOMS_PER_CONNECTION"):
         Config.from_env({**BASE, "MAX_ROOMS_PER_CONNECTION": raw})
+
+
+def test_history_and_presence_settings_default_to_100_24_h_100_and_100() -> None:
+    config = Config.from_env(BASE)
+
+    assert (config.history_size, config.history_retention_hours, config.history_page_limit) == (100, 24, 100)
+    assert config.presence_max_members == 100
+
+
+def test_history_and_presence_settings_are_read_from_the_environment() -> None:
+    env = {
+        "HISTORY_SIZE": "0",
+        "HISTORY_RETENTION_HOURS": "720",
+        "HISTORY_PAGE_LIMIT": "1",
+        "PRESENCE_MAX_MEMBERS": "0",
+    }
+    config = Config.from_env({**BASE, **env})
+
+    assert (config.history_size, config.history_retention_hours, config.history_page_limit) == (0, 720, 1)
+    assert config.presence_max_members == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("HISTORY_SIZE", "1001"),
+        ("HISTORY_SIZE", "-1"),
+        ("HISTORY_RETENTION_HOURS", "0"),
+        ("HISTORY_RETENTION_HOURS", "721"),
+        ("HISTORY_PAGE_LIMIT", "0"),
+        ("HISTORY_PAGE_LIMIT", "1001"),
+        ("PRESENCE_MAX_MEMBERS", "100001"),
+        ("PRESENCE_MAX_MEMBERS", "ten"),
+    ],
+)
+def test_history_and_presence_settings_out_of_range_are_a_config_error_naming_them(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({**BASE, name: raw})

@@ -5,7 +5,7 @@
 locals {
   metrics_namespace = "wspush"
   # Sources of a fan-out (lambda_src/metrics.py `Source`): the function emits its metrics per source.
-  fanout_sources = ["broadcast", "push", "shard", "direct"]
+  fanout_sources = ["broadcast", "push", "shard", "direct", "continuation"]
 
   # The dead-letter queue's name, or null while the stack has none: its widget and alarm exist only when set.
   # MERGE: once deployment/ has the DLQ, make this `aws_sqs_queue.dead_letters.name` (or its real name).

@@ -22,7 +22,7 @@
   refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
   of at most this many, each posted by its own asynchronous invocation of this function.
-- `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
+- `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard and continuation invocations go to.
 
 Endpoints of S3, DynamoDB and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
 `AWS_ENDPOINT_URL_S3`, ...), so the same code runs on AWS, in the local stack and in tests.

@@ -7,6 +7,7 @@ through the real handler; the Invoke API path (boto3 -> Lambda API -> runtime) i
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter
@@ -106,7 +107,7 @@ def test_a_fan_out_cut_by_its_deadline_is_continued_until_everyone_got_the_frame
     assert len(lines) == hops >= 3
     assert [line["hop"] for line in lines] == [None, *range(1, hops)]
     assert sum(line["delivered"] for line in lines) == 120
-    for line, following in zip(lines, lines[1:], strict=False):
+    for line, following in itertools.pairwise(lines):
         assert line["continued"] == line["unfinished"] == following["recipients"] > 0
     assert lines[-1]["unfinished"] == lines[-1]["continued"] == 0
     assert all(line["failed"] == 0 for line in lines)

@@ -249,23 +249,25 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
-      ReadWriteConnectionRecords = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
-      ListConnectionStore        = ["arn:aws:s3:::mocked-connections-bucket"]
-      PostToOwnConnections       = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
-      InvokeItselfForShards      = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
-      WriteOwnLogGroup           = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
+      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ListConnectionStore           = ["arn:aws:s3:::mocked-connections-bucket"]
+      PostToOwnConnections          = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
+      InvokeItselfForShards         = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
+      SendFailedEventsToDeadLetters = ["arn:aws:sqs:eu-west-1:123456789012:mocked-dead-letters"]
+      WriteOwnLogGroup              = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
     })
-    error_message = "Each statement of the handler's policy must name exactly its own bucket prefixes, API stage, function and log group."
+    error_message = "Each statement of the handler's policy must name exactly its own bucket prefixes, API stage, function, dead-letter queue and log group."
   }
   assert {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.actions)
       }) == jsonencode({
-      ReadWriteConnectionRecords = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-      ListConnectionStore        = ["s3:ListBucket"]
-      PostToOwnConnections       = ["execute-api:ManageConnections"]
-      InvokeItselfForShards      = ["lambda:InvokeFunction"]
-      WriteOwnLogGroup           = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadWriteConnectionRecords    = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      ListConnectionStore           = ["s3:ListBucket"]
+      PostToOwnConnections          = ["execute-api:ManageConnections"]
+      InvokeItselfForShards         = ["lambda:InvokeFunction"]
+      SendFailedEventsToDeadLetters = ["sqs:SendMessage"]
+      WriteOwnLogGroup              = ["logs:CreateLogStream", "logs:PutLogEvents"]
     })
     error_message = "The handler's policy must grant exactly the actions it needs."
   }

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from lambda_src.store import Connection
@@ -152,3 +153,22 @@ def test_a_push_that_fails_three_times_lands_in_the_dead_letter_queue_and_replay
             await close_clients([client])
 
     assert asyncio.run(asyncio.wait_for(main(), 240)) == {"pushed": "late"}
+
+
+def test_the_stack_starts_with_the_deployments_event_invoke_config(stack: LocalUp) -> None:
+    """As `terraform apply` leaves it: retries, maximum age and the dead-letter queue as on-failure destination."""
+    lambda_api = boto3.client(
+        "lambda",
+        endpoint_url=stack.outputs["lambda_endpoint_url"],
+        region_name=stack.outputs["region"],
+        **stack.credentials.client_kwargs(),
+    )
+    queue = moto_state.client(stack.outputs, "sqs").get_queue_attributes(
+        QueueUrl=stack.outputs["dead_letter_queue_url"], AttributeNames=["QueueArn", "SqsManagedSseEnabled"]
+    )["Attributes"]
+
+    config = lambda_api.get_function_event_invoke_config(FunctionName=stack.outputs["lambda_function_name"])
+
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 600)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue["QueueArn"]
+    assert queue["SqsManagedSseEnabled"] == "true"

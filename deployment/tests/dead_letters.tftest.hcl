@@ -1,5 +1,6 @@
 # The failure paths of asynchronous work (dead_letters.tf), on the mocked provider: the event-invoke config, the
-# encrypted dead-letter queue it sends failures to, SNS's redrive to the same queue, and who may send there.
+# encrypted dead-letter queue it sends failures to, SNS's redrive to the same queue, and who may send there. The
+# variables reaching the config and their validations are runs of unit.tftest.hcl (one run fewer for the suite).
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -32,38 +33,4 @@ run "failed_asynchronous_events_and_undeliverable_pushes_go_to_one_encrypted_que
     condition     = output.dead_letter_queue_url == aws_sqs_queue.dead_letters.url
     error_message = "The output dead_letter_queue_url must be the queue's URL (util dead-letters reads it)."
   }
-}
-
-run "the_retries_and_the_age_are_variables" {
-  command = apply
-
-  variables {
-    async_max_retry_attempts = 0
-    async_max_event_age_s    = 60
-  }
-
-  assert {
-    condition     = aws_lambda_function_event_invoke_config.handler.maximum_retry_attempts == 0 && aws_lambda_function_event_invoke_config.handler.maximum_event_age_in_seconds == 60
-    error_message = "async_max_retry_attempts and async_max_event_age_s must reach the event-invoke config."
-  }
-}
-
-run "retries_beyond_lambdas_range_are_refused" {
-  command = plan
-
-  variables {
-    async_max_retry_attempts = 3
-  }
-
-  expect_failures = [var.async_max_retry_attempts]
-}
-
-run "an_event_age_beyond_lambdas_range_is_refused" {
-  command = plan
-
-  variables {
-    async_max_event_age_s = 59
-  }
-
-  expect_failures = [var.async_max_event_age_s]
 }

@@ -73,10 +73,16 @@ run "lambda_runs_the_placeholder_with_its_environment" {
   command = apply
 
   variables {
-    fanout_concurrency = 128
-    log_level          = "WARNING"
+    fanout_concurrency       = 128
+    log_level                = "WARNING"
+    async_max_retry_attempts = 0
+    async_max_event_age_s    = 60
   }
 
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.handler.maximum_retry_attempts == 0 && aws_lambda_function_event_invoke_config.handler.maximum_event_age_in_seconds == 60
+    error_message = "async_max_retry_attempts and async_max_event_age_s must reach the event-invoke config."
+  }
   assert {
     condition     = aws_lambda_function.handler.handler == "lambda_src.app.handler" && aws_lambda_function.handler.runtime == "python3.12"
     error_message = "The handler must be lambda_src.app.handler on python3.12."
@@ -413,6 +419,9 @@ run "invalid_variables_are_refused" {
     lambda_architecture    = "sparc"
     tags                   = { Project = "other" }
     connection_store       = "redis"
+    # Lambda's ranges for the event-invoke config (dead_letters.tf): retries 0-2, maximum age 60-21600 s.
+    async_max_retry_attempts = 3
+    async_max_event_age_s    = 59
   }
 
   expect_failures = [
@@ -429,5 +438,7 @@ run "invalid_variables_are_refused" {
     var.lambda_architecture,
     var.tags,
     var.connection_store,
+    var.async_max_retry_attempts,
+    var.async_max_event_age_s,
   ]
 }

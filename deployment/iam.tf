@@ -1,5 +1,5 @@
 # Least privilege for the handler: its bucket's key prefixes (history read and write only; listing the bucket) or its table, its own
-# API's @connections, its own log group, invoking itself (shards), X-Ray. And, opt-in, the per-region API Gateway logging role.
+# API's @connections, its own log group, invoking itself (shards, continuations), its dead-letter queue, X-Ray. And, opt-in, the per-region API Gateway logging role.
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -79,10 +79,19 @@ data "aws_iam_policy_document" "handler" {
   }
 
   statement {
-    # Sharded fan-out (lambda_src/shards.py): a large broadcast invokes this same function once per shard.
+    # Sharded fan-out (lambda_src/sharding.py) and continuations (lambda_src/continuation.py): the function invokes
+    # itself, once per shard and per remainder its deadline left unposted.
     sid       = "InvokeItselfForShards"
     actions   = ["lambda:InvokeFunction"]
     resources = [local.function_arn]
+  }
+
+  statement {
+    # The event-invoke config's on-failure destination (dead_letters.tf): Lambda sends the record of an event it
+    # gave up on with the function's own role.
+    sid       = "SendFailedEventsToDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letters.arn]
   }
 
   dynamic "statement" {

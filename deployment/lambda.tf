@@ -32,7 +32,7 @@ locals {
 
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_117:The handler only calls public AWS endpoints (S3 or DynamoDB, @connections); a VPC would add NAT cost and cold-start latency and protect nothing.
-  #checkov:skip=CKV_AWS_116:No dead-letter queue: a push delivered late is worthless to WebSocket clients, and failures are logged with the SNS message id.
+  #checkov:skip=CKV_AWS_116:Failed asynchronous events go to the event-invoke config's on-failure destination (dead_letters.tf, an SQS queue), whose records carry the error as well as the event; dead_letter_config would be a second, poorer copy.
   #checkov:skip=CKV_AWS_173:The environment holds names and URLs only (the connect token lives in SSM, see auth.tf), which Lambda encrypts at rest with its AWS managed key; a customer managed key would add cost and no reader we do not already trust.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the team does not run; `util lambda-deploy` ships a deterministic zip whose CodeSha256 it checks.
   function_name = local.function_name

@@ -7,13 +7,15 @@ data "aws_partition" "current" {}
 locals {
   name = "${var.project}-${terraform.workspace}"
 
-  api_name        = "${local.name}-api"
-  function_name   = "${local.name}-handler"
-  role_name       = "${local.name}-handler"
-  topic_name      = "${local.name}-push"
-  bucket_name     = "${local.name}-connections-${data.aws_caller_identity.current.account_id}"
-  table_name      = "${local.name}-connections"
-  lambda_log_name = "/aws/lambda/${local.function_name}"
+  api_name      = "${local.name}-api"
+  function_name = "${local.name}-handler"
+  role_name     = "${local.name}-handler"
+  topic_name    = "${local.name}-push"
+  bucket_name   = "${local.name}-connections-${data.aws_caller_identity.current.account_id}"
+  table_name    = "${local.name}-connections"
+  # The dead-letter queue of failed asynchronous events (dead_letters.tf; util/local/names.py names it alike).
+  dead_letter_queue_name = "${local.name}-dead-letters"
+  lambda_log_name        = "/aws/lambda/${local.function_name}"
   # Built from names, not from the function resource: the role's policy must exist before the function.
   function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.function_name}"
   api_log_name = "/aws/apigateway/${local.api_name}"

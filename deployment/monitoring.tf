@@ -5,11 +5,11 @@
 locals {
   metrics_namespace = "wspush"
   # Sources of a fan-out (lambda_src/metrics.py `Source`): the function emits its metrics per source.
-  fanout_sources = ["broadcast", "push", "shard", "direct", "presence"]
+  fanout_sources = ["broadcast", "push", "shard", "direct", "presence", "continuation"]
 
-  # The dead-letter queue's name, or null while the stack has none: its widget and alarm exist only when set.
-  # MERGE: once deployment/ has the DLQ, make this `aws_sqs_queue.dead_letters.name` (or its real name).
-  dead_letter_queue_name = var.monitored_dead_letter_queue_name
+  # The queue whose depth is charted and alarmed on: the stack's own dead-letter queue (dead_letters.tf), unless
+  # monitored_dead_letter_queue_name names another.
+  monitored_dead_letter_queue = coalesce(var.monitored_dead_letter_queue_name, aws_sqs_queue.dead_letters.name)
 
   # An e-mail address gets a topic of its own; a given topic ARN is used as is.
   alarm_topic_arn = var.alarm_topic_arn != null ? var.alarm_topic_arn : (var.alarm_email != null ? aws_sns_topic.alarms[0].arn : null)
@@ -47,8 +47,8 @@ locals {
         [{ expression = "SUM(SEARCH('{${local.metrics_namespace},Code} MetricName=\"ErrorFrames\"', 'Sum', 60))", label = "ErrorFrames", id = "frames" }],
       ] } },
     ],
-    local.dead_letter_queue_name == null ? [] : [
-      { type = "metric", x = 0, y = 18, width = 12, height = 6, properties = { title = "Dead-letter queue depth", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.dead_letter_queue_name, { stat = "Maximum" }]] } },
+    [
+      { type = "metric", x = 0, y = 18, width = 12, height = 6, properties = { title = "Dead-letter queue depth", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.monitored_dead_letter_queue, { stat = "Maximum" }]] } },
     ],
   )
 }
@@ -157,13 +157,11 @@ resource "aws_cloudwatch_metric_alarm" "failed_deliveries" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  count = local.dead_letter_queue_name == null ? 0 : 1
-
   alarm_name          = "${local.name}-dead-letters"
-  alarm_description   = "An asynchronous event (push or shard) exhausted Lambda's retries and waits in the dead-letter queue. See docs/operations.md."
+  alarm_description   = "An asynchronous event (push, shard or continuation) exhausted Lambda's retries or its maximum age, or SNS could not deliver a push: it waits in the dead-letter queue (`util dead-letters`). See docs/operations.md."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = local.dead_letter_queue_name }
+  dimensions          = { QueueName = local.monitored_dead_letter_queue }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

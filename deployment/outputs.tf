@@ -56,6 +56,11 @@ output "api_log_group" {
   value       = aws_cloudwatch_log_group.api.name
 }
 
+output "dead_letter_queue_url" {
+  description = "URL of the SQS dead-letter queue of failed pushes, shards and continuations (`util dead-letters`)."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
 output "auth_mode" {
   description = "Who may connect: none, token or jwt."
   value       = var.auth_mode

@@ -12,6 +12,10 @@ resource "aws_sns_topic_subscription" "handler" {
   protocol  = "lambda"
   endpoint  = aws_lambda_function.handler.arn
 
+  # A message SNS cannot deliver to the function at all (after SNS's own retries) goes to the dead-letter queue
+  # instead of being dropped; `util dead-letters --replay` sends it through (dead_letters.tf).
+  redrive_policy = jsonencode({ deadLetterTargetArn = aws_sqs_queue.dead_letters.arn })
+
   # SNS must be allowed to invoke the function before it delivers the first message.
-  depends_on = [aws_lambda_permission.sns]
+  depends_on = [aws_lambda_permission.sns, aws_sqs_queue_policy.dead_letters]
 }

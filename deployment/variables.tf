@@ -420,12 +420,36 @@ variable "alarm_failed_deliveries_threshold" {
 }
 
 variable "monitored_dead_letter_queue_name" {
-  description = "Name of the SQS dead-letter queue to chart and alarm on; null for none (see local.dead_letter_queue_name)."
+  description = "Name of an SQS queue to chart and alarm on instead of the stack's own dead-letter queue (dead_letters.tf); null (the default) watches the stack's own."
   type        = string
   default     = null
 
   validation {
     condition     = var.monitored_dead_letter_queue_name == null || can(regex("^[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.monitored_dead_letter_queue_name))
     error_message = "monitored_dead_letter_queue_name must be an SQS queue name (1-80 letters, digits, '-' or '_', optionally .fifo), or null."
+  }
+}
+
+variable "async_max_retry_attempts" {
+  description = "Retries of a failed asynchronous invocation (SNS push, shard, continuation) before its event goes to the dead-letter queue (0-2; Lambda retries after about 1 and 2 more minutes). 2, Lambda's own default: a push fails before it posts anything (docs/reliability.md), so its retry duplicates nothing, and a store outage of a few minutes then loses no push."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.async_max_retry_attempts)
+    error_message = "async_max_retry_attempts must be 0, 1 or 2 (Lambda's range)."
+  }
+}
+
+variable "async_max_event_age_s" {
+  description = "Seconds an asynchronous event may wait (throttled, or between retries) before it goes to the dead-letter queue (60-21600). 600 instead of Lambda's 6 hours: both retries fit (about 3 minutes), and a push to WebSocket clients hours late is worse than one in the dead-letter queue, replayable with `util dead-letters --replay`."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.async_max_event_age_s >= 60 && var.async_max_event_age_s <= 21600 && floor(var.async_max_event_age_s) == var.async_max_event_age_s
+    error_message = "async_max_event_age_s must be a whole number of seconds from 60 to 21600 (Lambda's range)."
   }
 }

@@ -15,6 +15,7 @@ from .connections import on_connect, on_disconnect
 from .events import (
     AuthorizeRequest,
     ConnectRequest,
+    Continuation,
     DisconnectRequest,
     MessageRequest,
     PushRequest,
@@ -25,7 +26,7 @@ from .events import (
 from .push import PushFailed, on_push
 from .routes import on_message
 from .services import Services, from_config
-from .sharding import on_shard
+from .sharding import on_continuation, on_shard
 
 _services: Services | None = None
 
@@ -74,6 +75,8 @@ def _dispatch(request: Request, services: Services) -> dict[str, Any]:
             return on_push(request, services)
         case Shard():
             return on_shard(request, services)
+        case Continuation():
+            return on_continuation(request, services)
         case AuthorizeRequest():
             return on_authorize(request, services)
         case _:

@@ -29,7 +29,7 @@
 - `HISTORY_PAGE_LIMIT` (default 100, 1 to 1000): the most messages one `history` reply carries (the cap on `limit`).
 - `PRESENCE_MAX_MEMBERS` (default 100, 0 to 100000): above this many members a room's presence frames carry only the
   member count, not the member (presence fan-out grows with the square of the room).
-- `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard invocations go to.
+- `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda itself): the function that shard and continuation invocations go to.
 
 Endpoints of S3, DynamoDB and the other services come from boto3's own variables (`AWS_ENDPOINT_URL`,
 `AWS_ENDPOINT_URL_S3`, ...), so the same code runs on AWS, in the local stack and in tests.

@@ -102,13 +102,51 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """The rest of a fan-out that an invocation could not post before its deadline (see `continuation`)."""
+
+    data: bytes
+    connection_ids: tuple[str, ...]
+    room: str | None
+    origin: str | None
+    """The request id of the invocation whose fan-out this continues (the first of the chain)."""
+    hop: int
+    """1 for the first continuation of a fan-out, 2 for the continuation of that one, and so on."""
+
+    def to_event(self) -> bytes:
+        return json.dumps(
+            {
+                "source": CONTINUATION_EVENT_SOURCE,
+                "continuation": {
+                    "hop": self.hop,
+                    "room": self.room,
+                    "origin": self.origin,
+                    "data": base64.b64encode(self.data).decode("ascii"),
+                    "connectionIds": list(self.connection_ids),
+                },
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     reason: str
 
 
-Request = ConnectRequest | DisconnectRequest | MessageRequest | PushRequest | Shard | AuthorizeRequest | UnknownEvent
+Request = (
+    ConnectRequest
+    | DisconnectRequest
+    | MessageRequest
+    | PushRequest
+    | Shard
+    | Continuation
+    | AuthorizeRequest
+    | UnknownEvent
+)
 
 SHARD_EVENT_SOURCE = "wspush.shard"
+CONTINUATION_EVENT_SOURCE = "wspush.continuation"
 
 
 def parse_event(event: object) -> Request:
@@ -118,6 +156,8 @@ def parse_event(event: object) -> Request:
         return _parse_push(event["Records"])
     if event.get("source") == SHARD_EVENT_SOURCE:
         return _parse_shard(event.get("shard"))
+    if event.get("source") == CONTINUATION_EVENT_SOURCE:
+        return _parse_continuation(event.get("continuation"))
     context = event.get("requestContext")
     if event.get("type") == "REQUEST" and isinstance(event.get("methodArn"), str):
         # Checked before eventType: the authorizer's event also says CONNECT.
@@ -205,6 +245,21 @@ def _parse_shard(shard: object) -> Shard | UnknownEvent:
     if not (isinstance(index, int) and (room is None or isinstance(room, str))):
         return UnknownEvent("shard index or room malformed")
     return Shard(index, data, tuple(ids), room, _str_or_none(shard.get("origin")))
+
+
+def _parse_continuation(continuation: object) -> Continuation | UnknownEvent:
+    if not isinstance(continuation, Mapping):
+        return UnknownEvent("continuation event without continuation")
+    ids, hop, room = continuation.get("connectionIds"), continuation.get("hop"), continuation.get("room")
+    try:
+        data = base64.b64decode(str(continuation.get("data")), validate=True)
+    except binascii.Error:
+        return UnknownEvent("continuation data is not base64")
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        return UnknownEvent("continuation connectionIds is not a list of strings")
+    if not (_int_or(hop, 0) >= 1 and (room is None or isinstance(room, str))):
+        return UnknownEvent("continuation hop or room malformed")
+    return Continuation(data, tuple(ids), room, _str_or_none(continuation.get("origin")), _int_or(hop, 1))
 
 
 def _body_text(body: object, is_base64: bool) -> str | None:

@@ -4,7 +4,8 @@ Posts run on a bounded thread pool sharing one `Poster` (see `management_api`: o
 connection per thread). A 410 Gone removes the connection from the store; any other failure
 is counted and logged and never stops delivery to the others. A 429 (the account's `@connections` quota) is
 never a failure: the fan-out slows down (`pacing`) and posts it again, until it is delivered or the invocation's
-deadline nears; then the posts not made yet are left in the summary's `unfinished` for a continuation.
+deadline nears; then the posts not made yet are left in the summary's `unfinished`, and handed to `continue_with`
+(see `continuation`), which starts another invocation to post them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import Enum
@@ -29,6 +30,9 @@ MAX_FAILURES_LOGGED = 5
 DEADLINE_MARGIN_MS = 2000
 """A fan-out stops starting posts when the invocation has this little time left: enough to prune, log and hand
 the rest to a continuation before Lambda ends the invocation."""
+HANDOFF_RESERVE_MS = 1000
+"""What the hand-off to a continuation (and the summary line) needs once the last post has ended: a post never
+waits for an answer (or a retry) past the invocation's remaining time less this."""
 SINGLE_POST_THROTTLED_ATTEMPTS = 8
 """A single post (reply, direct message) answered 429 is tried this many times, backing off with full jitter."""
 SINGLE_POST_BASE_BACKOFF_S = 0.05
@@ -42,7 +46,8 @@ class Outcome(Enum):
     THROTTLED = "throttled"
     """429 LimitExceededException: a poster returns it at once; the fan-out paces and posts again."""
     UNFINISHED = "unfinished"
-    """Not posted: the invocation's deadline came first (the fan-out's own outcome, never a poster's)."""
+    """Not delivered because the invocation's deadline came first: not posted at all, or a retry the poster did not
+    start for lack of time. Either way a continuation posts it again."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,9 @@ class FanoutSummary:
     posts_per_s: float = 0.0
     """Achieved rate: posts answered other than 429 per second of posting."""
     unfinished: tuple[str, ...] = ()
-    """Recipients not posted to because the deadline neared: the hook a continuation invocation posts from."""
+    """Recipients not posted to because the deadline neared: what a continuation invocation posts."""
+    continued: int = 0
+    """Of `unfinished`, how many were handed to continuation invocations (the rest are lost, and logged)."""
 
     def as_log_fields(self) -> dict[str, int | float]:
         return {
@@ -84,6 +91,7 @@ class FanoutSummary:
             "gone": self.gone,
             "failed": self.failed,
             "unfinished": len(self.unfinished),
+            "continued": self.continued,
             "throttled": self.throttled,
             "postsPerS": self.posts_per_s,
             "ms": self.ms,
@@ -100,11 +108,13 @@ def fan_out(
     logger: logging.Logger,
     room: str | None = None,
     log_fields: Mapping[str, object] | None = None,
+    continue_with: Callable[[tuple[str, ...]], int] | None = None,
 ) -> FanoutSummary:
     """Post `data` to every id, prune the gone ones from the store, log and return the summary.
 
     The posts share one `AimdPacer`: unpaced until the first 429, then paced to what the quota lets through.
-    A caller that can continue in another invocation posts `summary.unfinished` from there.
+    What the deadline left unposted goes to `continue_with` (it returns how many it handed on), before the
+    summary is logged, so the line says how many were continued.
     """
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
@@ -116,6 +126,8 @@ def fan_out(
     unfinished = tuple(cid for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.UNFINISHED)
     for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
         logger.warning("post failed", extra={"target": connection_id, "error": error})
+    # The hand-off first: it is what keeps the rest from being lost, and pruning may be slow near the deadline.
+    continued = continue_with(unfinished) if unfinished and continue_with is not None else 0
     if gone:
         _prune(store, gone, room, logger)
     answered = len(ids) - len(unfinished)
@@ -128,6 +140,7 @@ def fan_out(
         throttled=pacer.throttled,
         posts_per_s=round(answered / seconds, 1) if seconds > 0 else 0.0,
         unfinished=unfinished,
+        continued=continued,
     )
     fields: dict[str, object] = {**summary.as_log_fields(), **(log_fields or {})}
     if failures:

@@ -1,4 +1,5 @@
-"""The Lambda invoke adapter: starts an asynchronous invocation of this same function (a shard, see `sharding`)."""
+"""The Lambda invoke adapter: starts an asynchronous invocation of this same function (a shard, see `sharding`, or a
+continuation, see `continuation`)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,11 @@ standard mode (5xx and connection errors, full-jitter exponential backoff) with 
 lost post is a lost message, and docs/reliability.md shows why 3 attempts lose messages when a tenth of posts
 fail. A 429 is not retried here: it comes back at once as `THROTTLED`, because the quota it reports is shared by
 every post of the fan-out, whose pacer (`pacing`) slows them all down and posts it again.
+
+Every post is bounded by the invocation's deadline (`deadline`): an attempt waits for its answer at most until
+`HANDOFF_RESERVE_MS` before the deadline, and no retry starts (nor backs off) past `DEADLINE_MARGIN_MS`; such a
+post comes back `UNFINISHED`, so the fan-out hands it to a continuation instead of the invocation timing out
+with its recipients unposted (6 attempts of 10 s each could take a minute against a 30 s function timeout).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from .fanout import DELIVERED, GONE, THROTTLED, Outcome, PostResult
+from . import deadline
+from .fanout import DEADLINE_MARGIN_MS, DELIVERED, GONE, HANDOFF_RESERVE_MS, THROTTLED, UNFINISHED, Outcome, PostResult
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -77,12 +83,27 @@ class SignedPoster:
         error = "unknown"
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                self._sleep(random.uniform(0, min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt)))
+                backoff_s = random.uniform(0, min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt))
+                left = deadline.remaining_ms()
+                if left is not None and left - backoff_s * 1000 <= DEADLINE_MARGIN_MS:
+                    return UNFINISHED  # no time for this retry: the continuation posts it
+                self._sleep(backoff_s)
+            timeout_s = _attempt_timeout_s()
+            if timeout_s <= 0:
+                return UNFINISHED
             request = AWSRequest(method="POST", url=url, data=data)
             # Frozen per request, as botocore does: a refresh between reading key and secret cannot mix them.
             SigV4Auth(self._credentials.get_frozen_credentials(), SIGNING_SERVICE, self._region).add_auth(request)
             try:
-                status, error_type = self._send(self._path_prefix + quoted, data, request.headers.items())
+                status, error_type = self._send(self._path_prefix + quoted, data, request.headers.items(), timeout_s)
+            except TimeoutError:
+                self._drop_connection()
+                if timeout_s < READ_TIMEOUT_S:
+                    # Cut short by the deadline, not by the endpoint: posted again by the continuation (it may have
+                    # arrived: at-least-once, see docs/reliability.md).
+                    return UNFINISHED
+                error = "TimeoutError"
+                continue
             except (OSError, http.client.HTTPException) as failure:
                 self._drop_connection()
                 error = type(failure).__name__
@@ -98,8 +119,13 @@ class SignedPoster:
                 break
         return PostResult(Outcome.FAILED, error)
 
-    def _send(self, path: str, data: bytes, headers: Iterable[tuple[str, str]]) -> tuple[int, str | None]:
+    def _send(
+        self, path: str, data: bytes, headers: Iterable[tuple[str, str]], timeout_s: float
+    ) -> tuple[int, str | None]:
         connection = self._connection()
+        connection.timeout = timeout_s
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout_s)
         connection.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", self._host_header)
         for name, value in headers:
@@ -129,6 +155,14 @@ class SignedPoster:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _attempt_timeout_s() -> float:
+    """How long one attempt may wait: `READ_TIMEOUT_S`, less when the invocation's deadline is nearer."""
+    left = deadline.remaining_ms()
+    if left is None:
+        return READ_TIMEOUT_S
+    return min(READ_TIMEOUT_S, (left - HANDOFF_RESERVE_MS) / 1000)
 
 
 def _error_type(header: str | None, status: int) -> str:

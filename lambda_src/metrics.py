@@ -41,14 +41,16 @@ class Metric(StrEnum):
 
 
 class Source(StrEnum):
-    """Where a fan-out came from: a client's broadcast, an SNS push, a shard invocation, a direct `send`, or a
-    presence frame."""
+    """Where a fan-out came from: a client's broadcast, an SNS push, a shard invocation, a direct `send`, a
+    presence frame, or a continuation."""
 
     BROADCAST = "broadcast"
     PUSH = "push"
     SHARD = "shard"
     DIRECT = "direct"
     PRESENCE = "presence"
+    CONTINUATION = "continuation"
+    """The rest of a fan-out, posted by a continuation invocation after its first invocation's deadline neared."""
 
 
 UNITS: dict[Metric, str] = {metric: "Count" for metric in Metric} | {Metric.FANOUT_MS: "Milliseconds"}

@@ -32,7 +32,7 @@ class Services:
     executor: Executor
     """The fan-out pool; wrapped so that its tasks log with the invocation's requestId and connectionId."""
     invoker: Invoker | None = None
-    """Starts shard invocations; None where the function cannot invoke itself (sharding off)."""
+    """Starts shard and continuation invocations; None where the function cannot invoke itself (no function name)."""
     logger: logging.Logger = field(default_factory=get_logger)
     clock_ms: Callable[[], int] = now_ms
     token_verifier: TokenVerifier | None = None
@@ -65,7 +65,8 @@ def from_config(config: Config) -> Services:
         store=open_store(config.connection_store, config.store_name, session),
         poster=SignedPoster(config.connections_url, credentials, session.region_name),
         executor=fanout_pool(config.fanout_concurrency),
-        invoker=LambdaInvoker(config.function_name) if config.function_name and config.shard_size else None,
+        # Continuations need it even with sharding off (`deliver` checks `shard_size` itself).
+        invoker=LambdaInvoker(config.function_name) if config.function_name else None,
         token_verifier=TokenVerifier(config.jwt) if config.jwt is not None else None,
     )
 

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import metrics
-from .events import Shard
+from .continuation import handoff
+from .events import Continuation, Shard
 from .fanout import FanoutSummary, fan_out
 from .lambda_invoker import Invoker
 from .limits import MAX_ASYNC_PAYLOAD_BYTES
+from .logs import current_request_id
 from .services import Services
 
 PAYLOAD_HEADROOM_BYTES = 2048
@@ -71,6 +73,19 @@ def on_shard(shard: Shard, services: Services) -> dict[str, Any]:
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
+def on_continuation(request: Continuation, services: Services) -> dict[str, Any]:
+    """A continuation invocation: post the rest of a fan-out (and continue again if its own deadline comes)."""
+    summary = post_here(
+        list(request.connection_ids),
+        request.data,
+        request.room,
+        services,
+        source=metrics.Source.CONTINUATION,
+        continuation=(request.hop, request.origin),
+    )
+    return {"statusCode": 200, **summary.as_log_fields()}
+
+
 def post_here(
     ids: list[str],
     data: bytes,
@@ -79,9 +94,19 @@ def post_here(
     *,
     shard: tuple[int, str | None] | None = None,
     source: metrics.Source = metrics.Source.BROADCAST,
+    continuation: tuple[int, str | None] | None = None,
 ) -> FanoutSummary:
-    """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part, `source`
-    its metrics."""
+    """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part,
+    `continuation` (hop, origin) that of a continuation, `source` its metrics. What the deadline leaves unposted
+    is handed to the next continuation."""
+    hop, origin = continuation if continuation is not None else (0, None)
+    if origin is None:
+        origin = shard[1] if shard is not None else current_request_id()
+    fields: dict[str, object] = {}
+    if shard is not None:
+        fields = {"shard": shard[0], "origin": shard[1]}
+    if continuation is not None:
+        fields = {"continuation": hop, "origin": origin}
     summary = fan_out(
         connection_ids=ids,
         data=data,
@@ -90,8 +115,10 @@ def post_here(
         store=services.store,
         logger=services.logger,
         room=room,
-        # A shard's summary names the invocation that split the fan-out (whose "sharded" line counts the shards).
-        log_fields={} if shard is None else {"shard": shard[0], "origin": shard[1]},
+        # A shard's (or continuation's) summary names the invocation that split the fan-out (whose "sharded" line
+        # counts the shards), or started the chain.
+        log_fields=fields,
+        continue_with=handoff(services, data, room, origin, hop + 1),
     )
     metrics.fanout(
         source,

@@ -17,6 +17,7 @@ from . import (
     build,
     connect,
     connections,
+    dead_letters,
     kick,
     lambda_deploy,
     outputs,
@@ -121,3 +122,4 @@ app.command("web-deploy", cls=UtilCommand)(web_deploy.command)
 app.command("connections", cls=UtilCommand)(connections.command)
 app.command("kick", cls=UtilCommand)(kick.command)
 app.command("stats", cls=UtilCommand)(stats.command)
+app.command("dead-letters", cls=UtilCommand)(dead_letters.command)

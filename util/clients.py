@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_logs.client import CloudWatchLogsClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sqs.client import SQSClient
 
     from lambda_src.store import ConnectionStore
 
@@ -31,6 +32,11 @@ MAX_ATTEMPTS = 4
 
 def sns_client(outputs: Outputs) -> SNSClient:
     return _session(outputs).client("sns", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
+
+
+def sqs_client(outputs: Outputs) -> SQSClient:
+    """SQS of the environment (the dead-letter queue: `util dead-letters`)."""
+    return _session(outputs).client("sqs", endpoint_url=outputs.get("aws_endpoint_url"), config=_config())
 
 
 def logs_client(outputs: Outputs) -> CloudWatchLogsClient:

@@ -42,6 +42,7 @@ OUTPUT_NAMES = (
     "connections_table",
     "lambda_log_group",
     "api_log_group",
+    "dead_letter_queue_url",
     "auth_mode",
     "jwt_issuer",
     "jwt_audience",

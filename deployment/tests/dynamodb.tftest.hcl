@@ -88,12 +88,13 @@ run "the_role_may_use_only_the_table_with_the_stores_calls" {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
-      ReadWriteConnectionTable = ["arn:aws:dynamodb:eu-west-1:123456789012:table/mocked"]
-      PostToOwnConnections     = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
-      InvokeItselfForShards    = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
-      WriteOwnLogGroup         = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
+      ReadWriteConnectionTable      = ["arn:aws:dynamodb:eu-west-1:123456789012:table/mocked"]
+      PostToOwnConnections          = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
+      InvokeItselfForShards         = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
+      SendFailedEventsToDeadLetters = ["arn:aws:sqs:eu-west-1:123456789012:mocked-dead-letters"]
+      WriteOwnLogGroup              = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
     })
-    error_message = "With the table, the role names the table alone (no bucket, no index) and its own API, function and log group."
+    error_message = "With the table, the role names the table alone (no bucket, no index) and its own API, function, dead-letter queue and log group."
   }
   assert {
     condition = jsonencode(sort(one([for statement in data.aws_iam_policy_document.handler.statement : statement.actions if statement.sid == "ReadWriteConnectionTable"]))) == jsonencode([

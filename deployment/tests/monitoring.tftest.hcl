@@ -12,8 +12,8 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
     condition = toset([
       for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets :
       widget.properties.title
-    ]) == toset(["API: connects, messages, errors", "API: integration latency", "Function: errors, throttles, concurrency", "Function: duration", "Fan-out: delivered, gone, failed", "Connections and error frames"])
-    error_message = "Without a dead-letter queue the dashboard has exactly the API, function, fan-out and connection widgets."
+    ]) == toset(["API: connects, messages, errors", "API: integration latency", "Function: errors, throttles, concurrency", "Function: duration", "Fan-out: delivered, gone, failed", "Connections and error frames", "Dead-letter queue depth"])
+    error_message = "The dashboard has exactly the API, function, fan-out, connection and dead-letter queue widgets."
   }
   assert {
     condition = toset(flatten([
@@ -25,6 +25,7 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
       "AWS/ApiGateway/ExecutionError", "AWS/ApiGateway/IntegrationError", "AWS/ApiGateway/IntegrationLatency",
       "AWS/Lambda/Errors", "AWS/Lambda/Throttles", "AWS/Lambda/Duration", "AWS/Lambda/ConcurrentExecutions",
       "wspush/Delivered", "wspush/Gone", "wspush/Failed", "wspush/Connects", "wspush/Disconnects",
+      "AWS/SQS/ApproximateNumberOfMessagesVisible",
     ])
     error_message = "The dashboard must chart exactly the API Gateway, Lambda and fan-out metrics listed in docs/operations.md."
   }
@@ -45,8 +46,8 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
     error_message = "Function metrics must be this function's."
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dead_letters) == 0
-    error_message = "No dead-letter alarm without a dead-letter queue."
+    condition     = aws_cloudwatch_metric_alarm.dead_letters.dimensions.QueueName == "wspush-default-dead-letters" && aws_cloudwatch_metric_alarm.dead_letters.threshold == 1
+    error_message = "By default the stack's own dead-letter queue (dead_letters.tf) is watched: one message in it alarms."
   }
   assert {
     condition     = length(aws_sns_topic.alarms) == 0 && alltrue([for alarm in [aws_cloudwatch_metric_alarm.function_errors, aws_cloudwatch_metric_alarm.function_throttles, aws_cloudwatch_metric_alarm.integration_errors, aws_cloudwatch_metric_alarm.failed_deliveries] : length(alarm.alarm_actions) == 0])
@@ -81,11 +82,11 @@ run "each_alarm_watches_its_metric_at_its_threshold_and_notifies_an_email_topic"
     error_message = "integration_errors must alarm on the stage's IntegrationError sum at alarm_integration_errors_threshold."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.failed_deliveries.threshold == 5 && toset([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : "${q.metric[0].namespace}/${q.metric[0].metric_name}/${q.metric[0].dimensions.Source}/${q.metric[0].stat}" if length(q.metric) > 0]) == toset(["wspush/Failed/broadcast/Sum", "wspush/Failed/push/Sum", "wspush/Failed/shard/Sum", "wspush/Failed/direct/Sum", "wspush/Failed/presence/Sum"])
+    condition     = aws_cloudwatch_metric_alarm.failed_deliveries.threshold == 5 && toset([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : "${q.metric[0].namespace}/${q.metric[0].metric_name}/${q.metric[0].dimensions.Source}/${q.metric[0].stat}" if length(q.metric) > 0]) == toset(["wspush/Failed/broadcast/Sum", "wspush/Failed/push/Sum", "wspush/Failed/shard/Sum", "wspush/Failed/direct/Sum", "wspush/Failed/presence/Sum", "wspush/Failed/continuation/Sum"])
     error_message = "failed_deliveries must sum our Failed metric over every fan-out source, at alarm_failed_deliveries_threshold."
   }
   assert {
-    condition     = one([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : q.expression if q.return_data == true]) == "FILL(broadcast, 0) + FILL(push, 0) + FILL(shard, 0) + FILL(direct, 0) + FILL(presence, 0)"
+    condition     = one([for q in aws_cloudwatch_metric_alarm.failed_deliveries.metric_query : q.expression if q.return_data == true]) == "FILL(broadcast, 0) + FILL(push, 0) + FILL(shard, 0) + FILL(direct, 0) + FILL(presence, 0) + FILL(continuation, 0)"
     error_message = "failed_deliveries must alarm on the sum of every source's Failed, missing sources counted as 0."
   }
   assert {
@@ -98,13 +99,13 @@ run "each_alarm_watches_its_metric_at_its_threshold_and_notifies_an_email_topic"
   }
 }
 
-run "a_given_topic_is_notified_and_a_dead_letter_queue_is_watched" {
+run "a_given_topic_is_notified_and_a_named_dead_letter_queue_is_watched_instead" {
   command = apply
 
   variables {
     alarm_topic_arn                  = "arn:aws:sns:eu-west-1:123456789012:oncall"
     alarm_email                      = "ops@example.com"
-    monitored_dead_letter_queue_name = "wspush-default-dead-letters"
+    monitored_dead_letter_queue_name = "another-teams-dead-letters"
     detailed_route_metrics           = true
   }
 
@@ -113,12 +114,12 @@ run "a_given_topic_is_notified_and_a_dead_letter_queue_is_watched" {
     error_message = "A given topic ARN is used as is; no topic of our own is made."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.dead_letters[0].namespace == "AWS/SQS" && aws_cloudwatch_metric_alarm.dead_letters[0].metric_name == "ApproximateNumberOfMessagesVisible" && aws_cloudwatch_metric_alarm.dead_letters[0].dimensions.QueueName == "wspush-default-dead-letters" && aws_cloudwatch_metric_alarm.dead_letters[0].threshold == 1 && aws_cloudwatch_metric_alarm.dead_letters[0].alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:oncall"])
+    condition     = aws_cloudwatch_metric_alarm.dead_letters.namespace == "AWS/SQS" && aws_cloudwatch_metric_alarm.dead_letters.metric_name == "ApproximateNumberOfMessagesVisible" && aws_cloudwatch_metric_alarm.dead_letters.dimensions.QueueName == "another-teams-dead-letters" && aws_cloudwatch_metric_alarm.dead_letters.threshold == 1 && aws_cloudwatch_metric_alarm.dead_letters.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:oncall"])
     error_message = "A dead-letter queue that is not empty must alarm."
   }
   assert {
-    condition     = contains([for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : widget.properties.metrics[0][3] if widget.properties.title == "Dead-letter queue depth"], "wspush-default-dead-letters")
-    error_message = "The dashboard must chart the dead-letter queue's depth."
+    condition     = contains([for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : widget.properties.metrics[0][3] if widget.properties.title == "Dead-letter queue depth"], "another-teams-dead-letters")
+    error_message = "The dashboard must chart the depth of the queue monitored_dead_letter_queue_name names."
   }
   assert {
     condition     = aws_apigatewayv2_stage.this.default_route_settings[0].detailed_metrics_enabled == true

@@ -73,10 +73,16 @@ run "lambda_runs_the_placeholder_with_its_environment" {
   command = apply
 
   variables {
-    fanout_concurrency = 128
-    log_level          = "WARNING"
+    fanout_concurrency       = 128
+    log_level                = "WARNING"
+    async_max_retry_attempts = 0
+    async_max_event_age_s    = 60
   }
 
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.handler.maximum_retry_attempts == 0 && aws_lambda_function_event_invoke_config.handler.maximum_event_age_in_seconds == 60
+    error_message = "async_max_retry_attempts and async_max_event_age_s must reach the event-invoke config."
+  }
   assert {
     condition     = aws_lambda_function.handler.handler == "lambda_src.app.handler" && aws_lambda_function.handler.runtime == "python3.12"
     error_message = "The handler must be lambda_src.app.handler on python3.12."
@@ -249,25 +255,27 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
-      ReadWriteConnectionRecords = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
-      ReadWriteRoomHistory       = ["arn:aws:s3:::mocked-connections-bucket/history/*"]
-      ListConnectionStore        = ["arn:aws:s3:::mocked-connections-bucket"]
-      PostToOwnConnections       = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
-      InvokeItselfForShards      = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
-      WriteOwnLogGroup           = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
+      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ReadWriteRoomHistory          = ["arn:aws:s3:::mocked-connections-bucket/history/*"]
+      ListConnectionStore           = ["arn:aws:s3:::mocked-connections-bucket"]
+      PostToOwnConnections          = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
+      InvokeItselfForShards         = ["arn:aws:lambda:eu-west-1:123456789012:function:wspush-default-handler"]
+      SendFailedEventsToDeadLetters = ["arn:aws:sqs:eu-west-1:123456789012:mocked-dead-letters"]
+      WriteOwnLogGroup              = ["arn:aws:logs:eu-west-1:123456789012:log-group:mocked:*"]
     })
-    error_message = "Each statement of the handler's policy must name exactly its own bucket prefixes, API stage, function and log group."
+    error_message = "Each statement of the handler's policy must name exactly its own bucket prefixes, API stage, function, dead-letter queue and log group."
   }
   assert {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.actions)
       }) == jsonencode({
-      ReadWriteConnectionRecords = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-      ReadWriteRoomHistory       = ["s3:GetObject", "s3:PutObject"]
-      ListConnectionStore        = ["s3:ListBucket"]
-      PostToOwnConnections       = ["execute-api:ManageConnections"]
-      InvokeItselfForShards      = ["lambda:InvokeFunction"]
-      WriteOwnLogGroup           = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadWriteConnectionRecords    = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      ReadWriteRoomHistory          = ["s3:GetObject", "s3:PutObject"]
+      ListConnectionStore           = ["s3:ListBucket"]
+      PostToOwnConnections          = ["execute-api:ManageConnections"]
+      InvokeItselfForShards         = ["lambda:InvokeFunction"]
+      SendFailedEventsToDeadLetters = ["sqs:SendMessage"]
+      WriteOwnLogGroup              = ["logs:CreateLogStream", "logs:PutLogEvents"]
     })
     error_message = "The handler's policy must grant exactly the actions it needs."
   }
@@ -413,6 +421,9 @@ run "invalid_variables_are_refused" {
     lambda_architecture    = "sparc"
     tags                   = { Project = "other" }
     connection_store       = "redis"
+    # Lambda's ranges for the event-invoke config (dead_letters.tf): retries 0-2, maximum age 60-21600 s.
+    async_max_retry_attempts = 3
+    async_max_event_age_s    = 59
   }
 
   expect_failures = [
@@ -429,6 +440,8 @@ run "invalid_variables_are_refused" {
     var.lambda_architecture,
     var.tags,
     var.connection_store,
+    var.async_max_retry_attempts,
+    var.async_max_event_age_s,
   ]
 }
 

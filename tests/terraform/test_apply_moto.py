@@ -119,7 +119,10 @@ def test_outputs_name_this_workspaces_resources(applied_workspace: AppliedWorksp
 
     assert isinstance(api_id, str)
     assert api_id.isalnum()
-    assert applied_workspace.outputs == {
+    outputs = dict(applied_workspace.outputs)
+    # moto answers with a URL on its own endpoint; AWS's is https://sqs.REGION.amazonaws.com/ACCOUNT/NAME.
+    assert str(outputs.pop("dead_letter_queue_url")).endswith(f"/{ACCOUNT_ID}/{NAME}-dead-letters")
+    assert outputs == {
         "websocket_url": f"wss://{host}/live",
         "connections_url": f"https://{host}/live",
         "api_id": api_id,
@@ -183,10 +186,41 @@ def test_handler_policy_names_only_this_stacks_resources(applied_workspace: Appl
             f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{outputs['api_id']}/live/POST/@connections/*"
         ],
         "InvokeItselfForShards": [f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{outputs['lambda_function_name']}"],
+        "SendFailedEventsToDeadLetters": [f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{NAME}-dead-letters"],
         "WriteOwnLogGroup": [f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{outputs['lambda_log_group']}:*"],
     }
     assert {statement["Effect"] for statement in document["Statement"]} == {"Allow"}
     assert [policy["PolicyName"] for policy in attached] == ["AWSXRayDaemonWriteAccess"]
+
+
+def test_failed_asynchronous_events_and_undeliverable_pushes_go_to_the_encrypted_dead_letter_queue(
+    applied_workspace: AppliedWorkspace,
+) -> None:
+    outputs = applied_workspace.outputs
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{NAME}-dead-letters"
+
+    config = client(applied_workspace, "lambda").get_function_event_invoke_config(
+        FunctionName=outputs["lambda_function_name"]
+    )
+    attributes = client(applied_workspace, "sqs").get_queue_attributes(
+        QueueUrl=outputs["dead_letter_queue_url"], AttributeNames=["All"]
+    )["Attributes"]
+    [subscription] = client(applied_workspace, "sns").list_subscriptions_by_topic(TopicArn=outputs["sns_topic_arn"])[
+        "Subscriptions"
+    ]
+    subscription_attributes = client(applied_workspace, "sns").get_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"]
+    )["Attributes"]
+
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 600)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+    assert (attributes["QueueArn"], attributes["SqsManagedSseEnabled"]) == (queue_arn, "true")
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    assert json.loads(subscription_attributes["RedrivePolicy"]) == {"deadLetterTargetArn": queue_arn}
+    [sns_may_send, tls_only] = json.loads(attributes["Policy"])["Statement"]
+    assert sns_may_send["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert sns_may_send["Condition"] == {"ArnEquals": {"aws:SourceArn": outputs["sns_topic_arn"]}}
+    assert (tls_only["Effect"], tls_only["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
 
 
 def test_every_route_targets_the_one_lambda_integration(applied_workspace: AppliedWorkspace) -> None:

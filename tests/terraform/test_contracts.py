@@ -14,9 +14,10 @@ from lambda_src.routes import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, R
 from util.dependencies import runtime_facts
 from util.local.access_log import ACCESS_LOG_FORMAT, access_line
 from util.local.events import ConnectionFacts
-from util.local.settings import StackSettings
+from util.local.names import StackNames
+from util.local.settings import DEFAULT_ASYNC_MAX_EVENT_AGE_S, DEFAULT_ASYNC_RETRY_ATTEMPTS, StackSettings
 
-from .declarations import attribute, jsonencoded_object, locals_attribute, resource, string_list, string_literal
+from .declarations import attribute, blocks, jsonencoded_object, locals_attribute, resource, string_list, string_literal
 from .paths import DEPLOYMENT_DIR
 
 
@@ -94,3 +95,32 @@ def test_a_local_access_log_line_has_exactly_the_stages_fields() -> None:
         "error": "Internal server error",
         "integrationError": "boom",
     }
+
+
+def test_the_local_stacks_event_invoke_config_is_the_deployments_by_default() -> None:
+    variables = blocks(DEPLOYMENT_DIR / "variables.tf", "variable")
+    settings = StackSettings()
+
+    assert attribute(variables["async_max_retry_attempts"], "default") == str(DEFAULT_ASYNC_RETRY_ATTEMPTS)
+    assert attribute(variables["async_max_event_age_s"], "default") == str(DEFAULT_ASYNC_MAX_EVENT_AGE_S)
+    assert (settings.async_max_retry_attempts, settings.async_max_event_age_s) == (
+        DEFAULT_ASYNC_RETRY_ATTEMPTS,
+        DEFAULT_ASYNC_MAX_EVENT_AGE_S,
+    )
+
+
+def test_the_dead_letter_queue_is_named_alike_by_terraform_and_the_local_stack() -> None:
+    assert locals_attribute(DEPLOYMENT_DIR / "locals.tf", "dead_letter_queue_name") == '"${local.name}-dead-letters"'
+    assert StackNames(workspace="dev").dead_letter_queue == "wspush-dev-dead-letters"
+
+
+def test_the_event_invoke_config_sends_failures_to_the_dead_letter_queue_that_sns_redrives_to() -> None:
+    config = resource(DEPLOYMENT_DIR / "dead_letters.tf", "aws_lambda_function_event_invoke_config", "handler")
+    subscription = resource(DEPLOYMENT_DIR / "sns.tf", "aws_sns_topic_subscription", "handler")
+
+    assert "destination = aws_sqs_queue.dead_letters.arn" in config
+    assert attribute(config, "maximum_retry_attempts") == "var.async_max_retry_attempts"
+    assert attribute(config, "maximum_event_age_in_seconds") == "var.async_max_event_age_s"
+    assert attribute(subscription, "redrive_policy") == (
+        "jsonencode({ deadLetterTargetArn = aws_sqs_queue.dead_letters.arn })"
+    )

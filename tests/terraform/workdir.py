@@ -36,6 +36,7 @@ MOTO_SERVICES = (
     "logs",
     "s3",
     "sns",
+    "sqs",
     "ssm",
     "sts",
 )

@@ -26,6 +26,7 @@ CONTRACT_OUTPUTS = {
     "connections_table",
     "lambda_log_group",
     "api_log_group",
+    "dead_letter_queue_url",
     "auth_mode",
     "jwt_issuer",
     "jwt_audience",
@@ -66,7 +67,8 @@ def test_the_local_stacks_outputs_follow_the_naming_contract(local_up: LocalUp, 
     outputs = json.loads(util("outputs", "--env", "local", "--json").stdout)
     port = urlsplit(outputs["websocket_url"]).port
 
-    assert {key: value for key, value in outputs.items() if key not in ("api_id", "aws_endpoint_url")} == {
+    hidden = ("api_id", "aws_endpoint_url", "dead_letter_queue_url")
+    assert {key: value for key, value in outputs.items() if key not in hidden} == {
         "websocket_url": f"ws://127.0.0.1:{port}/live",
         "connections_url": f"http://127.0.0.1:{port}/live",
         "lambda_endpoint_url": f"http://127.0.0.1:{port}",
@@ -89,4 +91,8 @@ def test_the_local_stacks_outputs_follow_the_naming_contract(local_up: LocalUp, 
         "local_issuer_key": None,
     }
     assert urlsplit(outputs["aws_endpoint_url"]).hostname == "127.0.0.1"
+    # The stack's own queue in its moto, by the deployment's name.
+    assert (
+        outputs["dead_letter_queue_url"] == f"{outputs['aws_endpoint_url']}/{MOTO_ACCOUNT_ID}/wspush-local-dead-letters"
+    )
     assert outputs["api_id"]

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("wspush.local.aws")
 MOTO_START_TIMEOUT_S = 60.0
 MOTO_STOP_TIMEOUT_S = 10.0
+DEAD_LETTER_RETENTION_S = 14 * 24 * 60 * 60
+"""SQS's longest retention: failed events wait two weeks for `util dead-letters --replay` (as deployed)."""
 
 
 def client(service: str, endpoint_url: str, region: str) -> Any:
@@ -98,6 +100,8 @@ class Resources:
     names: StackNames
     delivery_queue_url: str
     subscription_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
 
 
 def store_variables(store: str, names: StackNames) -> dict[str, str]:
@@ -136,7 +140,15 @@ def provision(endpoint_url: str, names: StackNames, delivery_queue: str, store: 
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # Not raw delivery: the SNS envelope is what carries the message attributes.
     subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
-    return Resources(names, queue_url, subscription["SubscriptionArn"])
+    # As deployment/dead_letters.tf: SQS-managed encryption, records kept 14 days (SQS's maximum).
+    dead_letters_url = sqs.create_queue(
+        QueueName=names.dead_letter_queue,
+        Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_S)},
+    )["QueueUrl"]
+    dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return Resources(names, queue_url, subscription["SubscriptionArn"], dead_letters_url, dead_letters_arn)
 
 
 def create_connections_table(dynamodb: DynamoDBClient, table: str) -> None:

@@ -102,11 +102,12 @@ def up(
         bool, typer.Option(help="Let WebSocket pings count as activity for the idle timeout (API Gateway: no).")
     ] = False,
     async_retries: Annotated[
-        int, typer.Option(help="Retries of a failed asynchronous invocation (0-2, Lambda's default 2).")
-    ] = defaults.ASYNC_MAX_RETRY_ATTEMPTS,
+        int, typer.Option(help="Event-invoke config: retries of a failed asynchronous invocation (0-2).")
+    ] = defaults.DEFAULT_ASYNC_RETRY_ATTEMPTS,
     async_max_event_age: Annotated[
-        float, typer.Option(help="Seconds an asynchronous event may wait for its retries (60-21600).")
-    ] = defaults.ASYNC_MAX_EVENT_AGE_S,
+        float,
+        typer.Option(help="Event-invoke config: seconds an asynchronous event may wait for its retries (60-21600)."),
+    ] = defaults.DEFAULT_ASYNC_MAX_EVENT_AGE_S,
     async_retry_delays: Annotated[
         str, typer.Option(help="Seconds before retry 1,2 (Lambda: 60,120); shorter ones make retries visible.")
     ] = ",".join(f"{delay:g}" for delay in defaults.ASYNC_RETRY_DELAYS_S),

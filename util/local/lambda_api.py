@@ -27,9 +27,10 @@ from lambda_src.function import RUNTIME
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 
 from .api_guard import SMALL_BODY_BYTES, ApiGuard
+from .destinations import SqsDestinations, invocation_record
 from .function_code import CodeVersion, InvalidCode, extract_zip
 from .names import StackNames
-from .runtime import Runtime, RuntimeStopped
+from .runtime import FailedEvent, Runtime, RuntimeStopped, log_failed_event
 from .settings import ASYNC_MAX_EVENT_AGE_S, ASYNC_MAX_RETRY_ATTEMPTS, ASYNC_MIN_EVENT_AGE_S, StackSettings
 
 LOGGER = logging.getLogger("wspush.local.lambda")
@@ -84,6 +85,7 @@ class LambdaApi:
         environment: Mapping[str, str],
         work_dir: Path,
         fetch_s3: S3Fetcher,
+        destinations: SqsDestinations | None = None,
     ) -> None:
         self._settings = settings
         self._names = names
@@ -95,6 +97,9 @@ class LambdaApi:
         self._uploads = itertools.count(1)
         self._update_lock = asyncio.Lock()
         self._event_invoke_config: dict[str, Any] | None = None
+        self._destinations = destinations
+        self._sending: set[asyncio.Task[bool]] = set()
+        runtime.on_failed_event = self.on_failed_event
 
     def add_routes(self, app: web.Application, guard: ApiGuard) -> None:
         base = API_VERSION_PREFIX + "/{function}"
@@ -295,19 +300,53 @@ class LambdaApi:
                 f"MaximumEventAgeInSeconds must be between {ASYNC_MIN_EVENT_AGE_S:g} and {ASYNC_MAX_EVENT_AGE_S:g}",
             )
         destinations = body.get("DestinationConfig", current.get("DestinationConfig", {}))
+        return web.json_response(
+            self.configure_event_invoke(retries, age, destinations if isinstance(destinations, dict) else {})
+        )
+
+    def configure_event_invoke(
+        self, retries: int | None, age: float | None, destinations: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Set the event-invoke config (the stack's start does it as Terraform would); returns it as Lambda shows it.
+
+        Only the on-failure destination is delivered to (the deployment declares no other): a discarded event's
+        invocation record goes to it, if it names an SQS queue of the stack's moto.
+        """
         config: dict[str, Any] = {
             "LastModified": time.time(),
             "FunctionArn": f"{self._names.function_arn}:$LATEST",
-            # Stored and echoed; nothing is delivered to a destination yet (failed events go to the runtime's hook).
-            "DestinationConfig": destinations if isinstance(destinations, dict) else {},
+            "DestinationConfig": destinations,
         }
         if retries is not None:
             config["MaximumRetryAttempts"] = retries
         if age is not None:
-            config["MaximumEventAgeInSeconds"] = age
+            config["MaximumEventAgeInSeconds"] = round(age)
         self._event_invoke_config = config
         self._runtime.configure_async(retries, None if age is None else float(age))
-        return web.json_response(config)
+        return config
+
+    def on_failure_destination(self) -> str | None:
+        """The ARN failed events go to now; None without an event-invoke config or its on-failure destination."""
+        config = self._event_invoke_config or {}
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure")
+        destination = on_failure.get("Destination") if isinstance(on_failure, dict) else None
+        return destination if isinstance(destination, str) and destination else None
+
+    def on_failed_event(self, failed: FailedEvent) -> None:
+        """The runtime's hook for a discarded event: logged, and its record sent to the on-failure destination."""
+        log_failed_event(failed)
+        destination = self.on_failure_destination()
+        if destination is None or self._destinations is None:
+            return
+        record = invocation_record(failed, self._names.function_arn)
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._destinations.send, destination, record))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def flush_destinations(self) -> None:
+        """Wait until the records being sent are sent (the stack's stop, a test)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
     async def get_event_invoke_config(self, request: web.Request) -> web.Response:
         if not self._is_ours(request):

@@ -54,6 +54,11 @@ class StackNames:
         return f"{self.name}-connections"
 
     @property
+    def dead_letter_queue(self) -> str:
+        """The SQS queue of failed asynchronous events and undeliverable SNS messages (deployment/dead_letters.tf)."""
+        return f"{self.name}-dead-letters"
+
+    @property
     def lambda_log_group(self) -> str:
         return f"/aws/lambda/{self.function}"
 

@@ -128,7 +128,8 @@ EVENT_AGE_EXCEEDED = "EventAgeExceeded"
 
 
 def log_failed_event(failed: FailedEvent) -> None:
-    """Where a discarded event goes until the local stack has a dead-letter queue: one warning line."""
+    """Every discarded event is one warning line in the stack's output (its record also goes to the on-failure
+    destination, if the event-invoke config names one: `lambda_api`)."""
     error = failed.result.error_message if failed.result is not None else ""
     LOGGER.warning(
         "asynchronous invocation %s discarded (%s after %d attempt(s)): %s",

@@ -35,6 +35,10 @@ ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 ASYNC_MAX_EVENT_AGE_S = 6 * 60 * 60.0
 """Lambda keeps an asynchronous event at most this long (event-invoke config: 60 - 21600 s)."""
 ASYNC_MIN_EVENT_AGE_S = 60.0
+DEFAULT_ASYNC_RETRY_ATTEMPTS = 2
+"""The deployment's event-invoke config (variables.tf `async_max_retry_attempts`; a test holds them equal)."""
+DEFAULT_ASYNC_MAX_EVENT_AGE_S = 600
+"""The deployment's event-invoke config (deployment/variables.tf `async_max_event_age_s`; a test holds them equal)."""
 MAX_WORKERS = 64
 MAX_TIMEOUT_S = 900.0
 """Lambda's own maximum."""
@@ -78,8 +82,9 @@ class StackSettings:
     pings_reset_idle: bool = False
     """False (API Gateway): only data messages, either way, keep a connection from its idle timeout."""
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
-    async_max_retry_attempts: int = ASYNC_MAX_RETRY_ATTEMPTS
-    async_max_event_age_s: float = ASYNC_MAX_EVENT_AGE_S
+    async_max_retry_attempts: int = DEFAULT_ASYNC_RETRY_ATTEMPTS
+    """The event-invoke config the stack puts at start, as Terraform does (Lambda's own defaults: 2 and 6 h)."""
+    async_max_event_age_s: float = DEFAULT_ASYNC_MAX_EVENT_AGE_S
     async_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
     """Waits before retry 1, 2: Lambda's are fixed; shorter ones let tests see retries (the last one repeats)."""
     connections_rate: float | None = None

@@ -31,6 +31,7 @@ from .api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
 from .authorizer import LocalAuthorizer
 from .cloudwatch import AccessLog, LogShipper, StreamSink
 from .credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
+from .destinations import SqsDestinations
 from .frames import FrameGuards, FrameGuardUnavailable, serve_guarded
 from .function_code import CodeVersion, source_tree_version
 from .gateway import Gateway
@@ -103,6 +104,7 @@ class LocalStack:
         self._socket: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
         self._issuer: LocalIssuer | None = None
+        self._lambda_api: LambdaApi | None = None
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -195,15 +197,7 @@ class LocalStack:
             authorizer=authorizer,
         )
         self._management = ManagementApi(settings, registry, self._gateway)
-        lambda_api = LambdaApi(
-            settings,
-            names,
-            self.runtime,
-            code=self._initial_code(code_dir),
-            environment=function_variables,
-            work_dir=self._work_dir,
-            fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
-        )
+        lambda_api = self._lambda_api = self._make_lambda_api(names, code_dir, function_variables, moto_url)
         # Routes that take larger bodies say so through the guard; everything else reads at most this.
         app = web.Application(client_max_size=SMALL_BODY_BYTES)
         guard = ApiGuard(SigV4Verifier(self.credentials, names.region), allowed_hosts(settings.host, port))
@@ -241,6 +235,7 @@ class LocalStack:
             **aws.store_outputs(settings.store, names),
             "lambda_log_group": names.lambda_log_group,
             "api_log_group": names.api_log_group,
+            "dead_letter_queue_url": self._resources.dead_letter_queue_url,
             "web_url": f"{base_url}/",
             "aws_endpoint_url": moto_url,
             "lambda_endpoint_url": base_url,
@@ -250,6 +245,29 @@ class LocalStack:
         if settings.state_path is not None:
             write_state(settings.state_path, self.state_document())
         return self.outputs
+
+    def _make_lambda_api(
+        self, names: StackNames, code_dir: Path, function_variables: dict[str, str], moto_url: str
+    ) -> LambdaApi:
+        assert self.runtime is not None and self._work_dir is not None and self._resources is not None
+        lambda_api = LambdaApi(
+            self.settings,
+            names,
+            self.runtime,
+            code=self._initial_code(code_dir),
+            environment=function_variables,
+            work_dir=self._work_dir,
+            fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
+            destinations=SqsDestinations(lambda: aws.client("sqs", moto_url, names.region)),
+        )
+        # What deployment/lambda.tf's aws_lambda_function_event_invoke_config declares: retries, age, and the
+        # dead-letter queue as on-failure destination.
+        lambda_api.configure_event_invoke(
+            self.settings.async_max_retry_attempts,
+            self.settings.async_max_event_age_s,
+            {"OnFailure": {"Destination": self._resources.dead_letter_queue_arn}},
+        )
+        return lambda_api
 
     def _issuer_outputs(self) -> dict[str, str]:
         """The local issuer's outputs (auth mode jwt); none otherwise, so the state file writes them as null."""
@@ -327,6 +345,8 @@ class LocalStack:
             self._socket = None
         if self.runtime is not None:
             await self.runtime.stop()
+        if self._lambda_api is not None:
+            await self._lambda_api.flush_destinations()
         if self._shipper is not None:
             await self._shipper.close()
             self._shipper = None

@@ -65,6 +65,14 @@ mock_resource "aws_lambda_function" {
   }
 }
 
+mock_resource "aws_sqs_queue" {
+  defaults = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mocked-dead-letters"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/mocked-dead-letters"
+    id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/mocked-dead-letters"
+  }
+}
+
 mock_resource "aws_sns_topic" {
   defaults = {
     arn = "arn:aws:sns:eu-west-1:123456789012:mocked"

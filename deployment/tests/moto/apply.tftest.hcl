@@ -33,6 +33,7 @@ provider "aws" {
     logs         = var.moto_endpoint
     s3           = var.moto_endpoint
     sns          = var.moto_endpoint
+    sqs          = var.moto_endpoint
     ssm          = var.moto_endpoint
     sts          = var.moto_endpoint
   }

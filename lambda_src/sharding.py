@@ -9,7 +9,7 @@ near the message limit; `start` hands one shard to its own invocation; `on_shard
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import metrics
@@ -79,9 +79,10 @@ def post_here(
     *,
     shard: tuple[int, str | None] | None = None,
     source: metrics.Source = metrics.Source.BROADCAST,
+    log_fields: Mapping[str, object] | None = None,
 ) -> FanoutSummary:
     """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part, `source`
-    its metrics."""
+    its metrics, `log_fields` are added to its summary line (a segment shard's `segment`, `segments`)."""
     summary = fan_out(
         connection_ids=ids,
         data=data,
@@ -91,7 +92,7 @@ def post_here(
         logger=services.logger,
         room=room,
         # A shard's summary names the invocation that split the fan-out (whose "sharded" line counts the shards).
-        log_fields={} if shard is None else {"shard": shard[0], "origin": shard[1]},
+        log_fields={**({} if shard is None else {"shard": shard[0], "origin": shard[1]}), **(log_fields or {})},
     )
     metrics.fanout(
         source,

@@ -10,10 +10,11 @@ import random
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from lambda_src.config import Config
+from lambda_src.config import S3_STORE, Config
 from lambda_src.events import SegmentShard, UnknownEvent, parse_event
 from lambda_src.segments import MAX_SEGMENT_SHARDS, estimate_connections, segment_count
 from lambda_src.services import Services, from_config
@@ -44,19 +45,24 @@ def services(
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     kind = str(request.param)
     _, name = open_fresh_store(kind, moto_endpoint)
-    names = {"connections_bucket": name} if kind == "s3" else {"connections_bucket": "", "connections_table": name}
-    config = Config(connections_url=connections_server.url, connection_store=kind, shard_size=SHARD_SIZE, **names)
+    config = Config(
+        connections_bucket=name if kind == S3_STORE else "",
+        connections_table="" if kind == S3_STORE else name,
+        connections_url=connections_server.url,
+        connection_store=kind,
+        shard_size=SHARD_SIZE,
+    )
     built = from_config(config)
     built.clock_ms = lambda: 1_700_000_000_000
     yield built
     built.executor.shutdown(wait=True)
 
 
-def _lines(caplog: pytest.LogCaptureFixture, message: str) -> list[dict[str, object]]:
+def _lines(caplog: pytest.LogCaptureFixture, message: str) -> list[dict[str, Any]]:
     return [r.__dict__ for r in caplog.records if r.getMessage() == message]
 
 
-def _segment_events(invoker: InProcessInvoker) -> list[dict[str, object]]:
+def _segment_events(invoker: RecordingInvoker) -> list[dict[str, Any]]:
     return [e["segment"] for e in invoker.events if e.get("source") == "wspush.segment"]
 
 
@@ -65,7 +71,7 @@ class RecordingInvoker(InProcessInvoker):
 
     def __init__(self, services: Services, fail_shards: int = 0) -> None:
         super().__init__(services, fail_shards)
-        self.events: list[dict[str, object]] = []
+        self.events: list[dict[str, Any]] = []
 
     def invoke_async(self, payload: bytes) -> None:
         if not self.fail_shards:
@@ -88,17 +94,17 @@ def test_broadcast_to_everyone_is_listed_by_segment_shards_exactly_once(
 
     assert Counter(connections_server.delivered_to()) == Counter(set(ids) - connections_server.gone)
     [segmented] = _lines(caplog, "segmented")
-    segments = int(segmented["segments"])  # type: ignore[call-overload]
-    assert segments == segment_count(int(segmented["estimated"]), SHARD_SIZE)  # type: ignore[call-overload]
+    segments = int(segmented["segments"])
+    assert segments == segment_count(int(segmented["estimated"]), SHARD_SIZE)
     assert (segmented["invoked"], segmented["keptLocally"]) == (segments - 1, 1)
     events = _segment_events(invoker)
-    assert sorted(e["segment"] for e in events) == list(range(1, segments))  # type: ignore[type-var]
+    assert sorted(e["segment"] for e in events) == list(range(1, segments))
     assert all("connectionIds" not in e and e["segments"] == segments for e in events)
     fanouts = [line for line in _lines(caplog, "fanout") if "segment" in line]
-    assert sorted({int(line["segment"]) for line in fanouts}) == list(range(segments))  # type: ignore[call-overload]
+    assert sorted({int(line["segment"]) for line in fanouts}) == list(range(segments))
     assert {line["origin"] for line in fanouts} == {"req-test"}
-    assert sum(int(line["recipients"]) for line in _lines(caplog, "fanout")) == CLIENTS  # type: ignore[call-overload]
-    assert all(int(line["recipients"]) <= SHARD_SIZE for line in _lines(caplog, "fanout"))  # type: ignore[call-overload]
+    assert sum(int(line["recipients"]) for line in _lines(caplog, "fanout")) == CLIENTS
+    assert all(int(line["recipients"]) <= SHARD_SIZE for line in _lines(caplog, "fanout"))
     assert sorted(services.store.connection_ids()) == sorted(set(ids) - connections_server.gone)
 
 
@@ -143,7 +149,7 @@ def test_segment_whose_invocation_fails_is_listed_and_posted_here(
     invoker.wait()
 
     [segmented] = _lines(caplog, "segmented")
-    assert (segmented["invoked"], segmented["keptLocally"]) == (int(segmented["segments"]) - 2, 2)  # type: ignore[call-overload]
+    assert (segmented["invoked"], segmented["keptLocally"]) == (int(segmented["segments"]) - 2, 2)
     assert Counter(connections_server.delivered_to()) == Counter(ids)
 
 
@@ -160,7 +166,7 @@ def test_segment_larger_than_shard_size_splits_itself_into_id_shards(
     invoke(services, json.loads(whole.to_event()))
     invoker.wait()
 
-    assert [len(e["shard"]["connectionIds"]) for e in invoker.events] == [SHARD_SIZE, SHARD_SIZE]  # type: ignore[index]
+    assert [len(e["shard"]["connectionIds"]) for e in invoker.events] == [SHARD_SIZE, SHARD_SIZE]
     assert Counter(connections_server.delivered_to()) == Counter(ids)
     [segment_line] = [line for line in _lines(caplog, "fanout") if "segment" in line]
     assert (segment_line["segment"], segment_line["origin"], segment_line["recipients"]) == (0, "req-origin", 10)

@@ -55,6 +55,7 @@ COLLECT_AFTER_BASELINE_S = 30.0
 LOG_WAIT_S = 5.0
 """The stack ships log lines every 0.2 s."""
 LOG_POLL_S = 0.3
+SETTLE_S = 1.0
 
 
 def _arguments() -> argparse.Namespace:
@@ -108,6 +109,7 @@ def ours(stack: StackProcess, swarm: Swarm, size: int) -> dict[str, Any]:
         "stack_cpu_s": sum(stack_cpu.values()),
         "stack_cpu_by_role_s": stack_cpu,
         "client_cpu_s": reply["cpu_s"],
+        "duplicates": reply["duplicates"],
         **function_summary(stack, since_ms, size),
     }
 
@@ -120,11 +122,17 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
     """
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
-        fanouts = [r for r in stack.function_log_records(since_ms) if r.get("message") == "fanout"]
+        records = stack.function_log_records(since_ms)
+        fanouts = [r for r in records if r.get("message") == "fanout"]
         posted = sum(int(r.get("recipients", 0)) for r in fanouts)
         if posted >= size or time.monotonic() > deadline:
             break
         time.sleep(LOG_POLL_S)
+    # One more shipping round: a post made twice would show as more posts than clients.
+    time.sleep(SETTLE_S)
+    records = stack.function_log_records(since_ms)
+    fanouts = [r for r in records if r.get("message") == "fanout"]
+    posted = sum(int(r.get("recipients", 0)) for r in fanouts)
     window_s = posting_window_s(fanouts)
     answered = posted - sum(int(r.get("unfinished", 0)) for r in fanouts)
     return {
@@ -136,6 +144,21 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
         "function_throttled": sum(int(r.get("throttled", 0)) for r in fanouts),
         "function_posting_window_s": window_s,
         "function_posts_per_s": answered / window_s if window_s else None,
+        **segment_summary(records, fanouts),
+    }
+
+
+def segment_summary(records: list[dict[str, Any]], fanouts: list[dict[str, Any]]) -> dict[str, Any]:
+    """How a broadcast to everyone was split (lambda_src/segments.py): the `segmented` line's segment count and
+    estimate, the segments the `fanout` lines name, and how many invocations listed one (each its own)."""
+    segmented = [r for r in records if r.get("message") == "segmented"]
+    by_segment = [r for r in fanouts if "segment" in r]
+    return {
+        "function_segments": segmented[0].get("segments") if segmented else None,
+        "function_estimated": segmented[0].get("estimated") if segmented else None,
+        "function_segments_listed": sorted({int(r["segment"]) for r in by_segment}),
+        "function_segment_listers": len({r.get("requestId") for r in by_segment}),
+        "function_id_shards": sum(1 for r in records if r.get("message") == "sharded"),
     }
 
 
@@ -201,6 +224,7 @@ def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> d
         "min_s": min(seconds),
         "max_s": max(seconds),
         "client_cpu_s": [run["client_cpu_s"] for run in runs],
+        "duplicates": [run["duplicates"] for run in runs],
         "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
         "stack_cpu_by_role_s": [run["stack_cpu_by_role_s"] for run in runs],
         "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
@@ -285,6 +309,25 @@ def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             for key in keys
         ],
     )
+    segmented = [(row, key) for row in rows for key in keys if _median_of(row["ours"][key], "function_segments") != "-"]
+    if segmented:
+        print_table(
+            "broadcast to everyone split into segment shards (each run): segments, listing invocations, exactly once",
+            ["clients", "configuration", "estimated", "segments", "listed by", "id shards", "posts", "duplicates"],
+            [
+                [
+                    row["clients"],
+                    label(int(key)),
+                    "/".join(str(run["function_estimated"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_segments"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_segment_listers"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_id_shards"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_posts"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(d) for d in row["ours"][key]["duplicates"]),
+                ]
+                for row, key in segmented
+            ],
+        )
     if args.connections_rate is not None:
         limit = args.connections_rate
         print_table(

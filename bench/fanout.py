@@ -15,7 +15,7 @@ window (first shard's start to last shard's end, from the `fanout` log lines) ag
 baseline is skipped then (boto3's 3 attempts would drop throttled posts and end the run).
 
 Usage: python -m bench.fanout [--sizes 100,1000,10000] [--shard-sizes 0,1000] [--latency-ms 20] [--repeat 3]
-       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--connections-rate N]
+       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--connections-rate N] [--grow-concurrency 200]
        [--json bench/results/fanout.json]
 """
 
@@ -46,7 +46,7 @@ from .report import (
     write_json,
 )
 from .stack_process import ROLES, StackProcess, cpu_delta
-from .swarm import Swarm, grow
+from .swarm import GROW_CONCURRENCY, Swarm, grow
 
 BASE_TIMEOUT_S = 30.0
 PER_RECIPIENT_TIMEOUT_S = 0.02
@@ -79,6 +79,12 @@ def _arguments() -> argparse.Namespace:
         type=positive_int,
         default=None,
         help="throttle @connections to N requests per second (burst N/2); skips the baseline",
+    )
+    parser.add_argument(
+        "--grow-concurrency",
+        type=positive_int,
+        default=GROW_CONCURRENCY,
+        help="connects in flight while the audience grows (fewer on a loaded machine)",
     )
     parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
     return parser.parse_args()
@@ -213,8 +219,10 @@ def baseline(stack: StackProcess, swarm: Swarm, size: int, naive: Baseline) -> d
     return {"seconds": _check(reply, f"baseline to {size}") - started, "posted": posted}
 
 
-def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:
-    grow(stack, swarm, size)
+def measure_ours(
+    stack: StackProcess, swarm: Swarm, size: int, repeat: int, grow_concurrency: int = GROW_CONCURRENCY
+) -> dict[str, Any]:
+    grow(stack, swarm, size, grow_concurrency)
     ours(stack, swarm, size)  # warm-up: the workers' first fan-out opens their keep-alive connections
     runs = [ours(stack, swarm, size) for _ in range(repeat)]
     seconds = [run["seconds"] for run in runs]
@@ -253,7 +261,7 @@ def main() -> None:
             naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:
                 for size, row in rows.items():
-                    row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat)
+                    row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat, args.grow_concurrency)
                     wanted = args.connections_rate is None and (args.baseline_max is None or size <= args.baseline_max)
                     if configuration == 0 and wanted:
                         row["baseline"] = baseline(stack, swarm, size, naive)

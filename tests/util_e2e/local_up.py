@@ -64,14 +64,15 @@ class LocalUp:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_local_up(work_dir: Path) -> LocalUp:
-    """Start the stack on a free port from `work_dir` (not the repository: a user runs it from anywhere)."""
+def start_local_up(work_dir: Path, extra_args: tuple[str, ...] = ()) -> LocalUp:
+    """Start the stack on a free port from `work_dir` (not the repository: a user runs it from anywhere), with
+    `extra_args` for `util local up` (`--store dynamodb`)."""
     state_path = work_dir / "state" / "local-stack.json"
     log_path = work_dir / "local-up.log"
     env = util_environment(state_path)
     with log_path.open("wb") as log:
         process = local_up_process(
-            [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS)],
+            [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS), *extra_args],
             env,
             log,
             cwd=work_dir,

@@ -9,8 +9,10 @@ can start. A broadcast to everyone needs no list from anyone: the store lists on
 1. lists up to `SHARD_SIZE` + 1 ids (one page): when the listing ends there, it posts them here, as before;
 2. estimates the audience from a sample segment (`estimate_connections`) and picks `segments` so that each
    segment holds about `SEGMENT_FILL` of `SHARD_SIZE` ids;
-3. starts one invocation per segment but the first (event `SegmentShard`: segment, segments, the frame, no ids),
-   lists and posts segment 0 itself, and lists and posts any segment whose invocation could not be started.
+3. starts one invocation per segment (event `SegmentShard`: segment, segments, the frame, no ids), and lists and
+   posts here only a segment whose invocation could not be started. It keeps no segment for itself: it has
+   already paid for the first page and the sample, and a `broadcast` route's invocation is synchronous (API
+   Gateway's 29 s), so it ends as soon as the segments are handed out.
 
 Each segment invocation (`on_segment`) lists its own segment and delivers it through `delivery.deliver`: a
 segment larger than `SHARD_SIZE` (the estimate is a sample) splits itself into id-list shards as any large
@@ -76,7 +78,7 @@ def deliver_to_everyone(
     """Post `data` to every stored connection but `exclude`; returns the part this invocation posted.
 
     Without sharding (no invoker, `SHARD_SIZE` 0) or within one shard, everything is posted here. Otherwise the
-    listing is split into segments, each listed and posted by its own invocation (this one keeps segment 0).
+    listing is split into segments, each listed and posted by its own invocation.
     """
     invoker = services.invoker
     shard_size = services.config.shard_size
@@ -91,21 +93,21 @@ def deliver_to_everyone(
     origin = current_request_id()
     starts: list[tuple[int, Future[bool]]] = [
         (k, services.executor.submit(start, invoker, SegmentShard(k, segments, data, origin, exclude), services))
-        for k in range(1, segments)
+        for k in range(segments)
     ]
-    summary = post_segment(SegmentShard(0, segments, data, origin, exclude), services, source)
     unstarted = [k for k, started in starts if not started.result()]
     services.logger.info(
         "segmented",
         extra={
             "estimated": estimate,
             "segments": segments,
-            "invoked": len(starts) - len(unstarted),
-            "keptLocally": 1 + len(unstarted),
+            "invoked": segments - len(unstarted),
+            "keptLocally": len(unstarted),
         },
     )
+    summary = FanoutSummary(recipients=0, delivered=0, gone=0, failed=0, ms=0)
     for k in unstarted:
-        post_segment(SegmentShard(k, segments, data, origin, exclude), services, source)
+        summary = post_segment(SegmentShard(k, segments, data, origin, exclude), services, source)
     return summary
 
 

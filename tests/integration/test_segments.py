@@ -100,14 +100,14 @@ def test_broadcast_to_everyone_is_listed_by_segment_shards_and_delivered_once(st
             [segmented] = _log_lines(stack, since_ms, "segmented")
             segments = segmented["segments"]
             assert segments >= 2
-            assert (segmented["invoked"], segmented["keptLocally"]) == (segments - 1, 1)
+            assert (segmented["invoked"], segmented["keptLocally"]) == (segments, 0)
             by_segment = [line for line in fanouts if "segment" in line]
             assert sorted({line["segment"] for line in by_segment}) == list(range(segments))
             assert {(line["segments"], line["origin"]) for line in by_segment} == {(segments, segmented["requestId"])}
-            # Segment 0 is listed by the invocation that split the broadcast, every other one by an invocation of
-            # its own: the listing itself was split.
+            # Every segment is listed by an invocation of its own, not by the one that split the broadcast.
             listers = {line["segment"]: line["requestId"] for line in by_segment}
             assert len(set(listers.values())) == segments
+            assert segmented["requestId"] not in listers.values()
             assert sum(line["recipients"] for line in fanouts) == CLIENTS
             assert sum(line["delivered"] for line in fanouts) == CLIENTS
             assert max(line["recipients"] for line in fanouts) <= SHARD_SIZE

@@ -96,9 +96,9 @@ def test_broadcast_to_everyone_is_listed_by_segment_shards_exactly_once(
     [segmented] = _lines(caplog, "segmented")
     segments = int(segmented["segments"])
     assert segments == segment_count(int(segmented["estimated"]), SHARD_SIZE)
-    assert (segmented["invoked"], segmented["keptLocally"]) == (segments - 1, 1)
+    assert (segmented["invoked"], segmented["keptLocally"]) == (segments, 0)
     events = _segment_events(invoker)
-    assert sorted(e["segment"] for e in events) == list(range(1, segments))
+    assert sorted(e["segment"] for e in events) == list(range(segments))
     assert all("connectionIds" not in e and e["segments"] == segments for e in events)
     fanouts = [line for line in _lines(caplog, "fanout") if "segment" in line]
     assert sorted({int(line["segment"]) for line in fanouts}) == list(range(segments))
@@ -149,7 +149,7 @@ def test_segment_whose_invocation_fails_is_listed_and_posted_here(
     invoker.wait()
 
     [segmented] = _lines(caplog, "segmented")
-    assert (segmented["invoked"], segmented["keptLocally"]) == (int(segmented["segments"]) - 2, 2)
+    assert (segmented["invoked"], segmented["keptLocally"]) == (int(segmented["segments"]) - 1, 1)
     assert Counter(connections_server.delivered_to()) == Counter(ids)
 
 

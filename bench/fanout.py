@@ -15,7 +15,7 @@ window (first shard's start to last shard's end, from the `fanout` log lines) ag
 baseline is skipped then (boto3's 3 attempts would drop throttled posts and end the run).
 
 Usage: python -m bench.fanout [--sizes 100,1000,10000] [--shard-sizes 0,1000] [--latency-ms 20] [--repeat 3]
-       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--connections-rate N]
+       [--baseline-max N] [--workers 4] [--store s3|dynamodb] [--connections-rate N] [--grow-concurrency 200]
        [--json bench/results/fanout.json]
 """
 
@@ -46,7 +46,7 @@ from .report import (
     write_json,
 )
 from .stack_process import ROLES, StackProcess, cpu_delta
-from .swarm import Swarm, grow
+from .swarm import GROW_CONCURRENCY, Swarm, grow
 
 BASE_TIMEOUT_S = 30.0
 PER_RECIPIENT_TIMEOUT_S = 0.02
@@ -55,6 +55,7 @@ COLLECT_AFTER_BASELINE_S = 30.0
 LOG_WAIT_S = 5.0
 """The stack ships log lines every 0.2 s."""
 LOG_POLL_S = 0.3
+SETTLE_S = 1.0
 
 
 def _arguments() -> argparse.Namespace:
@@ -78,6 +79,12 @@ def _arguments() -> argparse.Namespace:
         type=positive_int,
         default=None,
         help="throttle @connections to N requests per second (burst N/2); skips the baseline",
+    )
+    parser.add_argument(
+        "--grow-concurrency",
+        type=positive_int,
+        default=GROW_CONCURRENCY,
+        help="connects in flight while the audience grows (fewer on a loaded machine)",
     )
     parser.add_argument("--json", type=Path, default=default_json_path("fanout"))
     return parser.parse_args()
@@ -108,6 +115,7 @@ def ours(stack: StackProcess, swarm: Swarm, size: int) -> dict[str, Any]:
         "stack_cpu_s": sum(stack_cpu.values()),
         "stack_cpu_by_role_s": stack_cpu,
         "client_cpu_s": reply["cpu_s"],
+        "duplicates": reply["duplicates"],
         **function_summary(stack, since_ms, size),
     }
 
@@ -120,11 +128,17 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
     """
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
-        fanouts = [r for r in stack.function_log_records(since_ms) if r.get("message") == "fanout"]
+        records = stack.function_log_records(since_ms)
+        fanouts = [r for r in records if r.get("message") == "fanout"]
         posted = sum(int(r.get("recipients", 0)) for r in fanouts)
         if posted >= size or time.monotonic() > deadline:
             break
         time.sleep(LOG_POLL_S)
+    # One more shipping round: a post made twice would show as more posts than clients.
+    time.sleep(SETTLE_S)
+    records = stack.function_log_records(since_ms)
+    fanouts = [r for r in records if r.get("message") == "fanout"]
+    posted = sum(int(r.get("recipients", 0)) for r in fanouts)
     window_s = posting_window_s(fanouts)
     answered = posted - sum(int(r.get("unfinished", 0)) for r in fanouts)
     return {
@@ -136,6 +150,21 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
         "function_throttled": sum(int(r.get("throttled", 0)) for r in fanouts),
         "function_posting_window_s": window_s,
         "function_posts_per_s": answered / window_s if window_s else None,
+        **segment_summary(records, fanouts),
+    }
+
+
+def segment_summary(records: list[dict[str, Any]], fanouts: list[dict[str, Any]]) -> dict[str, Any]:
+    """How a broadcast to everyone was split (lambda_src/segments.py): the `segmented` line's segment count and
+    estimate, the segments the `fanout` lines name, and how many invocations listed one (each its own)."""
+    segmented = [r for r in records if r.get("message") == "segmented"]
+    by_segment = [r for r in fanouts if "segment" in r]
+    return {
+        "function_segments": segmented[0].get("segments") if segmented else None,
+        "function_estimated": segmented[0].get("estimated") if segmented else None,
+        "function_segments_listed": sorted({int(r["segment"]) for r in by_segment}),
+        "function_segment_listers": len({r.get("requestId") for r in by_segment}),
+        "function_id_shards": sum(1 for r in records if r.get("message") == "sharded"),
     }
 
 
@@ -190,8 +219,10 @@ def baseline(stack: StackProcess, swarm: Swarm, size: int, naive: Baseline) -> d
     return {"seconds": _check(reply, f"baseline to {size}") - started, "posted": posted}
 
 
-def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:
-    grow(stack, swarm, size)
+def measure_ours(
+    stack: StackProcess, swarm: Swarm, size: int, repeat: int, grow_concurrency: int = GROW_CONCURRENCY
+) -> dict[str, Any]:
+    grow(stack, swarm, size, grow_concurrency)
     ours(stack, swarm, size)  # warm-up: the workers' first fan-out opens their keep-alive connections
     runs = [ours(stack, swarm, size) for _ in range(repeat)]
     seconds = [run["seconds"] for run in runs]
@@ -201,6 +232,7 @@ def measure_ours(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> d
         "min_s": min(seconds),
         "max_s": max(seconds),
         "client_cpu_s": [run["client_cpu_s"] for run in runs],
+        "duplicates": [run["duplicates"] for run in runs],
         "stack_cpu_s": [run["stack_cpu_s"] for run in runs],
         "stack_cpu_by_role_s": [run["stack_cpu_by_role_s"] for run in runs],
         "function": [{key: value for key, value in run.items() if key.startswith("function_")} for run in runs],
@@ -229,7 +261,7 @@ def main() -> None:
             naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:
                 for size, row in rows.items():
-                    row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat)
+                    row["ours"][str(shard_size)] = measure_ours(stack, swarm, size, args.repeat, args.grow_concurrency)
                     wanted = args.connections_rate is None and (args.baseline_max is None or size <= args.baseline_max)
                     if configuration == 0 and wanted:
                         row["baseline"] = baseline(stack, swarm, size, naive)
@@ -285,6 +317,25 @@ def _print_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             for key in keys
         ],
     )
+    segmented = [(row, key) for row in rows for key in keys if _median_of(row["ours"][key], "function_segments") != "-"]
+    if segmented:
+        print_table(
+            "broadcast to everyone split into segment shards (each run): segments, listing invocations, exactly once",
+            ["clients", "configuration", "estimated", "segments", "listed by", "id shards", "posts", "duplicates"],
+            [
+                [
+                    row["clients"],
+                    label(int(key)),
+                    "/".join(str(run["function_estimated"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_segments"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_segment_listers"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_id_shards"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(run["function_posts"]) for run in row["ours"][key]["function"]),
+                    "/".join(str(d) for d in row["ours"][key]["duplicates"]),
+                ]
+                for row, key in segmented
+            ],
+        )
     if args.connections_rate is not None:
         limit = args.connections_rate
         print_table(

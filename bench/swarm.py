@@ -315,8 +315,9 @@ if __name__ == "__main__":
     main()
 
 
-def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
-    """Open connections until the swarm holds `target` (the store must agree: it is what a broadcast reads)."""
+def grow(stack: StackProcess, swarm: Swarm, target: int, concurrency: int = GROW_CONCURRENCY) -> None:
+    """Open connections until the swarm holds `target` (the store must agree: it is what a broadcast reads),
+    `concurrency` at a time (fewer on a loaded machine, where queued `$connect`s meet API Gateway's 29 s)."""
     missing = target - swarm.open_connections()
     if missing > 0:
         opened = swarm.call(
@@ -324,7 +325,7 @@ def grow(stack: StackProcess, swarm: Swarm, target: int) -> None:
             SLACK_S + missing * 0.05,
             url=stack.outputs["websocket_url"],
             count=missing,
-            concurrency=GROW_CONCURRENCY,
+            concurrency=concurrency,
         )
         if opened["failed"]:
             raise BenchError(f"{opened['failed']} of {missing} connections failed while growing: {opened['errors']}")

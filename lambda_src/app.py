@@ -20,11 +20,13 @@ from .events import (
     MessageRequest,
     PushRequest,
     Request,
+    SegmentShard,
     Shard,
     parse_event,
 )
 from .push import PushFailed, on_push
 from .routes import on_message
+from .segments import on_segment
 from .services import Services, from_config
 from .sharding import on_continuation, on_shard
 
@@ -77,6 +79,8 @@ def _dispatch(request: Request, services: Services) -> dict[str, Any]:
             return on_shard(request, services)
         case Continuation():
             return on_continuation(request, services)
+        case SegmentShard():
+            return on_segment(request, services)
         case AuthorizeRequest():
             return on_authorize(request, services)
         case _:

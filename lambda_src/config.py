@@ -21,7 +21,8 @@
 - `MAX_ROOMS_PER_CONNECTION` (default 50, 1 to 1000): rooms one connection may be in at once; a `join` past it is
   refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
-  of at most this many, each posted by its own asynchronous invocation of this function.
+  of at most this many, each posted by its own asynchronous invocation of this function; a broadcast to everyone
+  splits the store's listing too, one invocation per store segment of about 80% of this many (`segments`).
 - `HISTORY_SIZE` (default 100, 0 turns history off, at most 1000): the newest this-many messages of a room are
   readable with `history`.
 - `HISTORY_RETENTION_HOURS` (default 24, 1 to 720): a message leaves its room's history this long after it was sent

@@ -7,7 +7,7 @@ shard itself. A shard whose invocation cannot be started is posted here instead:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 
 from . import sharding
@@ -25,8 +25,10 @@ def deliver(
     room: str | None,
     services: Services,
     source: Source = Source.BROADCAST,
+    log_fields: Mapping[str, object] | None = None,
 ) -> FanoutSummary:
     """Post `data` to every recipient, here or spread over shard invocations; returns this invocation's part.
+    `log_fields` go on the summary line of the part posted here (a segment shard names its segment).
 
     Each full shard is handed to its own invocation while the listing goes on; this invocation keeps the last,
     so the first shards are posting long before a 10,000-key listing ends.
@@ -34,7 +36,8 @@ def deliver(
     invoker = services.invoker
     shard_size = services.config.shard_size
     if invoker is None or shard_size == 0:
-        return sharding.post_here(list(dict.fromkeys(connection_ids)), data, room, services, source=source)
+        ids = list(dict.fromkeys(connection_ids))
+        return sharding.post_here(ids, data, room, services, source=source, log_fields=log_fields)
     origin = current_request_id()
     starts: list[tuple[Shard, Future[bool]]] = []
     kept: list[str] = []
@@ -45,7 +48,7 @@ def deliver(
         shard = Shard(index, data, tuple(group), room, origin)
         starts.append((shard, services.executor.submit(sharding.start, invoker, shard, services)))
     if not starts:
-        return sharding.post_here(kept, data, room, services, source=source)
+        return sharding.post_here(kept, data, room, services, source=source, log_fields=log_fields)
     unstarted = [shard for shard, started in starts if not started.result()]
     services.logger.info(
         "sharded",
@@ -57,4 +60,6 @@ def deliver(
         },
     )
     kept.extend(cid for shard in unstarted for cid in shard.connection_ids)
-    return sharding.post_here(kept, data, room, services, shard=(len(starts), origin), source=source)
+    return sharding.post_here(
+        kept, data, room, services, shard=(len(starts), origin), source=source, log_fields=log_fields
+    )

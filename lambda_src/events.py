@@ -11,9 +11,10 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .identity import Identity, from_authorizer
+from .store import MAX_SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,37 @@ class Continuation:
 
 
 @dataclass(frozen=True)
+class SegmentShard:
+    """One segment of a broadcast to everyone: its invocation lists the segment itself and posts (see `segments`).
+
+    Carries no ids, so its event is small whatever the audience; `exclude` is the sender of a broadcast sent with
+    `echo: false`.
+    """
+
+    segment: int
+    segments: int
+    data: bytes
+    origin: str | None
+    """The request id of the invocation that split the broadcast into segments."""
+    exclude: str | None = None
+
+    def to_event(self) -> bytes:
+        return json.dumps(
+            {
+                "source": SEGMENT_EVENT_SOURCE,
+                "segment": {
+                    "segment": self.segment,
+                    "segments": self.segments,
+                    "origin": self.origin,
+                    "exclude": self.exclude,
+                    "data": base64.b64encode(self.data).decode("ascii"),
+                },
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     reason: str
 
@@ -141,12 +173,14 @@ Request = (
     | PushRequest
     | Shard
     | Continuation
+    | SegmentShard
     | AuthorizeRequest
     | UnknownEvent
 )
 
 SHARD_EVENT_SOURCE = "wspush.shard"
 CONTINUATION_EVENT_SOURCE = "wspush.continuation"
+SEGMENT_EVENT_SOURCE = "wspush.segment"
 
 
 def parse_event(event: object) -> Request:
@@ -158,6 +192,8 @@ def parse_event(event: object) -> Request:
         return _parse_shard(event.get("shard"))
     if event.get("source") == CONTINUATION_EVENT_SOURCE:
         return _parse_continuation(event.get("continuation"))
+    if event.get("source") == SEGMENT_EVENT_SOURCE:
+        return _parse_segment(event.get("segment"))
     context = event.get("requestContext")
     if event.get("type") == "REQUEST" and isinstance(event.get("methodArn"), str):
         # Checked before eventType: the authorizer's event also says CONNECT.
@@ -260,6 +296,25 @@ def _parse_continuation(continuation: object) -> Continuation | UnknownEvent:
     if not (_int_or(hop, 0) >= 1 and (room is None or isinstance(room, str))):
         return UnknownEvent("continuation hop or room malformed")
     return Continuation(data, tuple(ids), room, _str_or_none(continuation.get("origin")), _int_or(hop, 1))
+
+
+def _parse_segment(segment: object) -> SegmentShard | UnknownEvent:
+    if not isinstance(segment, Mapping):
+        return UnknownEvent("segment event without segment")
+    index, total, exclude = segment.get("segment"), segment.get("segments"), segment.get("exclude")
+    if not (_is_int(index) and _is_int(total) and 0 <= index < total <= MAX_SEGMENTS):
+        return UnknownEvent("segment index or count malformed")
+    if not (exclude is None or isinstance(exclude, str)):
+        return UnknownEvent("segment exclude is not a string")
+    try:
+        data = base64.b64decode(str(segment.get("data")), validate=True)
+    except binascii.Error:
+        return UnknownEvent("segment data is not base64")
+    return SegmentShard(index, total, data, _str_or_none(segment.get("origin")), exclude)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _body_text(body: object, is_base64: bool) -> str | None:

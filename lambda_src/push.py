@@ -16,6 +16,7 @@ from .fanout import FanoutSummary
 from .limits import MAX_MESSAGE_BYTES
 from .message_ids import new_id
 from .protocol import ProtocolError, validate_room
+from .segments import deliver_to_everyone
 from .services import Services
 
 ROOM_ATTRIBUTE = "room"
@@ -90,6 +91,7 @@ def deliver_record(record: PushRecord, services: Services) -> FanoutSummary | No
         history.keep(room, new_id(services.clock_ms()), data, services)
         recipients = services.store.room_members(room)
     else:
-        recipients = services.store.connection_ids()
+        services.logger.info("push", extra={"snsMessageId": record.message_id, "room": None, "target": None})
+        return deliver_to_everyone(data=data, services=services, source=metrics.Source.PUSH)
     services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})
     return deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.PUSH)

@@ -33,6 +33,7 @@ from .protocol import (
     room_frame,
     whoami_frame,
 )
+from .segments import deliver_to_everyone
 from .services import Services
 from .store import Connection, Member
 
@@ -98,9 +99,11 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     )
     if room is not None and message_id is not None:
         history.keep(room, message_id, data, services)
-    recipients = services.store.room_members(room) if room else services.store.connection_ids()
-    if not echo:
-        recipients = (cid for cid in recipients if cid != request.connection_id)
+    exclude = None if echo else request.connection_id
+    if room is None:
+        deliver_to_everyone(data=data, services=services, exclude=exclude, source=metrics.Source.BROADCAST)
+        return
+    recipients = (cid for cid in services.store.room_members(room) if cid != exclude)
     deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.BROADCAST)
 
 

@@ -9,7 +9,7 @@ near the message limit; `start` hands one shard to its own invocation; `on_shard
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import metrics
@@ -95,10 +95,12 @@ def post_here(
     shard: tuple[int, str | None] | None = None,
     source: metrics.Source = metrics.Source.BROADCAST,
     continuation: tuple[int, str | None] | None = None,
+    log_fields: Mapping[str, object] | None = None,
 ) -> FanoutSummary:
     """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part,
-    `continuation` (hop, origin) that of a continuation, `source` its metrics. What the deadline leaves unposted
-    is handed to the next continuation."""
+    `continuation` (hop, origin) that of a continuation, `source` its metrics, `log_fields` are added to its summary
+    line (a segment shard's `segment`, `segments`). What the deadline leaves unposted is handed to the next
+    continuation."""
     hop, origin = continuation if continuation is not None else (0, None)
     if origin is None:
         origin = shard[1] if shard is not None else current_request_id()
@@ -107,6 +109,7 @@ def post_here(
         fields = {"shard": shard[0], "origin": shard[1]}
     if continuation is not None:
         fields = {"continuation": hop, "origin": origin}
+    fields.update(log_fields or {})
     summary = fan_out(
         connection_ids=ids,
         data=data,

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
 CLIENTS = 240
 SHARD_SIZE = 80
 RATE_PER_S = 100.0
-"""Three shards sharing 100 posts a second (burst 50): most of 240 posts meet the quota."""
+"""Three or more shards sharing 100 posts a second (burst 50): most of 240 posts meet the quota."""
 LOG_WAIT_S = 30.0
 
 
@@ -81,10 +81,12 @@ def test_a_throttled_broadcast_reaches_every_client_exactly_once_and_reports_the
 
             deadline = time.monotonic() + LOG_WAIT_S
             summaries = _fanout_lines(stack, since_ms)
-            while len(summaries) < CLIENTS // SHARD_SIZE and time.monotonic() < deadline:
+            while sum(s["recipients"] for s in summaries) < CLIENTS and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
                 summaries = _fanout_lines(stack, since_ms)
-            assert len(summaries) == CLIENTS // SHARD_SIZE
+            # A broadcast to everyone is split into segments of about 80% of SHARD_SIZE (lambda_src/segments.py).
+            assert len(summaries) >= CLIENTS // SHARD_SIZE
+            assert sum(s["recipients"] for s in summaries) == CLIENTS
             assert sum(s["delivered"] for s in summaries) == CLIENTS
             assert sum(s["failed"] + s["unfinished"] for s in summaries) == 0
             # 240 posts against a 50-request burst refilled at 100 per second: the quota answered 429s.

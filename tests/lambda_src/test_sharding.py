@@ -1,4 +1,7 @@
-"""Sharded fan-out: a large audience split over asynchronous invocations of the same function."""
+"""Sharded fan-out: a large audience split over asynchronous invocations of the same function.
+
+These are id-list shards, what a room's fan-out uses (a broadcast to everyone splits its listing instead:
+tests/lambda_src/test_segments.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ class InProcessInvoker:
         results = [f.result(timeout=60) for f in self.futures]
         self.pool.shutdown()
         return results
+
+
+ROOM = "lobby"
 
 
 @pytest.fixture
@@ -110,17 +116,17 @@ def test_shard_event_round_trips() -> None:
     assert parse_event(json.loads(shard.to_event())) == shard
 
 
-def test_broadcast_over_shard_size_reaches_everyone_exactly_once_in_shards(
+def test_room_broadcast_over_shard_size_reaches_everyone_exactly_once_in_shards(
     sharded: Services, connections_server: ConnectionsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="wspush")
     ids = [f"c{i:03d}" for i in range(250)]
-    add_connections(sharded, ids)
+    add_connections(sharded, ids, rooms={ROOM: ids})
     connections_server.gone = {"c007", "c150", "c249"}
     invoker = InProcessInvoker(sharded)
     sharded.invoker = invoker
 
-    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi", "room": ROOM}))
     invoker.wait()
 
     assert Counter(connections_server.delivered_to()) == Counter(set(ids) - connections_server.gone)
@@ -131,15 +137,16 @@ def test_broadcast_over_shard_size_reaches_everyone_exactly_once_in_shards(
     ]
     assert _sharded_lines(caplog) == [{"recipients": 250, "shards": 3, "invoked": 2, "keptLocally": 50}]
     assert sorted(sharded.store.connection_ids()) == sorted(set(ids) - connections_server.gone)
+    assert sorted(sharded.store.room_members(ROOM)) == sorted(set(ids) - connections_server.gone)
 
 
-def test_push_is_sharded_too(sharded: Services, connections_server: ConnectionsServer) -> None:
+def test_room_push_is_sharded_too(sharded: Services, connections_server: ConnectionsServer) -> None:
     ids = [f"c{i:03d}" for i in range(201)]
-    add_connections(sharded, ids)
+    add_connections(sharded, ids, rooms={ROOM: ids})
     invoker = InProcessInvoker(sharded)
     sharded.invoker = invoker
 
-    invoke(sharded, {"Records": [sns_record("tick")]})
+    invoke(sharded, {"Records": [sns_record("tick", {"room": ROOM})]})
     invoker.wait()
 
     assert len(invoker.payload_sizes) == 2
@@ -150,11 +157,11 @@ def test_shard_that_cannot_be_invoked_is_posted_locally(
     sharded: Services, connections_server: ConnectionsServer
 ) -> None:
     ids = [f"c{i:03d}" for i in range(300)]
-    add_connections(sharded, ids)
+    add_connections(sharded, ids, rooms={ROOM: ids})
     invoker = InProcessInvoker(sharded, fail_shards=1)
     sharded.invoker = invoker
 
-    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi", "room": ROOM}))
     invoker.wait()
 
     assert len(invoker.futures) == 1
@@ -176,14 +183,15 @@ class FormattingRecorder(logging.Handler):
 def test_a_line_logged_on_the_pool_carries_the_invocations_request_and_connection_id(
     sharded: Services, connections_server: ConnectionsServer
 ) -> None:
-    add_connections(sharded, [f"c{i:03d}" for i in range(150)])
+    ids = [f"c{i:03d}" for i in range(150)]
+    add_connections(sharded, ids, rooms={ROOM: ids})
     invoker = InProcessInvoker(sharded, fail_shards=1)
     sharded.invoker = invoker
     recorder = FormattingRecorder()
     logger = get_logger()
     logger.addHandler(recorder)
     try:
-        invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi"}))
+        invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi", "room": ROOM}))
         invoker.wait()
     finally:
         logger.removeHandler(recorder)

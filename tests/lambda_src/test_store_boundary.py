@@ -45,6 +45,30 @@ def test_no_module_outside_the_store_implementations_names_s3_or_dynamodb_apis()
     assert offenders == {}
 
 
+REPOSITORY = LAMBDA_SRC.parent
+PROVISIONING_MODULES = {
+    "util/local/aws.py": "creates (and empties) the local stack's bucket or table, as deployment/ does on AWS",
+    "util/clients.py": "`s3_client` for the web-hosting bucket (util web-deploy), not the connection store",
+    "util/web_deploy.py": "uploads the browser client to the web-hosting bucket (its type stubs), not the store",
+    "bench/store_listing.py": "creates the bucket or table whose listing it measures, then lists it via the store",
+}
+"""Modules of util/ and bench/ that may name S3 or DynamoDB, each for a resource, never to read the store."""
+
+
+def test_util_and_bench_name_s3_or_dynamodb_only_to_provision_resources() -> None:
+    modules = sorted([*(REPOSITORY / "util").rglob("*.py"), *(REPOSITORY / "bench").rglob("*.py")])
+    offenders = {
+        path.relative_to(REPOSITORY).as_posix(): named_services(path)
+        for path in modules
+        if path.relative_to(REPOSITORY).as_posix() not in PROVISIONING_MODULES and named_services(path)
+    }
+
+    assert len(modules) > 50, "the check must see util/ and bench/"
+    assert offenders == {}
+    for allowed in PROVISIONING_MODULES:
+        assert named_services(REPOSITORY / allowed), f"{allowed} no longer names S3 or DynamoDB: drop it from the list"
+
+
 def test_the_check_sees_what_the_implementations_name() -> None:
     # Guards the guard: the implementations do name their service, so the check would catch it anywhere else.
     assert "call with 's3'" in named_services(LAMBDA_SRC / "s3_store.py")

@@ -1,0 +1,140 @@
+"""A broadcast to everyone split into segment shards in the local stack, on both stores: the real handler lists a
+sample, invokes itself once per segment (`wspush.segment` events through the stack's Invoke API), each worker
+lists its own segment of the store, and every client gets the frame exactly once. A room's broadcast keeps id-list
+shards. The 10,000-client version is `bench.fanout --segments-check` (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from lambda_src.config import STORE_KINDS
+from util.local.stack import StackThread
+
+from .conftest import STORE_IDS, open_socket, recv_json, run, running_stack, stack_settings
+
+pytestmark = pytest.mark.timeout(240)
+
+CLIENTS = 60
+SHARD_SIZE = 10
+ROOM = "segments"
+LOG_WAIT_S = 30.0
+QUIET_S = 1.0
+"""After every client has the frame: long enough for a second copy, already posted, to arrive."""
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
+    settings = stack_settings(
+        handler="lambda_src.app.handler",
+        code_dir=None,
+        workers=4,
+        store=request.param,
+        function_environment={"SHARD_SIZE": str(SHARD_SIZE)},
+    )
+    with running_stack(settings) as thread:
+        yield thread
+
+
+def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
+    logs = boto3.client("logs", endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")
+    found: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
+    ):
+        for event in page["events"]:
+            try:
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if line.get("message") == message:
+                found.append(line)
+    return found
+
+
+async def _fanout_lines(stack: StackThread, since_ms: int, recipients: int) -> list[dict[str, Any]]:
+    """The `fanout` lines since `since_ms`, once they account for `recipients` (the stack ships logs in batches)."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        lines = _log_lines(stack, since_ms, "fanout")
+        if sum(line["recipients"] for line in lines) >= recipients or time.monotonic() > deadline:
+            return lines
+        await asyncio.sleep(0.3)
+
+
+async def _exactly_once(sockets: list[ClientConnection], message: object) -> None:
+    frames = await asyncio.gather(*(recv_json(s, timeout_s=60) for s in sockets))
+    assert [f["message"] for f in frames] == [message] * len(sockets)
+    await asyncio.sleep(QUIET_S)
+    pending = await asyncio.gather(*(_next_frame_or_none(s) for s in sockets))
+    assert [frame for frame in pending if frame is not None] == []
+
+
+async def _next_frame_or_none(socket: ClientConnection) -> Any:
+    try:
+        return await asyncio.wait_for(socket.recv(), 0.1)
+    except TimeoutError:
+        return None
+
+
+async def _connect_all(url: str) -> list[ClientConnection]:
+    return list(await asyncio.gather(*(open_socket(f"{url}?name=c{i}") for i in range(CLIENTS))))
+
+
+def test_broadcast_to_everyone_is_listed_by_segment_shards_and_delivered_once(stack: StackThread) -> None:
+    async def main() -> None:
+        sockets = await _connect_all(stack.outputs["websocket_url"])
+        try:
+            since_ms = int(time.time() * 1000) - 1000
+            await sockets[0].send(json.dumps({"action": "broadcast", "message": {"n": 1}}))
+            await _exactly_once(sockets, {"n": 1})
+
+            fanouts = await _fanout_lines(stack, since_ms, CLIENTS)
+            [segmented] = _log_lines(stack, since_ms, "segmented")
+            segments = segmented["segments"]
+            assert segments >= 2
+            assert (segmented["invoked"], segmented["keptLocally"]) == (segments, 0)
+            by_segment = [line for line in fanouts if "segment" in line]
+            assert sorted({line["segment"] for line in by_segment}) == list(range(segments))
+            assert {(line["segments"], line["origin"]) for line in by_segment} == {(segments, segmented["requestId"])}
+            # Every segment is listed by an invocation of its own, not by the one that split the broadcast.
+            listers = {line["segment"]: line["requestId"] for line in by_segment}
+            assert len(set(listers.values())) == segments
+            assert segmented["requestId"] not in listers.values()
+            assert sum(line["recipients"] for line in fanouts) == CLIENTS
+            assert sum(line["delivered"] for line in fanouts) == CLIENTS
+            assert max(line["recipients"] for line in fanouts) <= SHARD_SIZE
+        finally:
+            await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+
+    run(main(), timeout_s=180)
+
+
+def test_room_broadcast_keeps_id_list_shards(stack: StackThread) -> None:
+    async def main() -> None:
+        sockets = await _connect_all(stack.outputs["websocket_url"])
+        try:
+            for socket in sockets:
+                await socket.send(json.dumps({"action": "join", "room": ROOM}))
+            assert [(await recv_json(s))["type"] for s in sockets] == ["joined"] * CLIENTS
+            since_ms = int(time.time() * 1000) - 1000
+            await sockets[0].send(json.dumps({"action": "broadcast", "room": ROOM, "message": {"n": 2}}))
+            await _exactly_once(sockets, {"n": 2})
+
+            fanouts = await _fanout_lines(stack, since_ms, CLIENTS)
+            [sharded] = _log_lines(stack, since_ms, "sharded")
+            assert (sharded["recipients"], sharded["shards"]) == (CLIENTS, CLIENTS // SHARD_SIZE)
+            assert _log_lines(stack, since_ms, "segmented") == []
+            assert not any("segment" in line for line in fanouts)
+            assert sum(line["recipients"] for line in fanouts) == CLIENTS
+        finally:
+            await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+
+    run(main(), timeout_s=180)

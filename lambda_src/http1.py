@@ -120,7 +120,7 @@ class Http1Connection:
         raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
 
     def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_line = self._line().split(b";", 1)[0].strip()
             try:

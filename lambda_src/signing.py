@@ -85,6 +85,8 @@ class PostSigner:
         caller's to send, with the value given at construction."""
         # Frozen per request, as botocore does: a refresh between reading key and secret cannot mix them.
         credentials = self._credentials.get_frozen_credentials()
+        if not credentials.access_key or not credentials.secret_key:
+            raise ValueError("credentials without an access key or secret key cannot sign")
         timestamp = self._timestamp()
         date = timestamp[:8]
         token = credentials.token

@@ -81,7 +81,8 @@ def connection(server: ScriptedServer) -> Http1Connection:
 def test_content_length_and_chunked_bodies_are_read_whole_on_one_kept_alive_connection() -> None:
     answers = [
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-        b'HTTP/1.1 403 Forbidden\r\nX-Amzn-ErrorType: ForbiddenException:http://x\r\nContent-Length: 13\r\n\r\n{"message":1}',
+        b"HTTP/1.1 403 Forbidden\r\nX-Amzn-ErrorType: ForbiddenException:http://x\r\n"
+        b'Content-Length: 13\r\n\r\n{"message":1}',
         b"HTTP/1.1 500 Oops\r\ntransfer-encoding: chunked\r\n\r\n4;ext=1\r\nabcd\r\n2\r\nef\r\n0\r\nTrailer: t\r\n\r\n",
         b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n",
     ]

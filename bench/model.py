@@ -110,16 +110,26 @@ def aws(memory_mb: int) -> Platform:
 
 
 def local(
-    connections_rate: float | None = None, workers: int = 4, cores: float = 2.0, slowdown: float = 1.0
+    connections_rate: float | None = None,
+    workers: int = 4,
+    cores: float = 2.0,
+    slowdown: float = 1.0,
+    measured: LocalCpu | None = None,
 ) -> Platform:
     """The local stack as bench.fanout runs it: 20 ms added per post, `workers` processes on `cores` cores.
 
-    `slowdown` scales every CPU figure: the run's `reference_loop_ms` over the one the figures were taken at.
+    CPU figures come from `measured` (a bench.gateway run, `LocalCpu.from_gateway`) or else `MEASURED_HERE`;
+    `slowdown` scales them: the run's `reference_loop_ms` over the one the figures were taken at.
     """
+    cpu = measured or LocalCpu(
+        post_cpu_s=MEASURED_HERE["post_cpu_s"],  # type: ignore[arg-type]
+        cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"],  # type: ignore[arg-type]
+        source="MEASURED_HERE",
+    )
     return Platform(
         name="local",
         post_latency_s=0.020,
-        post_cpu_s=MEASURED_HERE["post_cpu_s"] * slowdown,  # type: ignore[operator]
+        post_cpu_s=cpu.post_cpu_s * slowdown,
         list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"] * slowdown,  # type: ignore[operator]
         list_page_latency_s=0.030,
         invoke_latency_s=MEASURED_HERE["invoke_latency_s"],  # type: ignore[arg-type]
@@ -129,8 +139,37 @@ def local(
         max_concurrency=workers,
         cpu_share=1.0,
         platform_cores=cores,
-        platform_cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"] * slowdown,  # type: ignore[operator]
+        platform_cpu_per_recipient_s=cpu.cpu_per_recipient_s * slowdown,
     )
+
+
+@dataclass(frozen=True)
+class LocalCpu:
+    """The local stack's CPU per recipient: the function's own (per post) and every role's together."""
+
+    post_cpu_s: float
+    """The Lambda workers' CPU per recipient, less the listing's share (the model counts the listing apart)."""
+    cpu_per_recipient_s: float
+    """Workers, gateway and moto together."""
+    source: str
+
+    @classmethod
+    def from_gateway(cls, path: Path) -> LocalCpu:
+        """From a bench.gateway run: its largest broadcast's stack CPU per recipient, by role."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            row = max(document["results"]["broadcast"], key=lambda r: int(r["clients"]))
+            clients = int(row["clients"])
+            total_ms = float(row["stack_cpu_ms_per_broadcast"])
+            workers_ms = float(row["stack_cpu_ms_per_broadcast_by_role"]["workers"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BenchError(f"cannot read bench.gateway results from {path}: {type(error).__name__}") from None
+        list_s = MEASURED_HERE["list_cpu_per_key_s"]
+        return cls(
+            post_cpu_s=max(0.0, workers_ms / 1000 / clients - list_s),  # type: ignore[operator]
+            cpu_per_recipient_s=total_ms / 1000 / clients,
+            source=f"{path} (broadcast to {clients}: {total_ms:.0f} ms of stack CPU, workers {workers_ms:.0f})",
+        )
 
 
 @dataclass(frozen=True)
@@ -214,28 +253,39 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="with --validate: scale the CPU figures by the run's reference_loop_ms over theirs",
     )
+    parser.add_argument(
+        "--parameters",
+        type=Path,
+        default=None,
+        help="with --validate: the local stack's CPU per recipient from this bench.gateway JSON (run in the same"
+        " window as the bench.fanout run), instead of MEASURED_HERE",
+    )
     parser.add_argument("--json", type=Path, default=default_json_path("model"))
     return parser.parse_args()
 
 
-def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
+def validate(path: Path, normalize: bool = False, parameters: Path | None = None) -> list[dict[str, Any]]:
     """The local stack's prediction next to bench.fanout's measured median, per size and shard size.
 
     `normalize` scales the CPU figures by the run's `reference_loop_ms` over theirs. One loop timed at the
     start of a run on a loaded machine is a noisy measure of the cores the run then got, so it is an option.
+    `parameters` (a bench.gateway JSON) gives the CPU figures of the same window instead; then nothing is scaled.
     """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        parameters = document["parameters"]
+        run_parameters = document["parameters"]
         rows = document["results"]["sizes"]
         machine = document.get("machine", {})
         reference = float(machine.get("reference_loop_ms") or PARAMETERS_REFERENCE_LOOP_MS)
         cores = float(machine.get("nproc") or 2)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise BenchError(f"cannot read bench.fanout results from {path}: {type(error).__name__}") from None
-    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize else 1.0
-    platform = local(parameters.get("connections_rate"), int(parameters.get("workers", 4)), cores, slowdown)
-    platform = replace(platform, post_latency_s=float(parameters.get("latency_ms", 20.0)) / 1000)
+    cpu = LocalCpu.from_gateway(parameters) if parameters else None
+    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize and cpu is None else 1.0
+    platform = local(
+        run_parameters.get("connections_rate"), int(run_parameters.get("workers", 4)), cores, slowdown, cpu
+    )
+    platform = replace(platform, post_latency_s=float(run_parameters.get("latency_ms", 20.0)) / 1000)
     compared = []
     for row in rows:
         for key, ours in row["ours"].items():
@@ -250,6 +300,8 @@ def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
                     "error": predicted["seconds"] / measured - 1,
                     "dominant": predicted["dominant"],
                     "slowdown": slowdown,
+                    "bounds_s": predicted["bounds_s"],
+                    "cpu_source": cpu.source if cpu else "MEASURED_HERE",
                 }
             )
     return compared
@@ -264,10 +316,11 @@ def main() -> None:
     for n in sorted(args.sizes):
         best, prediction = recommend(n, aws(1769))
         recommended.append({"clients": n, "settings": asdict(best), "prediction": prediction})
-    compared = validate(args.validate, args.normalize) if args.validate else []
+    compared = validate(args.validate, args.normalize, args.parameters) if args.validate else []
     parameters = {
         **{key: value for key, value in vars(args).items() if key != "json"},
         "validate": str(args.validate) if args.validate else None,
+        "parameters": str(args.parameters) if args.parameters else None,
         "aws": asdict(platform),
         "measured_here": MEASURED_HERE,
         "aws_sources": AWS_SOURCES,

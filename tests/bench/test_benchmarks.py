@@ -52,6 +52,7 @@ def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
         "load_average_at_start",
         "load_average_at_end",
         "reference_loop_ms",
+        "reference_loop_cpu_ms",
         "finished",
         "commit",
         "uncommitted_changes",
@@ -59,6 +60,7 @@ def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
     assert machine["nproc"] >= 1
     assert machine["memory_mb"] > 0
     assert positive(machine["reference_loop_ms"])
+    assert positive(machine["reference_loop_cpu_ms"])
 
 
 def positive(value: Any) -> bool:

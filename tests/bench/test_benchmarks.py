@@ -169,8 +169,8 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
     assert_machine_facts(document, "post_cpu")
     assert document["parameters"] == {"posts": 50, "threads": 4}
     results = document["results"]
-    assert set(results) == {"boto3 post_to_connection", "SignedPoster", "boto3_over_signed"}
-    for name in ("boto3 post_to_connection", "SignedPoster"):
+    assert set(results) == {"boto3 post_to_connection", "SignedPoster", "fan_out", "boto3_over_signed"}
+    for name in ("boto3 post_to_connection", "SignedPoster", "fan_out"):
         assert positive(results[name]["cpu_ms_per_post"])
         assert positive(results[name]["posts_per_s"])
     expected_ratio = results["boto3 post_to_connection"]["cpu_ms_per_post"] / results["SignedPoster"]["cpu_ms_per_post"]

@@ -282,15 +282,25 @@ def validate(path: Path, normalize: bool = False, parameters: Path | None = None
         raise BenchError(f"cannot read bench.fanout results from {path}: {type(error).__name__}") from None
     cpu = LocalCpu.from_gateway(parameters) if parameters else None
     slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize and cpu is None else 1.0
-    platform = local(
-        run_parameters.get("connections_rate"), int(run_parameters.get("workers", 4)), cores, slowdown, cpu
-    )
-    platform = replace(platform, post_latency_s=float(run_parameters.get("latency_ms", 20.0)) / 1000)
+    # On a machine shared with other work a CPU second of the stack takes longer than a second: the run's own
+    # reference loops, wall clock over CPU time, say by how much at its start (1.0 on an idle machine).
+    cpu_loop = machine.get("reference_loop_cpu_ms")
+    contention = max(1.0, reference / float(cpu_loop)) if cpu_loop else None
+    workers = int(run_parameters.get("workers", 4))
+    latency_s = float(run_parameters.get("latency_ms", 20.0)) / 1000
+    platform = local(run_parameters.get("connections_rate"), workers, cores, slowdown, cpu)
+    platform = replace(platform, post_latency_s=latency_s)
+    contended = None
+    if contention is not None:
+        contended = local(run_parameters.get("connections_rate"), workers, cores, slowdown * contention, cpu)
+        contended = replace(contended, post_latency_s=latency_s)
     compared = []
     for row in rows:
         for key, ours in row["ours"].items():
-            predicted = predict(int(row["clients"]), Settings(shard_size=int(key)), platform)
+            settings = Settings(shard_size=int(key))
+            predicted = predict(int(row["clients"]), settings, platform)
             measured = float(ours["median_s"])
+            with_contention = predict(int(row["clients"]), settings, contended) if contended else None
             compared.append(
                 {
                     "clients": row["clients"],
@@ -302,9 +312,20 @@ def validate(path: Path, normalize: bool = False, parameters: Path | None = None
                     "slowdown": slowdown,
                     "bounds_s": predicted["bounds_s"],
                     "cpu_source": cpu.source if cpu else "MEASURED_HERE",
+                    "contention": contention,
+                    "predicted_contended_s": with_contention["seconds"] if with_contention else None,
+                    "error_contended": with_contention["seconds"] / measured - 1 if with_contention else None,
+                    "measured_posting_s": _median_posting_s(ours),
                 }
             )
     return compared
+
+
+def _median_posting_s(ours: dict[str, Any]) -> float | None:
+    # The slowest invocation's posting, from the function's own log lines (bench.fanout records it per run).
+    values = [run.get("function_slowest_fanout_ms") for run in ours.get("function", [])]
+    known = [float(value) / 1000 for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def main() -> None:
@@ -365,7 +386,18 @@ def main() -> None:
     if compared:
         print_table(
             f"validation against {args.validate}: the local stack predicted vs measured",
-            ["clients", "SHARD_SIZE", "predicted s", "measured s", "error", "dominant"],
+            [
+                "clients",
+                "SHARD_SIZE",
+                "predicted s",
+                "measured s",
+                "error",
+                "dominant",
+                "contention",
+                "predicted, contended s",
+                "error",
+                "measured posting s",
+            ],
             [
                 [
                     c["clients"],
@@ -374,6 +406,10 @@ def main() -> None:
                     fmt_s(c["measured_s"]),
                     f"{c['error']:+.0%}",
                     c["dominant"],
+                    f"{c['contention']:.2f}" if c["contention"] else "-",
+                    fmt_s(c["predicted_contended_s"]),
+                    f"{c['error_contended']:+.0%}" if c["error_contended"] is not None else "-",
+                    fmt_s(c["measured_posting_s"]),
                 ]
                 for c in compared
             ],

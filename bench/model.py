@@ -75,17 +75,17 @@ class Platform:
 
 
 MEASURED_HERE = {
-    "post_cpu_s": 0.000786,
+    "post_cpu_s": 0.000127,
     "list_cpu_per_key_s": 0.000036,
     "invoke_latency_s": 0.010,
     "local_trigger_s": 0.30,
-    "local_cpu_per_recipient_s": 0.001604,
+    "local_cpu_per_recipient_s": 0.000722,
     "reference_loop_ms": 41.4,
-    """The machine's speed when the CPU figures were taken (bench.gateway's 41.4 ms; post_cpu's run read 55.9)."""
-    "source": "bench.post_cpu (SignedPoster 0.786 ms/post), services.py's listing figure (109 ms of CPU for 3,000"
-    " keys), bench.gateway broadcast to 1,000 (stack CPU 1,604 ms: workers 874, gateway 454, moto 276), all"
-    " 2026-11-29 on this machine (docs/benchmarks.md); trigger and invoke latency: the stack's SNS -> SQS poller and"
-    " Invoke API",
+    """The machine speed the CPU figures are given at (2026-11-29's loop); 2026-12-02's figures are scaled to it."""
+    "source": "bench.gateway broadcast to 1,000 on 2026-12-02 03:49 UTC (stack CPU 677 ms: workers 153, gateway 317,"
+    " moto 207; reference_loop_cpu_ms 38.8, scaled by 41.4 / 38.8): the function's CPU per post is the workers'"
+    " 0.163 ms per recipient less the listing's 0.036; listing: services.py's figure (109 ms of CPU for 3,000 keys,"
+    " 2026-11-29); trigger and invoke latency: the stack's SNS -> SQS poller and Invoke API (docs/benchmarks.md)",
 }
 
 
@@ -235,6 +235,9 @@ def recommend(n: int, platform: Platform) -> tuple[Settings, dict[str, Any]]:
         for shard in (250, 500, 1000, 2000)
         for concurrency in (32, 64, 128)
     ]
+    # Each setting's own memory sets its CPU share: a platform with a fixed share would give 512 MB a full vCPU
+    # (the first recommendations did: 512 MB everywhere, its slower listing unseen).
+    platform = replace(platform, cpu_share=None)
     predictions = [(s, predict(n, s, platform)) for s in grid]
     fastest = min(p["seconds"] for _, p in predictions)
     near = [(s, p) for s, p in predictions if p["seconds"] <= fastest * 1.1]

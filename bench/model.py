@@ -15,7 +15,8 @@ CPU per recipient by role from bench.gateway) and AWS's (quotas, prices; `AWS_SO
 prints the local prediction next to what bench.fanout measured.
 
 Usage: python -m bench.model [--sizes 1000,10000,100000,1000000] [--memory-mb 1769] [--shard-size 1000]
-       [--concurrency 64] [--validate bench/results/fanout.json [--normalize]] [--json bench/results/model.json]
+       [--concurrency 64] [--validate bench/results/fanout.json [--parameters bench/results/gateway.json]
+       [--normalize]] [--json bench/results/model.json]
 """
 
 from __future__ import annotations

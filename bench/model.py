@@ -15,7 +15,8 @@ CPU per recipient by role from bench.gateway) and AWS's (quotas, prices; `AWS_SO
 prints the local prediction next to what bench.fanout measured.
 
 Usage: python -m bench.model [--sizes 1000,10000,100000,1000000] [--memory-mb 1769] [--shard-size 1000]
-       [--concurrency 64] [--validate bench/results/fanout.json [--normalize]] [--json bench/results/model.json]
+       [--concurrency 64] [--validate bench/results/fanout.json [--parameters bench/results/gateway.json]
+       [--normalize]] [--json bench/results/model.json]
 """
 
 from __future__ import annotations
@@ -75,17 +76,17 @@ class Platform:
 
 
 MEASURED_HERE = {
-    "post_cpu_s": 0.000786,
+    "post_cpu_s": 0.000127,
     "list_cpu_per_key_s": 0.000036,
     "invoke_latency_s": 0.010,
     "local_trigger_s": 0.30,
-    "local_cpu_per_recipient_s": 0.001604,
+    "local_cpu_per_recipient_s": 0.000722,
     "reference_loop_ms": 41.4,
-    """The machine's speed when the CPU figures were taken (bench.gateway's 41.4 ms; post_cpu's run read 55.9)."""
-    "source": "bench.post_cpu (SignedPoster 0.786 ms/post), services.py's listing figure (109 ms of CPU for 3,000"
-    " keys), bench.gateway broadcast to 1,000 (stack CPU 1,604 ms: workers 874, gateway 454, moto 276), all"
-    " 2026-11-29 on this machine (docs/benchmarks.md); trigger and invoke latency: the stack's SNS -> SQS poller and"
-    " Invoke API",
+    """The machine speed the CPU figures are given at (2026-11-29's loop); 2026-12-02's figures are scaled to it."""
+    "source": "bench.gateway broadcast to 1,000 on 2026-12-02 03:49 UTC (stack CPU 677 ms: workers 153, gateway 317,"
+    " moto 207; reference_loop_cpu_ms 38.8, scaled by 41.4 / 38.8): the function's CPU per post is the workers'"
+    " 0.163 ms per recipient less the listing's 0.036; listing: services.py's figure (109 ms of CPU for 3,000 keys,"
+    " 2026-11-29); trigger and invoke latency: the stack's SNS -> SQS poller and Invoke API (docs/benchmarks.md)",
 }
 
 
@@ -110,16 +111,26 @@ def aws(memory_mb: int) -> Platform:
 
 
 def local(
-    connections_rate: float | None = None, workers: int = 4, cores: float = 2.0, slowdown: float = 1.0
+    connections_rate: float | None = None,
+    workers: int = 4,
+    cores: float = 2.0,
+    slowdown: float = 1.0,
+    measured: LocalCpu | None = None,
 ) -> Platform:
     """The local stack as bench.fanout runs it: 20 ms added per post, `workers` processes on `cores` cores.
 
-    `slowdown` scales every CPU figure: the run's `reference_loop_ms` over the one the figures were taken at.
+    CPU figures come from `measured` (a bench.gateway run, `LocalCpu.from_gateway`) or else `MEASURED_HERE`;
+    `slowdown` scales them: the run's `reference_loop_ms` over the one the figures were taken at.
     """
+    cpu = measured or LocalCpu(
+        post_cpu_s=MEASURED_HERE["post_cpu_s"],  # type: ignore[arg-type]
+        cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"],  # type: ignore[arg-type]
+        source="MEASURED_HERE",
+    )
     return Platform(
         name="local",
         post_latency_s=0.020,
-        post_cpu_s=MEASURED_HERE["post_cpu_s"] * slowdown,  # type: ignore[operator]
+        post_cpu_s=cpu.post_cpu_s * slowdown,
         list_cpu_per_key_s=MEASURED_HERE["list_cpu_per_key_s"] * slowdown,  # type: ignore[operator]
         list_page_latency_s=0.030,
         invoke_latency_s=MEASURED_HERE["invoke_latency_s"],  # type: ignore[arg-type]
@@ -129,8 +140,37 @@ def local(
         max_concurrency=workers,
         cpu_share=1.0,
         platform_cores=cores,
-        platform_cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"] * slowdown,  # type: ignore[operator]
+        platform_cpu_per_recipient_s=cpu.cpu_per_recipient_s * slowdown,
     )
+
+
+@dataclass(frozen=True)
+class LocalCpu:
+    """The local stack's CPU per recipient: the function's own (per post) and every role's together."""
+
+    post_cpu_s: float
+    """The Lambda workers' CPU per recipient, less the listing's share (the model counts the listing apart)."""
+    cpu_per_recipient_s: float
+    """Workers, gateway and moto together."""
+    source: str
+
+    @classmethod
+    def from_gateway(cls, path: Path) -> LocalCpu:
+        """From a bench.gateway run: its largest broadcast's stack CPU per recipient, by role."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            row = max(document["results"]["broadcast"], key=lambda r: int(r["clients"]))
+            clients = int(row["clients"])
+            total_ms = float(row["stack_cpu_ms_per_broadcast"])
+            workers_ms = float(row["stack_cpu_ms_per_broadcast_by_role"]["workers"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BenchError(f"cannot read bench.gateway results from {path}: {type(error).__name__}") from None
+        list_s = MEASURED_HERE["list_cpu_per_key_s"]
+        return cls(
+            post_cpu_s=max(0.0, workers_ms / 1000 / clients - list_s),  # type: ignore[operator]
+            cpu_per_recipient_s=total_ms / 1000 / clients,
+            source=f"{path} (broadcast to {clients}: {total_ms:.0f} ms of stack CPU, workers {workers_ms:.0f})",
+        )
 
 
 @dataclass(frozen=True)
@@ -196,6 +236,9 @@ def recommend(n: int, platform: Platform) -> tuple[Settings, dict[str, Any]]:
         for shard in (250, 500, 1000, 2000)
         for concurrency in (32, 64, 128)
     ]
+    # Each setting's own memory sets its CPU share: a platform with a fixed share would give 512 MB a full vCPU
+    # (the first recommendations did: 512 MB everywhere, its slower listing unseen).
+    platform = replace(platform, cpu_share=None)
     predictions = [(s, predict(n, s, platform)) for s in grid]
     fastest = min(p["seconds"] for _, p in predictions)
     near = [(s, p) for s, p in predictions if p["seconds"] <= fastest * 1.1]
@@ -214,33 +257,54 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="with --validate: scale the CPU figures by the run's reference_loop_ms over theirs",
     )
+    parser.add_argument(
+        "--parameters",
+        type=Path,
+        default=None,
+        help="with --validate: the local stack's CPU per recipient from this bench.gateway JSON (run in the same"
+        " window as the bench.fanout run), instead of MEASURED_HERE",
+    )
     parser.add_argument("--json", type=Path, default=default_json_path("model"))
     return parser.parse_args()
 
 
-def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
+def validate(path: Path, normalize: bool = False, parameters: Path | None = None) -> list[dict[str, Any]]:
     """The local stack's prediction next to bench.fanout's measured median, per size and shard size.
 
     `normalize` scales the CPU figures by the run's `reference_loop_ms` over theirs. One loop timed at the
     start of a run on a loaded machine is a noisy measure of the cores the run then got, so it is an option.
+    `parameters` (a bench.gateway JSON) gives the CPU figures of the same window instead; then nothing is scaled.
     """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        parameters = document["parameters"]
+        run_parameters = document["parameters"]
         rows = document["results"]["sizes"]
         machine = document.get("machine", {})
         reference = float(machine.get("reference_loop_ms") or PARAMETERS_REFERENCE_LOOP_MS)
         cores = float(machine.get("nproc") or 2)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise BenchError(f"cannot read bench.fanout results from {path}: {type(error).__name__}") from None
-    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize else 1.0
-    platform = local(parameters.get("connections_rate"), int(parameters.get("workers", 4)), cores, slowdown)
-    platform = replace(platform, post_latency_s=float(parameters.get("latency_ms", 20.0)) / 1000)
+    cpu = LocalCpu.from_gateway(parameters) if parameters else None
+    slowdown = reference / PARAMETERS_REFERENCE_LOOP_MS if normalize and cpu is None else 1.0
+    # On a machine shared with other work a CPU second of the stack takes longer than a second: the run's own
+    # reference loops, wall clock over CPU time, say by how much at its start (1.0 on an idle machine).
+    cpu_loop = machine.get("reference_loop_cpu_ms")
+    contention = max(1.0, reference / float(cpu_loop)) if cpu_loop else None
+    workers = int(run_parameters.get("workers", 4))
+    latency_s = float(run_parameters.get("latency_ms", 20.0)) / 1000
+    platform = local(run_parameters.get("connections_rate"), workers, cores, slowdown, cpu)
+    platform = replace(platform, post_latency_s=latency_s)
+    contended = None
+    if contention is not None:
+        contended = local(run_parameters.get("connections_rate"), workers, cores, slowdown * contention, cpu)
+        contended = replace(contended, post_latency_s=latency_s)
     compared = []
     for row in rows:
         for key, ours in row["ours"].items():
-            predicted = predict(int(row["clients"]), Settings(shard_size=int(key)), platform)
+            settings = Settings(shard_size=int(key))
+            predicted = predict(int(row["clients"]), settings, platform)
             measured = float(ours["median_s"])
+            with_contention = predict(int(row["clients"]), settings, contended) if contended else None
             compared.append(
                 {
                     "clients": row["clients"],
@@ -250,9 +314,22 @@ def validate(path: Path, normalize: bool = False) -> list[dict[str, Any]]:
                     "error": predicted["seconds"] / measured - 1,
                     "dominant": predicted["dominant"],
                     "slowdown": slowdown,
+                    "bounds_s": predicted["bounds_s"],
+                    "cpu_source": cpu.source if cpu else "MEASURED_HERE",
+                    "contention": contention,
+                    "predicted_contended_s": with_contention["seconds"] if with_contention else None,
+                    "error_contended": with_contention["seconds"] / measured - 1 if with_contention else None,
+                    "measured_posting_s": _median_posting_s(ours),
                 }
             )
     return compared
+
+
+def _median_posting_s(ours: dict[str, Any]) -> float | None:
+    # The slowest invocation's posting, from the function's own log lines (bench.fanout records it per run).
+    values = [run.get("function_slowest_fanout_ms") for run in ours.get("function", [])]
+    known = [float(value) / 1000 for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def main() -> None:
@@ -264,10 +341,11 @@ def main() -> None:
     for n in sorted(args.sizes):
         best, prediction = recommend(n, aws(1769))
         recommended.append({"clients": n, "settings": asdict(best), "prediction": prediction})
-    compared = validate(args.validate, args.normalize) if args.validate else []
+    compared = validate(args.validate, args.normalize, args.parameters) if args.validate else []
     parameters = {
         **{key: value for key, value in vars(args).items() if key != "json"},
         "validate": str(args.validate) if args.validate else None,
+        "parameters": str(args.parameters) if args.parameters else None,
         "aws": asdict(platform),
         "measured_here": MEASURED_HERE,
         "aws_sources": AWS_SOURCES,
@@ -312,7 +390,18 @@ def main() -> None:
     if compared:
         print_table(
             f"validation against {args.validate}: the local stack predicted vs measured",
-            ["clients", "SHARD_SIZE", "predicted s", "measured s", "error", "dominant"],
+            [
+                "clients",
+                "SHARD_SIZE",
+                "predicted s",
+                "measured s",
+                "error",
+                "dominant",
+                "contention",
+                "predicted, contended s",
+                "error",
+                "measured posting s",
+            ],
             [
                 [
                     c["clients"],
@@ -321,6 +410,10 @@ def main() -> None:
                     fmt_s(c["measured_s"]),
                     f"{c['error']:+.0%}",
                     c["dominant"],
+                    f"{c['contention']:.2f}" if c["contention"] else "-",
+                    fmt_s(c["predicted_contended_s"]),
+                    f"{c['error_contended']:+.0%}" if c["error_contended"] is not None else "-",
+                    fmt_s(c["measured_posting_s"]),
                 ]
                 for c in compared
             ],

@@ -1,6 +1,8 @@
 """CPU per `@connections` post: boto3's `post_to_connection` (before) against the Lambda's `SignedPoster` (after).
 
-The endpoint runs in its own process (bench/post_server.py) so only the client's CPU is counted.
+The endpoint runs in its own process (bench/post_server.py) so only the client's CPU is counted. A third row is
+the function's whole fan-out (`fanout.fan_out` with `SignedPoster` on the `FANOUT_CONCURRENCY` pool: pacing,
+deadline checks, the summary), per recipient.
 Usage: python -m bench.post_cpu [--posts 3000] [--threads 32] [--json bench/results/post_cpu.json]
 """
 
@@ -65,7 +67,11 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise BenchError(f"the bench endpoint did not start: {error}") from None
                 time.sleep(0.1)
-        results = {"boto3 post_to_connection": _boto3(url, args), "SignedPoster": _signed(url, args)}
+        results = {
+            "boto3 post_to_connection": _boto3(url, args),
+            "SignedPoster": _signed(url, args),
+            "fan_out": _fan_out(url, args),
+        }
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -75,7 +81,7 @@ def main() -> None:
         args.json, "post_cpu", {"posts": args.posts, "threads": args.threads}, {**results, "boto3_over_signed": ratio}
     )
     print_table(
-        f"CPU per @connections post ({args.posts} posts on {args.threads} threads)",
+        f"CPU per @connections post ({args.posts} posts on {args.threads} threads; fan_out: on its own pool)",
         ["client", "CPU ms per post", "posts per second"],
         [[name, f"{row['cpu_ms_per_post']:.3f}", f"{row['posts_per_s']:.0f}"] for name, row in results.items()],
     )
@@ -110,6 +116,50 @@ def _signed(url: str, args: argparse.Namespace) -> dict[str, float]:
     assert credentials is not None
     poster = SignedPoster(url, credentials, "us-east-1")
     return _measure(lambda cid: poster.post(cid, FRAME).outcome is Outcome.DELIVERED, args.posts, args.threads)
+
+
+def _fan_out(url: str, args: argparse.Namespace) -> dict[str, float]:
+    import logging
+
+    import boto3
+
+    from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
+    from lambda_src.fanout import fan_out
+    from lambda_src.management_api import SignedPoster
+    from lambda_src.pool import fanout_pool
+
+    class NoStore:
+        def remove(self, connection_ids: list[str], room: str | None = None) -> None:
+            raise BenchError("the bench endpoint answered 410: nothing is gone there")
+
+    credentials = boto3.Session().get_credentials()
+    assert credentials is not None
+    poster = SignedPoster(url, credentials, "us-east-1")
+    logger = logging.getLogger("bench.post_cpu")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    pool = fanout_pool(DEFAULT_FANOUT_CONCURRENCY)
+
+    def run(ids: list[str]) -> None:
+        summary = fan_out(
+            connection_ids=ids,
+            data=FRAME,
+            poster=poster,
+            executor=pool,
+            store=NoStore(),  # type: ignore[arg-type]
+            logger=logger,
+        )
+        if summary.delivered != len(ids):
+            raise BenchError(f"fan_out delivered {summary.delivered} of {len(ids)}")
+
+    try:
+        run([f"warm-{i}" for i in range(WARMUP_POSTS)])
+        started_wall, started_cpu = time.perf_counter(), time.process_time()
+        run([f"conn-{i}" for i in range(args.posts)])
+        wall, cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
+    finally:
+        pool.shutdown()
+    return {"cpu_ms_per_post": cpu / args.posts * 1000, "posts_per_s": args.posts / wall}
 
 
 if __name__ == "__main__":

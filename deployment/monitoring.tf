@@ -32,6 +32,12 @@ locals {
     for pair in setproduct(["Delivered", "Gone", "Failed"], local.fanout_sources) :
     [local.metrics_namespace, pair[0], "Source", pair[1], { stat = "Sum" }]
   ]
+  # 429s from the account's @connections quota: paced and posted again, so not a loss, but the sign that
+  # broadcasts have reached the quota (docs/scaling.md says what to do past it).
+  throttled_widget_metrics = [
+    for pair in setproduct(["Throttled"], local.fanout_sources) :
+    [local.metrics_namespace, pair[0], "Source", pair[1], { stat = "Sum" }]
+  ]
 
   dashboard_widgets = concat(
     [
@@ -46,6 +52,7 @@ locals {
         [{ expression = "SUM(SEARCH('{${local.metrics_namespace},Code} MetricName=\"RefusedConnects\"', 'Sum', 60))", label = "RefusedConnects", id = "refused" }],
         [{ expression = "SUM(SEARCH('{${local.metrics_namespace},Code} MetricName=\"ErrorFrames\"', 'Sum', 60))", label = "ErrorFrames", id = "frames" }],
       ] } },
+      { type = "metric", x = 12, y = 18, width = 12, height = 6, properties = { title = "Fan-out: 429s from the @connections quota", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = local.throttled_widget_metrics } },
     ],
     [
       { type = "metric", x = 0, y = 18, width = 12, height = 6, properties = { title = "Dead-letter queue depth", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.monitored_dead_letter_queue, { stat = "Maximum" }]] } },

@@ -10,6 +10,7 @@ deadline nears; then the posts not made yet are left in the summary's `unfinishe
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
@@ -21,6 +22,7 @@ from enum import Enum
 from typing import Protocol
 
 from . import deadline
+from .config import DEFAULT_FANOUT_CONCURRENCY
 from .logs import get_logger
 from .pacing import AimdPacer
 from .store import ConnectionStore
@@ -119,7 +121,7 @@ def fan_out(
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
     pacer = AimdPacer()
-    results = list(executor.map(lambda connection_id: _post_paced(poster, pacer, connection_id, data), ids))
+    results = _post_all(ids, data, poster, pacer, executor)
     seconds = time.perf_counter() - started
     gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
     failures = [(cid, r.error) for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.FAILED]
@@ -147,6 +149,24 @@ def fan_out(
         fields["errors"] = dict(Counter(str(error) for _, error in failures))
     logger.info("fanout", extra=fields)
     return summary
+
+
+def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: AimdPacer, executor: Executor) -> list[PostResult]:
+    # One task per thread of the pool ("lane"), each taking the next recipient until none is left: a task and a
+    # future per recipient (`executor.map`) cost a fifth of the function's CPU per post once posting was lean.
+    results: list[PostResult] = [UNFINISHED] * len(ids)
+    taken = itertools.count()  # next() on a count is atomic in CPython: each index goes to exactly one lane
+
+    def lane() -> None:
+        for index in taken:
+            if index >= len(ids):
+                return
+            results[index] = _post_paced(poster, pacer, ids[index], data)
+
+    lanes = min(len(ids), getattr(executor, "max_workers", None) or DEFAULT_FANOUT_CONCURRENCY)
+    for future in [executor.submit(lane) for _ in range(lanes)]:
+        future.result()
+    return results
 
 
 def _post_paced(poster: Poster, pacer: AimdPacer, connection_id: str, data: bytes) -> PostResult:

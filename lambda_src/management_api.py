@@ -2,8 +2,9 @@
 
 A fan-out is bound by CPU per post, and most of boto3's `post_to_connection` is per-call machinery (parameter
 validation, serialisation, event hooks, parsing): docs/benchmarks.md (bench.post_cpu) has the figures. This
-client keeps what matters from botocore (its credential chain, refreshed as needed, and its SigV4 signer) and
-sends the request on a keep-alive `http.client` connection per fan-out thread. Retries are those of botocore's
+client keeps what matters from botocore (its credential chain, refreshed as needed), signs with `signing`
+(SigV4 for this one request shape, equal to botocore's signature) and sends the request on a keep-alive
+HTTP/1.1 connection (`http1`) per fan-out thread. Retries are those of botocore's
 standard mode (5xx and connection errors, full-jitter exponential backoff) with more, shorter attempts: a
 lost post is a lost message, and docs/reliability.md shows why 3 attempts lose messages when a tenth of posts
 fail. A 429 is not retried here: it comes back at once as `THROTTLED`, because the quota it reports is shared by
@@ -28,6 +29,8 @@ from urllib.parse import quote, urlsplit
 
 from . import deadline
 from .fanout import DEADLINE_MARGIN_MS, DELIVERED, GONE, HANDOFF_RESERVE_MS, THROTTLED, UNFINISHED, Outcome, PostResult
+from .http1 import Http1Connection
+from .signing import PostSigner
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -47,7 +50,8 @@ class SignedPoster:
     """`Poster` that signs each POST with SigV4 and sends it on a keep-alive connection of the calling thread.
 
     Fan-out threads each hold one persistent HTTP connection (so the pool is as large as the thread pool);
-    plain `http.client` is used because urllib3's pool machinery costs more CPU than the request itself.
+    a lean HTTP/1.1 connection (`http1`) is used because urllib3's pool machinery, and `http.client`'s response
+    parsing, cost more CPU than the request itself.
     """
 
     def __init__(
@@ -60,7 +64,6 @@ class SignedPoster:
         parts = urlsplit(endpoint_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) endpoint: {endpoint_url!r}")
-        self._base = f"{parts.scheme}://{parts.netloc}{parts.path}"
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
@@ -68,18 +71,13 @@ class SignedPoster:
         # The value botocore signs for `host` (it leaves sending the header to its own HTTP layer).
         self._host_header = self._host if self._port == default_port else f"{self._host}:{self._port}"
         self._path_prefix = f"{parts.path}/@connections/"
-        self._credentials = credentials
-        self._region = region
+        self._signer = PostSigner(credentials, region, SIGNING_SERVICE, self._host_header)
         self._local = threading.local()
         self._ssl_context = ssl.create_default_context() if self._https else None
         self._sleep = sleep
 
     def post(self, connection_id: str, data: bytes) -> PostResult:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        quoted = quote(connection_id, safe="")
-        url = f"{self._base}/@connections/{quoted}"
+        path = self._path_prefix + quote(connection_id, safe="")
         error = "unknown"
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -91,11 +89,10 @@ class SignedPoster:
             timeout_s = _attempt_timeout_s()
             if timeout_s <= 0:
                 return UNFINISHED
-            request = AWSRequest(method="POST", url=url, data=data)
-            # Frozen per request, as botocore does: a refresh between reading key and secret cannot mix them.
-            SigV4Auth(self._credentials.get_frozen_credentials(), SIGNING_SERVICE, self._region).add_auth(request)
+            # Signed per attempt: a retry carries a fresh timestamp, as botocore's retries do.
+            headers = self._signer.headers(path, data)
             try:
-                status, error_type = self._send(self._path_prefix + quoted, data, request.headers.items(), timeout_s)
+                status, error_type = self._send(path, data, headers, timeout_s)
             except TimeoutError:
                 self._drop_connection()
                 if timeout_s < READ_TIMEOUT_S:
@@ -122,31 +119,22 @@ class SignedPoster:
     def _send(
         self, path: str, data: bytes, headers: Iterable[tuple[str, str]], timeout_s: float
     ) -> tuple[int, str | None]:
-        connection = self._connection()
-        connection.timeout = timeout_s
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout_s)
-        connection.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
-        connection.putheader("Host", self._host_header)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {self._host_header}"]
         for name, value in headers:
-            connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(data)))
-        connection.endheaders(data)
-        response = connection.getresponse()
-        response.read()
-        if response.will_close:
-            self._drop_connection()
-        return response.status, response.getheader("x-amzn-ErrorType")
+            if "\r" in value or "\n" in value:  # as http.client refuses: a header must not split the request
+                raise ValueError(f"invalid value for header {name}")
+            lines.append(f"{name}: {value}")
+        lines.append(f"Content-Length: {len(data)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        response = self._connection().request(head, data, timeout_s=timeout_s)
+        return response.status, response.headers.get("x-amzn-errortype")
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> Http1Connection:
+        connection: Http1Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            if self._https:
-                connection = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=READ_TIMEOUT_S, context=self._ssl_context
-                )
-            else:
-                connection = http.client.HTTPConnection(self._host, self._port, timeout=READ_TIMEOUT_S)
+            connection = Http1Connection(
+                self._host, self._port, timeout_s=READ_TIMEOUT_S, ssl_context=self._ssl_context
+            )
             self._local.connection = connection
         return connection
 

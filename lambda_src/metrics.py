@@ -33,6 +33,8 @@ class Metric(StrEnum):
     DELIVERED = "Delivered"
     GONE = "Gone"
     FAILED = "Failed"
+    THROTTLED = "Throttled"
+    """429s the `@connections` quota answered during a fan-out; each was paced and posted again (not a loss)."""
     FANOUT_MS = "FanoutDuration"
     CONNECTS = "Connects"
     DISCONNECTS = "Disconnects"
@@ -55,7 +57,14 @@ class Source(StrEnum):
 
 UNITS: dict[Metric, str] = {metric: "Count" for metric in Metric} | {Metric.FANOUT_MS: "Milliseconds"}
 
-FANOUT_METRICS = (Metric.RECIPIENTS, Metric.DELIVERED, Metric.GONE, Metric.FAILED, Metric.FANOUT_MS)
+FANOUT_METRICS = (
+    Metric.RECIPIENTS,
+    Metric.DELIVERED,
+    Metric.GONE,
+    Metric.FAILED,
+    Metric.THROTTLED,
+    Metric.FANOUT_MS,
+)
 
 
 def emf_record(values: Mapping[Metric, float], dimensions: Mapping[str, str], timestamp_ms: int) -> dict[str, object]:
@@ -86,13 +95,18 @@ def emit(values: Mapping[Metric, float], dimensions: Mapping[str, str] | None = 
         pass
 
 
-def fanout(source: Source, *, recipients: int, delivered: int, gone: int, failed: int, ms: int) -> None:
+def fanout(
+    source: Source, *, recipients: int, delivered: int, gone: int, failed: int, ms: int, throttled: int = 0
+) -> None:
+    """One fan-out's summary. `throttled` is the fan-out's 429s (`FanoutSummary.throttled`); a single post
+    (`Source.DIRECT`) retries its 429s inside `fanout.post_one` and reports none."""
     emit(
         {
             Metric.RECIPIENTS: recipients,
             Metric.DELIVERED: delivered,
             Metric.GONE: gone,
             Metric.FAILED: failed,
+            Metric.THROTTLED: throttled,
             Metric.FANOUT_MS: ms,
         },
         {SOURCE_DIMENSION: source.value},

@@ -19,8 +19,10 @@ T = TypeVar("T")
 class ContextExecutor(Executor):
     """Wraps an executor so that each submitted task (and each item of `map`) runs in the submitter's context."""
 
-    def __init__(self, inner: Executor) -> None:
+    def __init__(self, inner: Executor, max_workers: int | None = None) -> None:
         self._inner = inner
+        self.max_workers = max_workers if max_workers is not None else getattr(inner, "_max_workers", None)
+        """Threads the inner pool runs at most (None: unknown): how many posting lanes a fan-out starts."""
 
     @property
     def inner(self) -> Executor:
@@ -45,4 +47,4 @@ def carrying_context(executor: Executor) -> ContextExecutor:
 
 def fanout_pool(max_workers: int) -> ContextExecutor:
     """The bounded pool that posts, reads and starts shard invocations for one execution environment."""
-    return ContextExecutor(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout"))
+    return ContextExecutor(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout"), max_workers)

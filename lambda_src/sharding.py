@@ -130,5 +130,6 @@ def post_here(
         gone=summary.gone,
         failed=summary.failed,
         ms=summary.ms,
+        throttled=summary.throttled,
     )
     return summary

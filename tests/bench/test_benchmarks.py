@@ -52,6 +52,7 @@ def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
         "load_average_at_start",
         "load_average_at_end",
         "reference_loop_ms",
+        "reference_loop_cpu_ms",
         "finished",
         "commit",
         "uncommitted_changes",
@@ -59,6 +60,7 @@ def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
     assert machine["nproc"] >= 1
     assert machine["memory_mb"] > 0
     assert positive(machine["reference_loop_ms"])
+    assert positive(machine["reference_loop_cpu_ms"])
 
 
 def positive(value: Any) -> bool:
@@ -171,8 +173,8 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
     assert_machine_facts(document, "post_cpu")
     assert document["parameters"] == {"posts": 50, "threads": 4}
     results = document["results"]
-    assert set(results) == {"boto3 post_to_connection", "SignedPoster", "boto3_over_signed"}
-    for name in ("boto3 post_to_connection", "SignedPoster"):
+    assert set(results) == {"boto3 post_to_connection", "SignedPoster", "fan_out", "boto3_over_signed"}
+    for name in ("boto3 post_to_connection", "SignedPoster", "fan_out"):
         assert positive(results[name]["cpu_ms_per_post"])
         assert positive(results[name]["posts_per_s"])
     expected_ratio = results["boto3 post_to_connection"]["cpu_ms_per_post"] / results["SignedPoster"]["cpu_ms_per_post"]

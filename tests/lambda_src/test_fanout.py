@@ -10,6 +10,8 @@ from collections.abc import Callable
 import boto3
 import pytest
 
+from lambda_src.fanout import DELIVERED, GONE, PostResult, fan_out
+from lambda_src.pool import fanout_pool
 from lambda_src.services import Services
 
 from .conftest import add_connections, invoke, message_event, sns_record
@@ -175,3 +177,58 @@ def test_send_to_a_gone_target_whose_pruning_fails_still_answers_not_found(
     assert result == {"statusCode": 400}
     assert [f["code"] for f in connections_server.frames("a")] == ["not_found"]
     assert _prune_failures(caplog) == [(logging.WARNING, 1, "NoSuchBucket")]
+
+
+class _CountingPoster:
+    """Answers every post at once, counting posts per id and the most in flight at one time."""
+
+    def __init__(self, gone: set[str]) -> None:
+        self.gone = gone
+        self.posts: dict[str, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._two_in_flight = threading.Event()
+
+    def post(self, connection_id: str, data: bytes) -> PostResult:
+        with self._lock:
+            self.posts[connection_id] = self.posts.get(connection_id, 0) + 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.in_flight >= 2:
+                self._two_in_flight.set()
+        self._two_in_flight.wait(timeout=2.0)  # the lanes do run side by side
+        with self._lock:
+            self.in_flight -= 1
+        return GONE if connection_id in self.gone else DELIVERED
+
+
+class _NoStore:
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def remove(self, connection_ids: list[str], room: str | None = None) -> None:
+        self.removed.extend(connection_ids)
+
+
+def test_fan_out_posts_each_recipient_exactly_once_on_at_most_the_pools_threads() -> None:
+    ids = [f"c{i}" for i in range(500)]
+    poster = _CountingPoster(gone={"c7", "c499"})
+    store = _NoStore()
+    pool = fanout_pool(4)
+    try:
+        summary = fan_out(
+            connection_ids=[*ids, "c3"],  # a repeated id is posted once
+            data=b"x",
+            poster=poster,
+            executor=pool,
+            store=store,  # type: ignore[arg-type]
+            logger=logging.getLogger("test"),
+        )
+    finally:
+        pool.shutdown()
+
+    assert poster.posts == dict.fromkeys(ids, 1)
+    assert 2 <= poster.max_in_flight <= 4
+    assert (summary.recipients, summary.delivered, summary.gone, summary.failed) == (500, 498, 2, 0)
+    assert store.removed == ["c7", "c499"]

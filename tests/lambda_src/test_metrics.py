@@ -72,6 +72,21 @@ def test_a_broadcast_emits_its_fanout_summary_by_source_without_connection_ids(
     assert dimension_names == {"Source"}
 
 
+def test_a_broadcast_that_meets_the_quota_publishes_its_429s_as_throttled(
+    services: Services, connections_server: ConnectionsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_connections(services, ["alice", "bob", "carol"])
+    connections_server.scripted = {"bob": [429, 429], "carol": [429]}
+    capsys.readouterr()
+
+    invoke(services, message_event("alice", {"action": "broadcast", "message": "hi"}))
+
+    (record,) = [r for r in emf_lines(capsys.readouterr().out) if "Recipients" in r]
+    assert (record["Recipients"], record["Delivered"], record["Failed"], record["Throttled"]) == (3, 3, 0, 3)
+    declared = {m["Name"]: m["Unit"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared[Metric.THROTTLED.value] == "Count"
+
+
 def test_connects_refusals_disconnects_and_error_frames_are_counted(
     services: Services, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,7 +32,7 @@ def test_every_metric_monitoring_tf_names_is_one_the_function_emits() -> None:
 
     assert named <= {metric.value for metric in Metric}
     # What the dashboard and alarms must cover (docs/operations.md).
-    expected = {"Delivered", "Gone", "Failed", "Connects", "Disconnects", "RefusedConnects", "ErrorFrames"}
+    expected = {"Delivered", "Gone", "Failed", "Throttled", "Connects", "Disconnects", "RefusedConnects", "ErrorFrames"}
     assert named >= expected
 
 

@@ -12,6 +12,7 @@ Refusals carry the error type and message AWS sends (both the Lambda API and `ex
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import time
@@ -83,6 +84,7 @@ class SigV4Verifier:
         self._region = region
         self._clock = clock
         self._max_skew = timedelta(seconds=max_skew_s)
+        self._keys: dict[tuple[str, str], bytes] = {}
 
     def check_header(self, headers: CIMultiDictProxy[str], service: str) -> SignedRequestHeader:
         """Everything that can be refused before the body is read; raises `Refusal`."""
@@ -181,17 +183,31 @@ class SigV4Verifier:
             service,
             self._region,
             signed,
+            self._signing_key(header.timestamp[:8], service),
         )
         expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
         if not hmac.compare_digest(expected.encode(), header.signature.encode()):
             raise Refusal(INVALID_SIGNATURE, SIGNATURE_MISMATCH_MESSAGE)
+
+    def _signing_key(self, date: str, service: str) -> bytes:
+        # SigV4's derived key depends on the date, region and service only: derived once per day and service, as
+        # the SDKs cache it (every `@connections` post of a fan-out would derive it again).
+        key = self._keys.get((date, service))
+        if key is None:
+            key = f"AWS4{self._credentials.secret_access_key}".encode()
+            for part in (date, self._region, service, TERMINATOR):
+                key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+            if len(self._keys) >= 8:  # a few days and services at most; never grows without bound
+                self._keys.clear()
+            self._keys[(date, service)] = key
+        return key
 
     @staticmethod
     def _timestamp(headers: CIMultiDictProxy[str]) -> str | None:
         amz_date = headers.get("X-Amz-Date")
         if amz_date is not None:
             try:
-                datetime.strptime(amz_date, AMZ_DATE_FORMAT)
+                _parse_amz(amz_date)
             except ValueError:
                 raise Refusal(
                     INCOMPLETE_SIGNATURE,
@@ -208,7 +224,7 @@ class SigV4Verifier:
         return parsed.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
 
     def _check_skew(self, timestamp: str) -> None:
-        signed_at = datetime.strptime(timestamp, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+        signed_at = _parse_amz(timestamp)
         now = datetime.fromtimestamp(self._clock(), UTC)
         minutes = f"{self._max_skew.total_seconds() / 60:g} min."
         if signed_at < now - self._max_skew:
@@ -225,6 +241,12 @@ class SigV4Verifier:
             )
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_amz(timestamp: str) -> datetime:
+    """`X-Amz-Date` as a UTC datetime (raises ValueError); cached, since a fan-out's posts share a few seconds."""
+    return datetime.strptime(timestamp, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+
+
 def _amz(moment: datetime) -> str:
     return moment.strftime(AMZ_DATE_FORMAT)
 
@@ -232,9 +254,16 @@ def _amz(moment: datetime) -> str:
 class _ReceivedHeadersSigner(SigV4Auth):
     """botocore's SigV4 signer over exactly the headers the client signed (botocore would choose its own set)."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: HTTPHeaders) -> None:
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, signed: HTTPHeaders, signing_key: bytes
+    ) -> None:
         super().__init__(credentials, service, region)
         self._signed = signed
+        self._signing_key = signing_key
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         return self._signed
+
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        # botocore's last step with the cached derived key (botocore derives it again per request).
+        return hmac.new(self._signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()

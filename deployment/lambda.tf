@@ -18,6 +18,8 @@ locals {
       CONNECTIONS_URL    = local.connections_url
       FANOUT_CONCURRENCY = tostring(var.fanout_concurrency)
       LOG_LEVEL          = var.log_level
+      MESSAGE_BURST      = tostring(var.message_burst)
+      MESSAGE_RATE_PER_S = tostring(var.message_rate_per_s)
       SHARD_SIZE         = tostring(var.shard_size)
     },
     local.auth_environment,

@@ -150,6 +150,8 @@ def test_function_runs_the_placeholder_with_the_stacks_environment(applied_works
         "CONNECTIONS_URL": outputs["connections_url"],
         "FANOUT_CONCURRENCY": "64",
         "LOG_LEVEL": "INFO",
+        "MESSAGE_BURST": "20",
+        "MESSAGE_RATE_PER_S": "5",
         "SHARD_SIZE": "1000",
         "AUTH_MODE": "none",
     }
@@ -171,7 +173,11 @@ def test_handler_policy_names_only_this_stacks_resources(applied_workspace: Appl
         for statement in document["Statement"]
     }
     assert resources == {
-        "ReadWriteConnectionRecords": [f"{bucket_arn}/connections/*", f"{bucket_arn}/rooms/*"],
+        "ReadWriteConnectionRecords": [
+            f"{bucket_arn}/connections/*",
+            f"{bucket_arn}/rates/*",
+            f"{bucket_arn}/rooms/*",
+        ],
         "ListConnectionStore": [bucket_arn],
         "PostToOwnConnections": [
             f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{outputs['api_id']}/live/POST/@connections/*"

@@ -65,7 +65,8 @@ def test_table_keys_and_ttl_attribute_are_terraforms() -> None:
 
 
 def test_the_s3_store_writes_exactly_the_prefixes_terraform_grants_and_expires() -> None:
-    prefixes = {name: value.strip('"') for name, value in re.findall(r'^\s*(\w+_prefix)\s*=\s*(".*")$', _locals_text(), re.M)}
+    declared = re.findall(r'^\s*(\w+_prefix)\s*=\s*"(.*)"$', _locals_text(), re.M)
+    prefixes = dict(declared)
     granted = re.findall(r"local\.(\w+_prefix)", _local("store_prefixes"))
     expired = re.findall(r"prefix = local\.(\w+_prefix)", (DEPLOYMENT / "store.tf").read_text(encoding="utf-8"))
 

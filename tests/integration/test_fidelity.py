@@ -353,7 +353,7 @@ def test_a_connect_past_the_integration_timeout_is_refused_with_504() -> None:
             with pytest.raises(InvalidStatus) as refused:
                 await open_socket(f"{stack.outputs['websocket_url']}?sleep=2")
             assert refused.value.response.status_code == 504
-            assert json.loads(refused.value.response.body)["message"] == "Endpoint request timed out"
+            assert strict_json.loads(refused.value.response.body)["message"] == "Endpoint request timed out"
 
         run(main())
 

@@ -216,6 +216,23 @@ def test_api_selects_routes_by_action(applied_workspace: AppliedWorkspace) -> No
     assert api["Name"] == f"{NAME}-api"
 
 
+def test_the_stage_throttles_broadcast_on_its_own_and_the_function_reserves_its_concurrency(
+    applied_workspace: AppliedWorkspace,
+) -> None:
+    outputs = applied_workspace.outputs
+    stage = client(applied_workspace, "apigatewayv2").get_stage(ApiId=outputs["api_id"], StageName=outputs["stage"])
+    concurrency = client(applied_workspace, "lambda").get_function_concurrency(
+        FunctionName=outputs["lambda_function_name"]
+    )
+
+    throttles = {
+        key: (settings.get("ThrottlingBurstLimit"), settings.get("ThrottlingRateLimit"))
+        for key, settings in stage.get("RouteSettings", {}).items()
+    }
+    assert throttles == {"broadcast": (20, 10.0)}
+    assert concurrency["ReservedConcurrentExecutions"] == 100
+
+
 def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_workspace: AppliedWorkspace) -> None:
     s3 = client(applied_workspace, "s3")
     bucket = applied_workspace.outputs["connections_bucket"]

@@ -253,7 +253,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_
         ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
     ]
     expiring = {rule["Filter"].get("Prefix"): rule["Expiration"]["Days"] for rule in rules if "Expiration" in rule}
-    assert expiring == {"connections/": 1, "rooms/": 1}
+    assert expiring == {"connections/": 1, "rooms/": 1, "rates/": 1}
     assert [
         rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
         for rule in rules

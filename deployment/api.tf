@@ -44,6 +44,18 @@ resource "aws_apigatewayv2_stage" "this" {
     detailed_metrics_enabled = var.detailed_route_metrics
   }
 
+  # broadcast posts to every connection: the stage lets through this many of them, all connections together,
+  # before API Gateway refuses the message itself (the function's per-connection limit is MESSAGE_RATE_PER_S).
+  # Route-level throttling: https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html
+  route_settings {
+    route_key              = local.broadcast_route
+    throttling_burst_limit = var.broadcast_throttle_burst
+    throttling_rate_limit  = var.broadcast_throttle_rate
+    data_trace_enabled     = false
+    # As in default_route_settings; without it the provider would plan a change on every run.
+    detailed_metrics_enabled = var.detailed_route_metrics
+  }
+
   access_log_settings {
     destination_arn = aws_cloudwatch_log_group.api.arn
     format = jsonencode({

@@ -14,14 +14,21 @@ locals {
 
   lambda_environment = merge(
     {
-      CONNECTION_STORE        = var.connection_store
       CONNECTIONS_URL         = local.connections_url
+      CONNECTIONS_URL         = local.connections_url
+      CONNECTION_STORE        = var.connection_store
+      CONNECTION_STORE        = var.connection_store
+      FANOUT_CONCURRENCY      = tostring(var.fanout_concurrency)
       FANOUT_CONCURRENCY      = tostring(var.fanout_concurrency)
       HISTORY_PAGE_LIMIT      = tostring(var.history_page_limit)
       HISTORY_RETENTION_HOURS = tostring(var.history_retention_hours)
       HISTORY_SIZE            = tostring(var.history_size)
       LOG_LEVEL               = var.log_level
+      LOG_LEVEL               = var.log_level
+      MESSAGE_BURST           = tostring(var.message_burst)
+      MESSAGE_RATE_PER_S      = tostring(var.message_rate_per_s)
       PRESENCE_MAX_MEMBERS    = tostring(var.presence_max_members)
+      SHARD_SIZE              = tostring(var.shard_size)
       SHARD_SIZE              = tostring(var.shard_size)
     },
     local.auth_environment,

@@ -22,16 +22,20 @@ locals {
 
   # Route keys the Lambda dispatches on (route selection: $request.body.action).
   route_keys = ["$connect", "$disconnect", "$default", "broadcast", "send", "whoami", "join", "leave", "history", "members"]
+  # The route that fans out to every connection: throttled on its own in the stage (api.tf).
+  broadcast_route = "broadcast"
 
   # The @connections management endpoint is the stage's invoke URL over https. Built from the API
   # rather than the stage so that the stage can wait for every route (see api.tf) without a cycle
   # through the Lambda's environment.
   connections_url = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
 
-  # Key prefixes of the connection store (lambda_src/store.py): records and room memberships.
+  # Key prefixes of the connection store (lambda_src/s3_store.py STORE_PREFIXES): records, room memberships,
+  # rate-limit state.
   connections_prefix = "connections/"
   rooms_prefix       = "rooms/"
-  store_prefixes     = [local.connections_prefix, local.rooms_prefix]
+  rates_prefix       = "rates/"
+  store_prefixes     = [local.connections_prefix, local.rooms_prefix, local.rates_prefix]
   # Room history (lambda_src/s3_store.py HISTORY_PREFIX): one object per message, written and read, never
   # deleted by the function: the lifecycle rule expires it after the retention, rounded up to whole days.
   history_prefix          = "history/"

@@ -140,6 +140,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "connections" {
     }
   }
 
+  rule {
+    id     = "expire-stale-rates"
+    status = "Enabled"
+
+    filter {
+      prefix = local.rates_prefix
+    }
+
+    expiration {
+      days = local.connection_record_expiration_days
+    }
+  }
+
   # Uploads are single PUTs; a multipart upload left incomplete by any client is only cost.
   rule {
     id     = "abort-incomplete-uploads"

@@ -262,14 +262,62 @@ variable "throttling_rate_limit" {
 }
 
 variable "reserved_concurrency" {
-  description = "Concurrent executions reserved for (and capping) the Lambda; -1 reserves none and leaves it uncapped."
+  description = "Concurrent executions reserved for (and capping) the Lambda; -1 reserves none and leaves it uncapped. The default, 100, caps what a flood can cost and leaves room for shards: see docs/deploy.md."
   type        = number
-  default     = -1
+  default     = 100
   nullable    = false
 
   validation {
     condition     = var.reserved_concurrency >= -1 && floor(var.reserved_concurrency) == var.reserved_concurrency
     error_message = "reserved_concurrency must be -1 (none) or a whole number >= 0 (0 stops the function)."
+  }
+}
+
+variable "message_rate_per_s" {
+  description = "Messages a second each connection may send on average (the Lambda's MESSAGE_RATE_PER_S, a token bucket per connection kept in the store); 0 turns the limit off."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.message_rate_per_s >= 0 && var.message_rate_per_s <= 1000
+    error_message = "message_rate_per_s must be from 0 (off) to 1000 messages a second."
+  }
+}
+
+variable "message_burst" {
+  description = "Messages each connection may send at once (the Lambda's MESSAGE_BURST, the size of its token bucket)."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.message_burst >= 1 && var.message_burst <= 10000 && floor(var.message_burst) == var.message_burst
+    error_message = "message_burst must be a whole number from 1 to 10000."
+  }
+}
+
+variable "broadcast_throttle_rate" {
+  description = "API Gateway route throttling of broadcast, all connections together: steady-state broadcasts a second. Each posts to every connection, so about 10000 / audience fits the account's @connections quota."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.broadcast_throttle_rate >= 0 && var.broadcast_throttle_rate <= 10000
+    error_message = "broadcast_throttle_rate must be from 0 to 10000 requests per second (the account default limit)."
+  }
+}
+
+variable "broadcast_throttle_burst" {
+  description = "API Gateway route throttling of broadcast, all connections together: broadcasts allowed in a burst."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.broadcast_throttle_burst >= 0 && var.broadcast_throttle_burst <= 5000 && floor(var.broadcast_throttle_burst) == var.broadcast_throttle_burst
+    error_message = "broadcast_throttle_burst must be a whole number from 0 to 5000 (the account default limit)."
   }
 }
 

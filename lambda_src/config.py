@@ -18,6 +18,13 @@
 - `JWT_ROOMS_CLAIM` (default `rooms`): the claim listing the room patterns a user may join and broadcast to.
 - `FANOUT_CONCURRENCY` (default 64, 1 to 512): posts in flight at once during a fan-out.
 - `LOG_LEVEL` (default INFO): DEBUG, INFO, WARNING or ERROR.
+- `MESSAGE_RATE_PER_S` (default 5, 0 to 1000; 0 turns the limit off) and `MESSAGE_BURST` (default 20, 1 to 10000):
+  each connection may send this many messages a second on average and this many at once (a token bucket per
+  connection, kept in the connection store, see `rate_limit`); a message past it is refused with `rate_limited`.
+  Why these defaults: a person in a chat sends well under one message a second, and a client starting up sends a
+  `whoami` and a few `join`s at once; 5 a second with bursts of 20 leaves that untouched while one connection can
+  no longer make a `broadcast` to N recipients N posts at any rate it likes. Each admitted message costs one store
+  read and one conditional write (docs/deploy.md has the cost).
 - `MAX_ROOMS_PER_CONNECTION` (default 50, 1 to 1000): rooms one connection may be in at once; a `join` past it is
   refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
@@ -44,9 +51,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .rate_limit import RateLimit
+
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_SHARD_SIZE = 1000
 DEFAULT_MAX_ROOMS_PER_CONNECTION = 50
+DEFAULT_MESSAGE_RATE_PER_S = 5.0
+MAX_MESSAGE_RATE_PER_S = 1000.0
+DEFAULT_MESSAGE_BURST = 20
+MAX_MESSAGE_BURST = 10_000
+DEFAULT_MESSAGE_RATE = RateLimit(DEFAULT_MESSAGE_RATE_PER_S, DEFAULT_MESSAGE_BURST)
 MAX_MAX_ROOMS_PER_CONNECTION = 1000
 MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
@@ -114,6 +128,8 @@ class Config:
     history_retention_hours: int = DEFAULT_HISTORY_RETENTION_HOURS
     history_page_limit: int = DEFAULT_HISTORY_PAGE_LIMIT
     presence_max_members: int = DEFAULT_PRESENCE_MAX_MEMBERS
+    message_rate: RateLimit | None = DEFAULT_MESSAGE_RATE
+    """Each connection's message rate limit; None when `MESSAGE_RATE_PER_S` is 0 (no limit)."""
 
     @property
     def store_name(self) -> str:
@@ -148,6 +164,8 @@ class Config:
         )
         page_limit = _int_var(env, "HISTORY_PAGE_LIMIT", DEFAULT_HISTORY_PAGE_LIMIT, 1, MAX_HISTORY_PAGE_LIMIT)
         presence_max = _int_var(env, "PRESENCE_MAX_MEMBERS", DEFAULT_PRESENCE_MAX_MEMBERS, 0, MAX_PRESENCE_MAX_MEMBERS)
+        rate = _float_var(env, "MESSAGE_RATE_PER_S", DEFAULT_MESSAGE_RATE_PER_S, 0.0, MAX_MESSAGE_RATE_PER_S)
+        burst = _int_var(env, "MESSAGE_BURST", DEFAULT_MESSAGE_BURST, 1, MAX_MESSAGE_BURST)
         return cls(
             connections_bucket=names[S3_STORE] if store == S3_STORE else "",
             connections_url=url,
@@ -165,6 +183,7 @@ class Config:
             history_retention_hours=retention,
             history_page_limit=page_limit,
             presence_max_members=presence_max,
+            message_rate=RateLimit(rate, burst) if rate > 0 else None,
         )
 
 
@@ -176,6 +195,17 @@ def _int_var(env: Mapping[str, str], name: str, default: int, low: int, high: in
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _float_var(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan, which compares false
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}")
     return value
 
 

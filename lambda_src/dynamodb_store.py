@@ -8,12 +8,14 @@ counters) fit beside these without a new table or index (docs/architecture.md ha
 | connection record | `conn#<id>` | `conn` | connectionId, name, connectedAt, sourceIp?, rooms (set)?, expiresAt |
 | room membership | `room#<room>` | `conn#<id>` | connectionId, name, joinedAt, expiresAt |
 | history message | `hist#<room>` | `<message id>` | frame (binary, as delivered), expiresAt |
+| rate-limit state | `conn#<id>` | `rate` | tat (microseconds), expiresAt |
 
 Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
-record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of
-deletes; only the listing of every connection is a Scan (with a filter on `sk`), split into parallel segments
-(`Segment`/`TotalSegments`) when asked. Reads are strongly consistent, as S3's are: a client that just connected
-or joined is in the next broadcast. `expiresAt` (epoch seconds) is the table's TTL attribute.
+record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of deletes
+(the rate-limit state is a GetItem and a PutItem conditional on the value read); only the listing of every
+connection is a Scan (with a filter on `sk`), split into parallel segments (`Segment`/`TotalSegments`) when asked.
+Reads are strongly consistent, as S3's are: a client that just connected or joined is in the next broadcast.
+`expiresAt` (epoch seconds) is the table's TTL attribute.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
 from .store import RECORD_TTL_S, Connection, HistoryEntry, Member, StoreError, check_segment
 
 if TYPE_CHECKING:
@@ -37,6 +40,8 @@ ROOM_PREFIX = "room#"
 HISTORY_PREFIX = "hist#"
 """Partition of a room's history; its sort key is the message id, which sorts as text in time order."""
 RECORD_SORT_KEY = "conn"
+RATE_SORT_KEY = "rate"
+TAT_ATTRIBUTE = "tat"
 BATCH_GET_LIMIT = 100
 """BatchGetItem reads at most this many keys a call."""
 BATCH_WRITE_LIMIT = 25
@@ -48,6 +53,10 @@ UNPROCESSED_BACKOFF_S = 0.05
 
 def record_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
     return {PARTITION_KEY: {"S": CONNECTION_PREFIX + connection_id}, SORT_KEY: {"S": RECORD_SORT_KEY}}
+
+
+def rate_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {PARTITION_KEY: {"S": CONNECTION_PREFIX + connection_id}, SORT_KEY: {"S": RATE_SORT_KEY}}
 
 
 def membership_key(room: str, connection_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -116,10 +125,12 @@ class DynamoDBConnectionStore:
             if room is not None:
                 rooms.add(room)
             deletes.extend(membership_key(r, connection_id) for r in sorted(rooms))
+        counted = len(deletes)
+        deletes.extend(rate_key(connection_id) for connection_id in ids)
         for start in range(0, len(deletes), BATCH_WRITE_LIMIT):
             batch = deletes[start : start + BATCH_WRITE_LIMIT]
             self._write_batch([{"DeleteRequest": {"Key": key}} for key in batch])
-        return len(deletes)
+        return counted
 
     def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
         check_segment(segment, segments)
@@ -333,3 +344,39 @@ class DynamoDBConnectionStore:
                 break
             frames["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return entries, len(kept) > limit
+
+    # --- Rate limiting (issue 15) ---
+
+    def admit_message(self, connection_id: str, now_us: int, limit: RateLimit) -> Admission:
+        from botocore.exceptions import ClientError
+
+        key = rate_key(connection_id)
+        for _ in range(CONTENDED_ATTEMPTS):
+            response = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+            item = response.get("Item")
+            tat_us = int(item[TAT_ATTRIBUTE]["N"]) if item is not None else None
+            admission, new_tat_us = decide(tat_us, now_us, limit)
+            if new_tat_us is None:
+                return admission
+            # Written only if the state is still the one read: absent, or the same TAT.
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": PARTITION_KEY}}
+                if tat_us is None
+                else {
+                    "ConditionExpression": "#tat = :read",
+                    "ExpressionAttributeNames": {"#tat": TAT_ATTRIBUTE},
+                    "ExpressionAttributeValues": {":read": {"N": str(tat_us)}},
+                }
+            )
+            try:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item={**key, TAT_ATTRIBUTE: {"N": str(new_tat_us)}, TTL_ATTRIBUTE: {"N": self._expires_at()}},
+                    **condition,
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # another message of this connection was admitted since the read: decide again
+            return admission
+        return refused_after_contention(limit)

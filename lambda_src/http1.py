@@ -65,7 +65,9 @@ class Http1Connection:
         self._buffer = b""
 
     def _connect(self, timeout_s: float | None = None) -> socket.socket:
-        sock = socket.create_connection((self._host, self._port), timeout=self._timeout_s if timeout_s is None else timeout_s)
+        sock = socket.create_connection(
+            (self._host, self._port), timeout=self._timeout_s if timeout_s is None else timeout_s
+        )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ssl_context is not None:
             sock = self._ssl_context.wrap_socket(sock, server_hostname=self._host)

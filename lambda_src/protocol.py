@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     INVALID_ROOM = "invalid_room"
     NAME_TOO_LONG = "name_too_long"
     TOO_MANY_ROOMS = "too_many_rooms"
+    RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
     NOT_IN_ROOM = "not_in_room"
     DELIVERY_FAILED = "delivery_failed"

@@ -220,9 +220,25 @@ def select_route(route_key: str, body: dict[str, Any]) -> tuple[str, Route]:
     return key, route
 
 
+def check_rate(request: MessageRequest, services: Services) -> None:
+    """Take one of the sender's tokens, or refuse the message with `rate_limited` (before anything else is read:
+    a flood of frames, valid or not, costs one store read each and nothing more)."""
+    limit = services.config.message_rate
+    if limit is None:
+        return
+    admission = services.store.admit_message(request.connection_id, services.clock_ms() * 1000, limit)
+    if not admission.allowed:
+        raise ProtocolError(
+            ErrorCode.RATE_LIMITED,
+            f"too many messages: at most {limit.burst} at once and {limit.rate_per_s:g} a second; "
+            f"try again in {admission.retry_after_ms} ms",
+        )
+
+
 def on_message(request: MessageRequest, services: Services) -> dict[str, Any]:
     """Run the message's route; bad input becomes one error frame to the sender (400), a failure an internal one."""
     try:
+        check_rate(request, services)
         body = parse_body(request.body)
         key, route = select_route(request.route_key, body)
         services.logger.info("message", extra={"route": key})

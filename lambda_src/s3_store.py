@@ -1,15 +1,17 @@
 """`ConnectionStore` on an S3 bucket: the default store.
 
-Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` an empty object
-per membership. Connection ids are percent-encoded in keys because AWS's ids are base64 and may contain `/`.
-`history/<room>/<message id>` holds each message of a room's history; ids sort as text in time order (see
-`message_ids`), so `StartAfter=history/<room>/<id>` lists exactly what came after an id, oldest first.
-Listing is paginated (1,000 keys a page), deletes are batched (`delete_objects`, 1,000 keys a call).
+Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` a small object
+per membership, `rates/<id>` the connection's rate-limit state (its TAT in microseconds, as text), written only with
+S3's conditional writes (`If-Match` on the ETag read, `If-None-Match: *` for the first one). Connection ids are
+percent-encoded in keys because AWS's ids are base64 and may contain `/`. `history/<room>/<message id>` holds each
+message of a room's history; ids sort as text in time order (see `message_ids`), so
+`StartAfter=history/<room>/<id>` lists exactly what came after an id, oldest first. Listing is paginated (1,000 keys
+a page), deletes are batched (`delete_objects`, 1,000 keys a call).
 
-Segments split the listing itself: S3 lists keys in UTF-8 order, and connection ids are random base64
-(API Gateway's are base64 of random bytes), so the key space after `connections/` is cut into `segments`
-ranges of equal share of the base64 alphabet and each segment lists only its own range (`StartAfter`, then
-stops past its end). Every key falls in exactly one range whatever its id; only the balance relies on random ids.
+Segments split the listing itself: S3 lists keys in UTF-8 order, and connection ids are random base64 (API Gateway's
+are base64 of random bytes), so the key space after `connections/` is cut into `segments` ranges of equal share of
+the base64 alphabet and each segment lists only its own range (`StartAfter`, then stops past its end). Every key
+falls in exactly one range whatever its id; only the balance relies on random ids.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
+from .rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
 from .store import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, check_segment
 
 if TYPE_CHECKING:
@@ -31,6 +34,14 @@ CONNECTIONS_PREFIX = "connections/"
 ROOMS_PREFIX = "rooms/"
 HISTORY_PREFIX = "history/"
 """`history/<room>/<message id>`: one object per message, its body the frame as delivered (issue 17)."""
+RATES_PREFIX = "rates/"
+STORE_PREFIXES = (CONNECTIONS_PREFIX, ROOMS_PREFIX, RATES_PREFIX)
+"""Every key prefix the store writes: deployment/ grants the function these alone and expires each (a test holds
+deployment/locals.tf's `store_prefixes` equal)."""
+CONDITIONAL_WRITE_LOST = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
+"""S3's answers to a conditional PUT that lost a race: 412 (the ETag changed, or the key appeared under
+`If-None-Match: *`), 409 (a concurrent conditional write; "retry", says S3), 404 (the key was deleted under
+`If-Match`). https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html"""
 S3_DELETE_BATCH = 1000
 """`delete_objects` takes at most this many keys a call."""
 BASE64_SYMBOLS = tuple(sorted(quote(c, safe="") for c in string.ascii_letters + string.digits + "+/"))
@@ -41,6 +52,10 @@ SEGMENT_KEY_DEPTH = 3
 
 def connection_key(connection_id: str) -> str:
     return CONNECTIONS_PREFIX + quote(connection_id, safe="")
+
+
+def rate_key(connection_id: str) -> str:
+    return RATES_PREFIX + quote(connection_id, safe="")
 
 
 def membership_key(room: str, connection_id: str) -> str:
@@ -98,10 +113,12 @@ class S3ConnectionStore:
             if room is not None:
                 rooms.add(room)
             keys.extend(membership_key(r, connection_id) for r in sorted(rooms))
+        counted = len(keys)
+        keys.extend(rate_key(connection_id) for connection_id in ids)
         for start in range(0, len(keys), S3_DELETE_BATCH):
             batch = keys[start : start + S3_DELETE_BATCH]
             self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
-        return len(keys)
+        return counted
 
     def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
         check_segment(segment, segments)
@@ -206,6 +223,34 @@ class S3ConnectionStore:
         except self._s3.exceptions.NoSuchKey:
             return None  # expired by the lifecycle rule between the listing and this read
         return body
+
+    # --- Rate limiting (issue 15) ---
+
+    def admit_message(self, connection_id: str, now_us: int, limit: RateLimit) -> Admission:
+        from botocore.exceptions import ClientError
+
+        key = rate_key(connection_id)
+        for _ in range(CONTENDED_ATTEMPTS):
+            condition: dict[str, Any]
+            try:
+                response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            except self._s3.exceptions.NoSuchKey:
+                tat_us, condition = None, {"IfNoneMatch": "*"}
+            else:
+                tat_us, condition = int(response["Body"].read()), {"IfMatch": response["ETag"]}
+            admission, new_tat_us = decide(tat_us, now_us, limit)
+            if new_tat_us is None:
+                return admission
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=key, Body=str(new_tat_us).encode(), ContentType="text/plain", **condition
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in CONDITIONAL_WRITE_LOST:
+                    raise
+                continue  # another message of this connection was admitted since the read: decide again
+            return admission
+        return refused_after_contention(limit)
 
 
 def history_key(room: str, message_id: str) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .rate_limit import Admission, RateLimit
+
 RECORD_READ_CONCURRENCY = 16
 """Store requests in flight at once when one call needs many (records read before a batch delete)."""
 RECORD_TTL_S = 24 * 60 * 60
@@ -96,8 +98,9 @@ class ConnectionStore(Protocol):
 
     def remove(self, connection_ids: Iterable[str], room: str | None = None) -> int:
         """Forget these connections and all their memberships (and membership of `room`, which a caller that
-        found the id there knows even if the record is gone). Returns the number of entries (records and
-        memberships) it deleted or found absent: one per record, one per membership it knew of."""
+        found the id there knows even if the record is gone), and their rate-limit state. Returns the number of
+        entries (records and memberships) it deleted or found absent: one per record, one per membership it knew of
+        (the rate-limit state is not counted)."""
 
     def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
         """Every stored connection id, or those of one `segment` of `segments`: the segments of one count are
@@ -127,3 +130,10 @@ class ConnectionStore(Protocol):
         """The room's messages with ids greater than `after` (any string: an id, or a `message_ids.time_prefix`
         as the retention's bound), oldest first, at most `limit`, among only the newest `window` such messages;
         and whether more follow this page within that window."""
+
+    # --- Rate limiting (issue 15) ---
+
+    def admit_message(self, connection_id: str, now_us: int, limit: RateLimit) -> Admission:
+        """Whether the connection may send one more message at `now_us` (epoch microseconds) under `limit`, decided
+        by `rate_limit.decide` on its stored state, which an admitted message updates with a conditional write:
+        concurrent calls for one connection admit exactly as many messages as the same calls one at a time."""

@@ -9,11 +9,9 @@ the stack's state file appears (written atomically once it serves).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-MOTO_START_TIMEOUT_S = 30.0
 STACK_START_TIMEOUT_S = 90.0
 """Generous: moto and the warm workers start on 2 cores that other suites may be using."""
 STOP_TIMEOUT_S = 30.0
@@ -62,21 +59,15 @@ def stop_process(process: subprocess.Popen[bytes], first: signal.Signals, timeou
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A moto server in its own process (in-process, its threads would fight the code under test for the GIL)."""
-    port = free_port()
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """A moto server in its own process (in-process, its threads would fight the code under test for the GIL): the
+    local stack's own (`util.local.aws.EmbeddedMoto`), whose S3 and DynamoDB writes are atomic as AWS's are."""
+    from util.local.aws import EmbeddedMoto
+
+    moto = EmbeddedMoto()
     try:
-        wait_for_http(f"{url}/moto-api/", MOTO_START_TIMEOUT_S)
-        yield url
+        yield moto.start()
     finally:
-        stop_process(process, signal.SIGTERM, timeout_s=10)
+        moto.stop()
 
 
 @contextmanager

@@ -60,6 +60,10 @@ run "stage_deploys_itself_logs_as_json_and_throttles_from_variables" {
     error_message = "Throttling must come from the variables."
   }
   assert {
+    condition     = [for r in aws_apigatewayv2_stage.this.route_settings : [r.route_key, r.throttling_burst_limit, r.throttling_rate_limit]] == [["broadcast", 20, 10]]
+    error_message = "broadcast, and only broadcast, must have its own throttle: by default 10 a second, bursts of 20."
+  }
+  assert {
     condition     = aws_apigatewayv2_stage.this.access_log_settings[0].destination_arn == "arn:aws:logs:eu-west-1:123456789012:log-group:mocked"
     error_message = "Access logs must go to the API's log group."
   }
@@ -120,12 +124,36 @@ run "lambda_runs_the_placeholder_with_its_environment" {
     error_message = "X-Ray tracing must be active."
   }
   assert {
-    condition     = aws_lambda_function.handler.reserved_concurrent_executions == -1
-    error_message = "By default no concurrency is reserved."
+    condition     = aws_lambda_function.handler.reserved_concurrent_executions == 100
+    error_message = "By default 100 concurrent executions are reserved (and the function capped to them)."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.MESSAGE_RATE_PER_S == "5" && aws_lambda_function.handler.environment[0].variables.MESSAGE_BURST == "20"
+    error_message = "By default each connection may send 5 messages a second, 20 at once."
   }
   assert {
     condition     = endswith(aws_lambda_function.handler.filename, "placeholder/lambda.zip")
     error_message = "The function must start from the committed placeholder package."
+  }
+}
+
+run "rate_limits_come_from_the_variables" {
+  command = apply
+
+  variables {
+    message_rate_per_s       = 0.5
+    message_burst            = 3
+    broadcast_throttle_rate  = 2
+    broadcast_throttle_burst = 4
+  }
+
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.MESSAGE_RATE_PER_S == "0.5" && aws_lambda_function.handler.environment[0].variables.MESSAGE_BURST == "3"
+    error_message = "MESSAGE_RATE_PER_S and MESSAGE_BURST must come from the variables."
+  }
+  assert {
+    condition     = [for r in aws_apigatewayv2_stage.this.route_settings : [r.route_key, r.throttling_burst_limit, r.throttling_rate_limit]] == [["broadcast", 4, 2]]
+    error_message = "The broadcast route's throttle must come from the variables."
   }
 }
 
@@ -255,7 +283,7 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
-      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rates/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
       ReadWriteRoomHistory          = ["arn:aws:s3:::mocked-connections-bucket/history/*"]
       ListConnectionStore           = ["arn:aws:s3:::mocked-connections-bucket"]
       PostToOwnConnections          = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
@@ -316,8 +344,8 @@ run "bucket_is_private_encrypted_tls_only_and_expires_records" {
     condition = jsonencode({
       for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
       one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0
-    }) == jsonencode({ "connections/" = 1, "history/" = 1, "rooms/" = 1 })
-    error_message = "Connection records and room memberships must expire after one day, room history after its 24 h retention, and nothing else."
+    }) == jsonencode({ "connections/" = 1, "history/" = 1, "rates/" = 1, "rooms/" = 1 })
+    error_message = "Connection records, room memberships and rate-limit state must expire after one day, room history after its 24 h retention, and nothing else."
   }
   assert {
     condition = contains([
@@ -424,6 +452,10 @@ run "invalid_variables_are_refused" {
     # Lambda's ranges for the event-invoke config (dead_letters.tf): retries 0-2, maximum age 60-21600 s.
     async_max_retry_attempts = 3
     async_max_event_age_s    = 59
+    message_rate_per_s       = -1
+    message_burst            = 0
+    broadcast_throttle_rate  = 10001
+    broadcast_throttle_burst = 1.5
   }
 
   expect_failures = [
@@ -442,6 +474,10 @@ run "invalid_variables_are_refused" {
     var.connection_store,
     var.async_max_retry_attempts,
     var.async_max_event_age_s,
+    var.message_rate_per_s,
+    var.message_burst,
+    var.broadcast_throttle_rate,
+    var.broadcast_throttle_burst,
   ]
 }
 

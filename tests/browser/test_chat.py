@@ -13,6 +13,7 @@ import boto3
 import pytest
 from playwright.sync_api import expect
 
+from tests import strict_json
 from tests.util_e2e.connect_client import ConnectClient
 from tests.util_e2e.local_up import util_environment
 from util.local.stack import StackThread
@@ -146,7 +147,7 @@ def test_bad_input_gets_a_readable_error(open_page: PageOpener) -> None:
     errors = page.entries("error")
     expect(errors).to_have_count(2)
     expect(page.raw_entries("in")).to_have_count(3)  # whoami, then the two error frames
-    frames = [json.loads(entry.locator("pre").inner_text()) for entry in page.raw_entries("in").all()[1:]]
+    frames = [strict_json.loads(entry.locator("pre").inner_text()) for entry in page.raw_entries("in").all()[1:]]
     assert [(frame["type"], frame["code"]) for frame in frames] == [
         ("error", "invalid_room"),
         ("error", "invalid_json"),
@@ -177,7 +178,7 @@ def test_raw_pane_shows_every_frame_as_pretty_json_with_its_time_and_sends_any_j
     expect(incoming.nth(0).locator("pre")).to_have_text(
         json.dumps({"type": "whoami", "connectionId": connection_id, "name": "dev"}, indent=2)
     )
-    echoed = json.loads(incoming.nth(1).locator("pre").inner_text())
+    echoed = strict_json.loads(incoming.nth(1).locator("pre").inner_text())
     assert echoed["type"] == "message"
     assert echoed["message"] == frame["message"]
     assert echoed["from"] == {"connectionId": connection_id, "name": "dev"}

@@ -338,3 +338,26 @@ def test_handler_log_lines_and_access_log_lines_reach_cloudwatch_in_moto(stack: 
         assert mine[1]["routeKey"] == "whoami"
 
     run(main())
+
+
+def test_frames_past_a_connections_burst_are_refused_rate_limited_and_reach_no_one() -> None:
+    # No token comes back within the test (one per 100 s): exactly the burst passes, however the frames interleave.
+    settings = stack_settings(
+        handler="lambda_src.app.handler", code_dir=None, workers=2, message_rate_per_s=0.01, message_burst=3
+    )
+    with running_stack(settings) as limited:
+        url = limited.outputs["websocket_url"]
+
+        async def main() -> None:
+            async with await open_socket(f"{url}?name=alice") as alice, await open_socket(f"{url}?name=bob") as bob:
+                frames = [json.dumps({"action": "broadcast", "message": n, "echo": False}) for n in range(6)]
+                await asyncio.gather(*(alice.send(frame) for frame in frames))
+                refusals = [await recv_json(alice) for _ in range(3)]
+                received = [await recv_json(bob) for _ in range(3)]
+                assert {(f["type"], f["code"]) for f in refusals} == {("error", "rate_limited")}
+                assert len({f["message"] for f in received}) == 3 and all(f["type"] == "message" for f in received)
+                assert "at most 3 at once" in refusals[0]["error"]
+                # bob's own bucket is full: his whoami passes, and nothing else was queued for him before it.
+                assert (await whoami(bob))["type"] == "whoami"
+
+        run(main())

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
+from tests import strict_json
 from util.local.stack import StackThread
 
 from .conftest import EventLog, open_socket, recv_json, run, running_stack, stack_settings
@@ -292,7 +293,7 @@ def test_a_post_over_32_kb_reaches_the_client_in_frames_of_at_most_32_kb(fidelit
     async def main() -> None:
         async with FrameClient(fidelity_stack.outputs["websocket_url"]) as client:
             await client.send_text('{"action": "echo"}')
-            reply = json.loads(b"".join(bytes(f.data) for f in await client.message_frames()))
+            reply = strict_json.loads(b"".join(bytes(f.data) for f in await client.message_frames()))
             connection_id = reply["event"]["requestContext"]["connectionId"]
 
             text = "é" + "x" * (100 * 1024) + "é"  # multi-byte characters at both ends
@@ -332,12 +333,12 @@ def test_a_route_running_31_s_gets_endpoint_request_timed_out_at_29_s_and_the_fu
                 raw = str(await asyncio.wait_for(socket.recv(), 35))
                 waited = time.monotonic() - started
                 assert 28.9 <= waited < 31.0
-                frame = json.loads(raw)
+                frame = strict_json.loads(raw)
                 assert frame["message"] == "Endpoint request timed out"
                 assert set(frame) == {"message", "connectionId", "requestId"}
                 assert raw.startswith('{"message": "Endpoint request timed out", "connectionId":"')
                 # The function was not stopped: its own post arrives once it has slept its 31 s.
-                echoed = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                echoed = strict_json.loads(await asyncio.wait_for(socket.recv(), 10))
                 assert echoed["route"] == "slow"
                 assert time.monotonic() - started >= 31.0
 
@@ -352,7 +353,7 @@ def test_a_connect_past_the_integration_timeout_is_refused_with_504() -> None:
             with pytest.raises(InvalidStatus) as refused:
                 await open_socket(f"{stack.outputs['websocket_url']}?sleep=2")
             assert refused.value.response.status_code == 504
-            assert json.loads(refused.value.response.body)["message"] == "Endpoint request timed out"
+            assert strict_json.loads(refused.value.response.body)["message"] == "Endpoint request timed out"
 
         run(main())
 

@@ -4,6 +4,8 @@ refused, dot-only room names refused."""
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +130,10 @@ def test_dot_only_room_names_are_refused(room: str) -> None:
 @pytest.mark.parametrize("room", ["a.b", ".hidden", "v1.2", "..x", "x.."])
 def test_room_names_with_dots_and_other_characters_are_kept(room: str) -> None:
     assert validate_room(room) == room
+
+
+def test_docs_protocol_lists_exactly_the_error_codes_of_the_protocol() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    table = text[text.index("| code | when |") :].split("\n\n")[0]
+
+    assert sorted(re.findall(r"^\| `([a-z_]+)` \|", table, re.M)) == sorted(code.value for code in ErrorCode)

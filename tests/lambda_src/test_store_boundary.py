@@ -7,7 +7,7 @@ import ast
 import re
 from pathlib import Path
 
-from lambda_src import dynamodb_store
+from lambda_src import dynamodb_store, s3_store
 from lambda_src.config import STORE_KINDS
 from lambda_src.store import RECORD_TTL_S
 
@@ -86,6 +86,20 @@ def test_table_keys_and_ttl_attribute_are_terraforms() -> None:
     assert _local("table_partition_key") == f'"{dynamodb_store.PARTITION_KEY}"'
     assert _local("table_sort_key") == f'"{dynamodb_store.SORT_KEY}"'
     assert _local("table_ttl_attribute") == f'"{dynamodb_store.TTL_ATTRIBUTE}"'
+
+
+def test_the_s3_store_writes_exactly_the_prefixes_terraform_grants_and_expires() -> None:
+    declared = re.findall(r'^\s*(\w+_prefix)\s*=\s*"(.*)"$', _locals_text(), re.M)
+    prefixes = dict(declared)
+    granted = re.findall(r"local\.(\w+_prefix)", _local("store_prefixes"))
+    expired = re.findall(r"prefix = local\.(\w+_prefix)", (DEPLOYMENT / "store.tf").read_text(encoding="utf-8"))
+
+    assert tuple(prefixes[name] for name in granted) == s3_store.STORE_PREFIXES
+    assert sorted(expired) == sorted(granted)
+
+
+def _locals_text() -> str:
+    return (DEPLOYMENT / "locals.tf").read_text(encoding="utf-8")
 
 
 def test_records_expire_after_terraforms_expiry() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from lambda_src.config import S3_STORE
 from lambda_src.message_ids import make_id, time_prefix
+from lambda_src.rate_limit import RateLimit
 from lambda_src.store import Connection, ConnectionStore, HistoryEntry, Member, StoreError
 from util.local.ids import gateway_id
 
@@ -354,3 +355,77 @@ def test_writing_a_history_id_again_keeps_one_entry(store: ConnectionStore) -> N
     store.append_history("lobby", HistoryEntry(message_id, b"again"), 2_000_000_000)
 
     assert store.history("lobby", "", 10, 100) == ([HistoryEntry(message_id, b"again")], False)
+
+
+# --- Rate limiting (issue 15) ---
+
+
+LIMIT = RateLimit(rate_per_s=2.0, burst=3)
+"""Rate limit of the contract: 3 at once, then one every 500 ms (500,000 us)."""
+NOW_US = AT_MS * 1000
+
+
+def admitted(store: ConnectionStore, connection_id: str, at_us: int, count: int) -> list[bool]:
+    return [store.admit_message(connection_id, at_us, LIMIT).allowed for _ in range(count)]
+
+
+def test_a_new_connection_may_send_its_burst_at_once_and_no_more(store: ConnectionStore) -> None:
+    assert admitted(store, "c1", NOW_US, LIMIT.burst + 2) == [True] * LIMIT.burst + [False, False]
+
+
+def test_a_refused_message_says_when_the_next_one_is_admitted(store: ConnectionStore) -> None:
+    admitted(store, "c1", NOW_US, LIMIT.burst)
+    refused = store.admit_message("c1", NOW_US + 100_000, LIMIT)
+
+    assert (refused.allowed, refused.retry_after_ms) == (False, 400)
+    assert admitted(store, "c1", NOW_US + 499_999, 1) == [False]
+    assert admitted(store, "c1", NOW_US + 500_000, 2) == [True, False]
+
+
+def test_an_idle_connection_gets_back_its_burst_and_no_more(store: ConnectionStore) -> None:
+    admitted(store, "c1", NOW_US, LIMIT.burst)
+    an_hour_later = NOW_US + 3_600 * 1_000_000
+
+    assert admitted(store, "c1", an_hour_later, LIMIT.burst + 1) == [True] * LIMIT.burst + [False]
+
+
+def test_connections_have_buckets_of_their_own(store: ConnectionStore) -> None:
+    admitted(store, "c1", NOW_US, LIMIT.burst)
+
+    assert admitted(store, "c2", NOW_US, 1) == [True]
+    assert admitted(store, ODD_IDS[0], NOW_US, LIMIT.burst + 1) == [True] * LIMIT.burst + [False]
+
+
+def test_remove_forgets_the_rate_state_but_does_not_count_it(store: ConnectionStore) -> None:
+    store.add(connection("c1"))
+    admitted(store, "c1", NOW_US, LIMIT.burst)
+
+    assert store.remove(["c1"]) == 1
+    assert admitted(store, "c1", NOW_US, 1) == [True]
+
+
+def test_the_rate_state_is_not_listed_as_a_connection(store: ConnectionStore) -> None:
+    store.add(connection("c1"))
+    admitted(store, "c2", NOW_US, 1)
+
+    assert list(store.connection_ids()) == ["c1"]
+    assert store.get("c2") is None
+
+
+CONCURRENT_MESSAGES = 12
+CONCURRENT_BURST = 5
+
+
+def test_concurrent_messages_of_one_connection_admit_exactly_the_burst(store: ConnectionStore) -> None:
+    limit = RateLimit(rate_per_s=0.001, burst=CONCURRENT_BURST)  # no token comes back during the test
+    start = threading.Barrier(CONCURRENT_MESSAGES)
+
+    def send(_: int) -> bool:
+        start.wait()  # all at once, as concurrent invocations for one connection's frames would
+        return store.admit_message("c1", NOW_US, limit).allowed
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_MESSAGES) as pool:
+        answers = list(pool.map(send, range(CONCURRENT_MESSAGES)))
+
+    assert answers.count(True) == CONCURRENT_BURST
+    assert store.admit_message("c1", NOW_US, limit).allowed is False

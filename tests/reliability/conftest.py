@@ -1,6 +1,7 @@
 """The reliability suite's stacks: `util local up` child processes shared by the whole session.
 
-`stack` is configured as production is (a connect token, four warm workers); `faulty_stack` answers a
+`stack` is configured as production is (a connect token, four warm workers) but for the per-connection message
+limit, at its highest (`MESSAGE_LIMITS`); `faulty_stack` answers a
 tenth of `@connections` calls 500 or 429. Each test starts from an empty connection store and closes
 its clients, so tests share a stack without seeing each other.
 """
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
+
 from .moto_state import wait_for_store
 from .stack_process import StackProcess, stack_process
 
@@ -19,17 +22,22 @@ TOKEN = f"rel-{secrets.token_urlsafe(18)}"
 """The session's connect token: random, so finding it in a log line can only mean it leaked."""
 FAULT_RATE = 0.1
 EMPTY_STORE_TIMEOUT_S = 30.0
+MESSAGE_LIMITS = ["--message-rate", f"{MAX_MESSAGE_RATE_PER_S:g}", "--message-burst", str(MAX_MESSAGE_BURST)]
+"""The load, fuzz and slow-client tests send hundreds of frames per connection as fast as they can: they test
+delivery, so the per-connection limit is at its highest (and still in the path: a store read and write a message)."""
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    with stack_process(tmp_path_factory.mktemp("stack"), ["--token", TOKEN, "--workers", "4"]) as process:
+    with stack_process(
+        tmp_path_factory.mktemp("stack"), ["--token", TOKEN, "--workers", "4", *MESSAGE_LIMITS]
+    ) as process:
         yield process
 
 
 @pytest.fixture(scope="session")
 def faulty_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    options = ["--fault-rate", str(FAULT_RATE), "--workers", "3"]
+    options = ["--fault-rate", str(FAULT_RATE), "--workers", "3", *MESSAGE_LIMITS]
     with stack_process(tmp_path_factory.mktemp("faulty"), options) as process:
         yield process
 

@@ -157,6 +157,8 @@ def test_function_runs_the_placeholder_with_the_stacks_environment(applied_works
         "HISTORY_RETENTION_HOURS": "24",
         "HISTORY_SIZE": "100",
         "LOG_LEVEL": "INFO",
+        "MESSAGE_BURST": "20",
+        "MESSAGE_RATE_PER_S": "5",
         "PRESENCE_MAX_MEMBERS": "100",
         "SHARD_SIZE": "1000",
         "AUTH_MODE": "none",
@@ -179,7 +181,11 @@ def test_handler_policy_names_only_this_stacks_resources(applied_workspace: Appl
         for statement in document["Statement"]
     }
     assert resources == {
-        "ReadWriteConnectionRecords": [f"{bucket_arn}/connections/*", f"{bucket_arn}/rooms/*"],
+        "ReadWriteConnectionRecords": [
+            f"{bucket_arn}/connections/*",
+            f"{bucket_arn}/rates/*",
+            f"{bucket_arn}/rooms/*",
+        ],
         "ReadWriteRoomHistory": [f"{bucket_arn}/history/*"],
         "ListConnectionStore": [bucket_arn],
         "PostToOwnConnections": [
@@ -248,6 +254,23 @@ def test_api_selects_routes_by_action(applied_workspace: AppliedWorkspace) -> No
     assert api["Name"] == f"{NAME}-api"
 
 
+def test_the_stage_throttles_broadcast_on_its_own_and_the_function_reserves_its_concurrency(
+    applied_workspace: AppliedWorkspace,
+) -> None:
+    outputs = applied_workspace.outputs
+    stage = client(applied_workspace, "apigatewayv2").get_stage(ApiId=outputs["api_id"], StageName=outputs["stage"])
+    concurrency = client(applied_workspace, "lambda").get_function_concurrency(
+        FunctionName=outputs["lambda_function_name"]
+    )
+
+    throttles = {
+        key: (settings.get("ThrottlingBurstLimit"), settings.get("ThrottlingRateLimit"))
+        for key, settings in stage.get("RouteSettings", {}).items()
+    }
+    assert throttles == {"broadcast": (20, 10.0)}
+    assert concurrency["ReservedConcurrentExecutions"] == 100
+
+
 def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_workspace: AppliedWorkspace) -> None:
     s3 = client(applied_workspace, "s3")
     bucket = applied_workspace.outputs["connections_bucket"]
@@ -268,7 +291,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_
         ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
     ]
     expiring = {rule["Filter"].get("Prefix"): rule["Expiration"]["Days"] for rule in rules if "Expiration" in rule}
-    assert expiring == {"connections/": 1, "rooms/": 1, "history/": 1}
+    assert expiring == {"connections/": 1, "rooms/": 1, "history/": 1, "rates/": 1}
     assert [
         rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
         for rule in rules

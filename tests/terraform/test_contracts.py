@@ -8,8 +8,17 @@ from its one Python source: the route keys (`lambda_src.routes`), the access-log
 from __future__ import annotations
 
 import json
+import re
 
+from lambda_src.config import (
+    DEFAULT_MESSAGE_BURST,
+    DEFAULT_MESSAGE_RATE_PER_S,
+    MAX_MESSAGE_BURST,
+    MAX_MESSAGE_RATE_PER_S,
+    Config,
+)
 from lambda_src.function import HANDLER, RUNTIME
+from lambda_src.rate_limit import RateLimit
 from lambda_src.routes import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
 from util.dependencies import runtime_facts
 from util.local.access_log import ACCESS_LOG_FORMAT, access_line
@@ -17,7 +26,15 @@ from util.local.events import ConnectionFacts
 from util.local.names import StackNames
 from util.local.settings import DEFAULT_ASYNC_MAX_EVENT_AGE_S, DEFAULT_ASYNC_RETRY_ATTEMPTS, StackSettings
 
-from .declarations import attribute, blocks, jsonencoded_object, locals_attribute, resource, string_list, string_literal
+from .declarations import (
+    attribute,
+    blocks,
+    jsonencoded_object,
+    locals_attribute,
+    resource,
+    string_list,
+    string_literal,
+)
 from .paths import DEPLOYMENT_DIR
 
 
@@ -124,3 +141,27 @@ def test_the_event_invoke_config_sends_failures_to_the_dead_letter_queue_that_sn
     assert attribute(subscription, "redrive_policy") == (
         "jsonencode({ deadLetterTargetArn = aws_sqs_queue.dead_letters.arn })"
     )
+
+
+def test_the_message_rate_limit_variables_have_the_functions_defaults_and_bounds() -> None:
+    declared = blocks(DEPLOYMENT_DIR / "variables.tf", "variable")
+    rate, burst = declared["message_rate_per_s"], declared["message_burst"]
+
+    assert float(attribute(rate, "default") or "nan") == DEFAULT_MESSAGE_RATE_PER_S
+    assert int(attribute(burst, "default") or "-1") == DEFAULT_MESSAGE_BURST
+    assert f"var.message_rate_per_s <= {MAX_MESSAGE_RATE_PER_S:g}" in rate
+    assert f"var.message_burst <= {MAX_MESSAGE_BURST}" in burst
+
+
+def test_the_function_gets_the_rate_limit_variables_under_the_names_it_reads() -> None:
+    text = (DEPLOYMENT_DIR / "lambda.tf").read_text(encoding="utf-8")
+    passed = dict(re.findall(r"^\s+(MESSAGE_\w+)\s*=\s*tostring\(var\.(\w+)\)$", text, re.MULTILINE))
+
+    assert passed == {"MESSAGE_RATE_PER_S": "message_rate_per_s", "MESSAGE_BURST": "message_burst"}
+    read = Config.from_env({"CONNECTIONS_BUCKET": "b", "CONNECTIONS_URL": "https://x", **dict.fromkeys(passed, "3")})
+    assert read.message_rate == RateLimit(rate_per_s=3.0, burst=3)
+
+
+def test_the_broadcast_route_throttle_names_a_route_of_the_table() -> None:
+    assert string_literal(locals_attribute(DEPLOYMENT_DIR / "locals.tf", "broadcast_route")) in ACTIONS
+    assert "route_key              = local.broadcast_route" in (DEPLOYMENT_DIR / "api.tf").read_text(encoding="utf-8")

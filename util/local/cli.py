@@ -115,6 +115,13 @@ def up(
         float | None,
         typer.Option(help="@connections requests per second (burst half) before 429 LimitExceededException."),
     ] = None,
+    message_rate: Annotated[
+        float | None,
+        typer.Option(help="Messages a second each connection may send (the function's MESSAGE_RATE_PER_S; 0: off)."),
+    ] = None,
+    message_burst: Annotated[
+        int | None, typer.Option(help="Messages each connection may send at once (the function's MESSAGE_BURST).")
+    ] = None,
     detach: Annotated[
         bool,
         typer.Option(DETACH_OPTION, help="Run in the background, output to a log file; `util local down` stops it."),
@@ -143,6 +150,8 @@ def up(
         auth=auth,
         authorizer_ttl_s=authorizer_ttl,
         store=store,
+        message_rate_per_s=message_rate,
+        message_burst=message_burst,
         state_path=local_state_path(),
     ).validate()
     current = local_state_path()

@@ -4,31 +4,81 @@ moto serves every request with a few milliseconds of pure-Python CPU (werkzeug, 
 stack's process it held the gateway's GIL for all of that time, so each S3 call of the function stalled the
 handshakes and `@connections` posts of everyone else. In a process of its own it runs on the other core.
 
-It runs moto's public `moto.server.ThreadedMotoServer`, nothing of moto's internals. The child prints one JSON
-line, `{"port": N}`, once it listens on HOST:N (a free port), and serves until its stdin closes: the stack closes
-it to stop moto, and a stack that dies closes it too, so no moto outlives it.
+It serves moto's own WSGI application (`DomainDispatcherApplication(create_backend_app)`, as moto's
+`ThreadedMotoServer` does) behind one addition, `AtomicWrites`: moto checks S3's `If-Match`/`If-None-Match` and
+DynamoDB's condition expressions, then writes, without a lock, so two concurrent conditional writes can both
+pass the check (seen here: 2 of 16 `If-Match` PUTs with the same ETag succeeded). S3 and DynamoDB make each
+such write atomic, and the function's rate limit relies on it, so the writes of both services are serialized
+(docs/local-stack.md). The child prints one JSON line, `{"port": N}`, once it listens on HOST:N (a free port),
+and serves until its stdin closes: the stack closes it to stop moto, and a stack that dies closes it too, so no
+moto outlives it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+S3_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/s3/aws4_request")
+"""The SigV4 credential scope of a request signed for S3 (every SDK signs; moto itself picks the service so)."""
+S3_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
+DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+"""DynamoDB's operations that may write an item under a condition (`X-Amz-Target: DynamoDB_20120810.<op>`)."""
+
+
+def is_store_write(environ: dict[str, Any]) -> bool:
+    """An S3 object write or a DynamoDB item write: what AWS applies atomically with its condition."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_"):
+        return target.rpartition(".")[2] in DYNAMODB_WRITES
+    method = environ.get("REQUEST_METHOD", "")
+    return method in S3_WRITE_METHODS and S3_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) is not None
+
+
+class AtomicWrites:
+    """Serializes S3 and DynamoDB writes, so that a condition moto checks still holds when moto writes.
+
+    Only writes wait for the lock: reads, long polls of SQS and everything else run concurrently as before. A
+    write runs wholly inside the lock (moto answers it before the response body is iterated).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not is_store_write(environ):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
 
 
 def serve(host: str) -> None:
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
 
     # werkzeug logs one line per request: far too loud next to the stack's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    sys.stdout.write(json.dumps({"port": port}) + "\n")
+    app = AtomicWrites(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")
     sys.stdout.flush()
     sys.stdin.buffer.read()  # returns at EOF: the stack stopped or died
-    server.stop()
+    server.shutdown()
+    thread.join()
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_src.config import S3_STORE, STORE_KINDS
+from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, S3_STORE, STORE_KINDS
 from lambda_src.function import HANDLER
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from lambda_src.routes import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
@@ -102,6 +102,19 @@ class StackSettings:
 
     store: str = S3_STORE
     """The connection store: `s3` (a bucket) or `dynamodb` (a table), created in the embedded moto."""
+    message_rate_per_s: float | None = None
+    """The function's MESSAGE_RATE_PER_S (0: no limit); None leaves the function's default, as Terraform's."""
+    message_burst: int | None = None
+    """The function's MESSAGE_BURST; None leaves the function's default."""
+
+    def message_rate_variables(self) -> dict[str, str]:
+        """The function's rate-limit variables these settings set (none by default)."""
+        variables = {}
+        if self.message_rate_per_s is not None:
+            variables["MESSAGE_RATE_PER_S"] = f"{self.message_rate_per_s:g}"
+        if self.message_burst is not None:
+            variables["MESSAGE_BURST"] = str(self.message_burst)
+        return variables
 
     def validate(self) -> StackSettings:
         if not 0 <= self.port <= 65535:
@@ -132,6 +145,10 @@ class StackSettings:
             raise InputError("--async-retry-delays must be one or more seconds, none negative")
         if self.connections_rate is not None and not self.connections_rate > 0:
             raise InputError("--connections-rate must be more than 0 requests per second")
+        if self.message_rate_per_s is not None and not 0 <= self.message_rate_per_s <= MAX_MESSAGE_RATE_PER_S:
+            raise InputError(f"--message-rate must be from 0 (no limit) to {MAX_MESSAGE_RATE_PER_S:g} a second")
+        if self.message_burst is not None and not 1 <= self.message_burst <= MAX_MESSAGE_BURST:
+            raise InputError(f"--message-burst must be from 1 to {MAX_MESSAGE_BURST}")
         if self.store not in STORE_KINDS:
             raise InputError(f"--store must be one of {', '.join(STORE_KINDS)}, not {self.store!r}")
         if self.token is not None and not self.token:

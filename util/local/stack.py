@@ -142,6 +142,7 @@ class LocalStack:
             "CONNECTIONS_URL": connections_url,
             "LOG_LEVEL": settings.log_level,
             **await self._auth_variables(moto_url, names, base_url),
+            **settings.message_rate_variables(),
         }
         function_variables.update(settings.function_environment)
         environment = {

@@ -46,8 +46,9 @@ test: lint $(WSCAT) $(CHECKOV) browser
 
 FAST_TIER := not stack and not terraform and not browser
 
+# In one process: the fast tier takes seconds, less than two xdist workers take to start and collect.
 test-fast: lint
-	scripts/run-tests -q -m "$(FAST_TIER)"
+	TEST_WORKERS=0 scripts/run-tests -q -m "$(FAST_TIER)"
 
 # Everything setup and the tests made here: the venvs, wscat, the built zip, caches.
 clean:

@@ -10,13 +10,14 @@ that starts a stack cannot slip into the fast tier unmarked.
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import parallel
 from .stack_harness import free_port, moto_server, wait_for_http
 
 __all__ = ["free_port", "wait_for_http"]
@@ -35,7 +36,7 @@ class UnmarkedSubprocess(RuntimeError):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # tryfirst: the marks must be on the items before `-m` deselects by them.
     for item in items:
         parts = item.path.resolve().relative_to(TESTS_DIR).parts
@@ -45,6 +46,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, tier in FIXTURE_TIERS.items():
             if fixture in fixtures:
                 item.add_marker(getattr(pytest.mark, tier))
+    if hasattr(config, "workerinput"):  # an xdist worker: the longest groups go first (tests/parallel.py)
+        parallel.sort_longest_first(items)
+
+
+DESELECTED: list[pytest.Item] = []
+"""What `-m`/`-k` left out of this run: test_parallel.py checks the worker groups against the whole collection."""
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    DESELECTED.extend(items)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller of an xdist run (`scripts/run-tests`) schedules by group; workers carry `workerinput`.
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(parallel.XdistPlugin(), "wspush-parallel")
 
 
 def in_a_tier(item: pytest.Item) -> bool:

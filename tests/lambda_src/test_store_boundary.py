@@ -95,7 +95,9 @@ def test_the_s3_store_writes_exactly_the_prefixes_terraform_grants_and_expires()
     expired = re.findall(r"prefix = local\.(\w+_prefix)", (DEPLOYMENT / "store.tf").read_text(encoding="utf-8"))
 
     assert tuple(prefixes[name] for name in granted) == s3_store.STORE_PREFIXES
-    assert sorted(expired) == sorted(granted)
+    # History has a grant of its own (read and write, never delete) and its own expiry: the retention.
+    assert prefixes["history_prefix"] == s3_store.HISTORY_PREFIX
+    assert sorted(expired) == sorted([*granted, "history_prefix"])
 
 
 def _locals_text() -> str:

@@ -43,6 +43,7 @@ SHARED_FIXTURE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     # `local_up` (package): one `util local up` for these modules.
     "util_e2e/local_up": (
+        "util_e2e/test_connect_recovery.py",
         "util_e2e/test_lambda_deploy.py",
         "util_e2e/test_outputs.py",
         "util_e2e/test_send_data.py",

@@ -149,8 +149,14 @@ def run_in_process(
     """`util ARGS` in this interpreter with exactly `env` as its environment, as `run_util` runs it."""
     from typer.testing import CliRunner
 
+    from util import console
     from util.cli import app
 
+    # rich fixes a console's width when it is made (at import, from the terminal or COLUMNS then): a worker
+    # process without a terminal would lay every table out for 80 columns whatever `env` says.
+    columns = env.get("COLUMNS", "")
+    if columns.isdigit():
+        console.out.width = console.err.width = int(columns)
     overrides: dict[str, str | None] = {key: None for key in os.environ if key not in env}
     overrides.update({key: value for key, value in env.items() if os.environ.get(key) != value})
     with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():

@@ -71,13 +71,24 @@ class AimdPacer:
         return self._rate
 
     def wait(self) -> float:
-        """Block until this thread's post may go out; returns the time it goes out (for `on_throttled`).
+        """Block until this thread's post may go out; returns the time it goes out (for `on_throttled`)."""
+        sent_at = self.wait_unless(lambda: False)
+        assert sent_at is not None  # never given up
+        return sent_at
+
+    def wait_unless(self, give_up: Callable[[], bool]) -> float | None:
+        """Block until this thread's post may go out; returns the time it goes out (for `on_throttled`), or None
+        once `give_up()` is true (the invocation's deadline nears: the post is left for a continuation).
 
         One thread at a time waits for the next slot (the others queue on `_turn`, asleep), re-reading the rate
-        at least every `MAX_NAP_S`: a slot is never booked ahead at a rate that has changed since.
+        at least every `MAX_NAP_S`: a slot is never booked ahead at a rate that has changed since. At a low rate
+        the queue can be longer than the time left, so `give_up` is asked on every nap, and again once the turn
+        is had (a thread may have queued for it past the deadline).
         """
         with self._turn:
             while True:
+                if give_up():
+                    return None
                 with self._lock:
                     now = self._clock()
                     if self._rate is None:

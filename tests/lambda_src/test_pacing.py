@@ -122,6 +122,20 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     assert paced.rate_per_s is not None and paced.rate_per_s >= MIN_RATE_PER_S
 
 
+def test_a_thread_waiting_for_its_slot_gives_up_when_asked_and_takes_no_slot() -> None:
+    # At the floor rate a queue of threads can outlast the invocation: each asks its deadline on every nap.
+    clock = FakeClock()
+    paced = pacer(clock)
+    paced.on_throttled(paced.wait())
+    clock.now += CUT_INTERVAL_S
+    paced.on_throttled(paced.wait())
+    give_up_at = clock.now + 0.12
+
+    assert paced.wait_unless(lambda: clock.now >= give_up_at) is None
+    assert clock.now < give_up_at + 0.1  # it gave up within one nap of being told to
+    assert paced.wait_unless(lambda: True) is None
+
+
 # -- the fan-out, paced -----------------------------------------------------------------------------------------
 
 

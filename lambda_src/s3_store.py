@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
-from .store import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, check_segment
+from .store import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, StoreError, check_segment
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,6 +42,9 @@ CONDITIONAL_WRITE_LOST = frozenset({"PreconditionFailed", "ConditionalRequestCon
 """S3's answers to a conditional PUT that lost a race: 412 (the ETag changed, or the key appeared under
 `If-None-Match: *`), 409 (a concurrent conditional write; "retry", says S3), 404 (the key was deleted under
 `If-Match`). https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html"""
+RECORD_UPDATE_ATTEMPTS = 64
+"""Conditional writes one join or leave tries: each lost race is another update of the same record that landed, and
+one connection's frames are few at a time (its rate limit's burst), so this many is never reached in practice."""
 S3_DELETE_BATCH = 1000
 """`delete_objects` takes at most this many keys a call."""
 BASE64_SYMBOLS = tuple(sorted(quote(c, safe="") for c in string.ascii_letters + string.digits + "+/"))
@@ -142,17 +145,41 @@ class S3ConnectionStore:
         )
         if room in connection.rooms:
             return connection
-        # Read-modify-write from the caller's copy: concurrent joins of one connection can lose a room in the
-        # record (the contract test says so); the hardening issue makes this a conditional write.
-        updated = replace(connection, rooms=(*connection.rooms, room))
-        self._put_record(updated)
-        return updated
+        return self._update_rooms(connection, lambda rooms: rooms if room in rooms else (*rooms, room))
 
     def leave(self, connection: Connection, room: str) -> Connection:
         self._s3.delete_object(Bucket=self._bucket, Key=membership_key(room, connection.connection_id))
-        updated = replace(connection, rooms=tuple(r for r in connection.rooms if r != room))
-        self._put_record(updated)
-        return updated
+        return self._update_rooms(connection, lambda rooms: tuple(r for r in rooms if r != room))
+
+    def _update_rooms(self, connection: Connection, change: Callable[[tuple[str, ...]], tuple[str, ...]]) -> Connection:
+        """Apply `change` to the stored record's rooms with a conditional write (`If-Match` on the ETag read), read
+        again and retried when another update won the race: concurrent joins and leaves of one connection (two
+        invocations) never lose one another. A record already gone (disconnected) is written from the caller's
+        copy, as `add` would (`If-None-Match: *`, so a concurrent write is not overwritten)."""
+        from botocore.exceptions import ClientError
+
+        key = connection_key(connection.connection_id)
+        for _ in range(RECORD_UPDATE_ATTEMPTS):
+            condition: dict[str, Any]
+            try:
+                response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            except self._s3.exceptions.NoSuchKey:
+                current, condition = connection, {"IfNoneMatch": "*"}
+            else:
+                current, condition = Connection.from_json(response["Body"].read()), {"IfMatch": response["ETag"]}
+            updated = replace(current, rooms=change(current.rooms))
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=key, Body=updated.to_json(), ContentType="application/json", **condition
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in CONDITIONAL_WRITE_LOST:
+                    raise
+                continue  # another update of this record landed since the read: apply the change to it
+            return updated
+        raise StoreError(
+            f"the record of {connection.connection_id} kept changing during {RECORD_UPDATE_ATTEMPTS} updates"
+        )
 
     def _put_record(self, connection: Connection) -> None:
         self._s3.put_object(

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lambda_src.config import S3_STORE
 from lambda_src.message_ids import make_id, time_prefix
 from lambda_src.rate_limit import RateLimit
 from lambda_src.store import Connection, ConnectionStore, HistoryEntry, Member, StoreError
@@ -231,17 +230,7 @@ def test_a_segment_outside_its_count_is_refused(store: ConnectionStore, segment:
 CONCURRENT_JOINS = 12
 
 
-def test_concurrent_joins_of_one_connection_lose_no_room(
-    store_kind: str, store: ConnectionStore, request: pytest.FixtureRequest
-) -> None:
-    if store_kind == S3_STORE:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="S3 store: join rewrites the whole record from the caller's copy (read-modify-write), so "
-                "concurrent joins lose rooms; the hardening issue makes it a conditional write (If-Match)",
-            )
-        )
+def test_concurrent_joins_of_one_connection_lose_no_room(store: ConnectionStore) -> None:
     record = connection("c1")
     store.add(record)
     rooms = [f"room-{i}" for i in range(CONCURRENT_JOINS)]
@@ -258,6 +247,30 @@ def test_concurrent_joins_of_one_connection_lose_no_room(
     assert stored is not None
     assert sorted(stored.rooms) == sorted(rooms)
     assert all(list(store.room_members(room)) == ["c1"] for room in rooms)
+
+
+def test_concurrent_leaves_and_joins_of_one_connection_each_land(store: ConnectionStore) -> None:
+    kept = [f"kept-{i}" for i in range(CONCURRENT_JOINS // 2)]
+    left = [f"left-{i}" for i in range(CONCURRENT_JOINS // 2)]
+    record = connection("c1")
+    store.add(record)
+    for room in left:
+        record = store.join(record, room)
+    start = threading.Barrier(CONCURRENT_JOINS)
+
+    def change(room: str) -> None:
+        start.wait()
+        if room in left:
+            store.leave(record, room)
+        else:
+            store.join(record, room)
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_JOINS) as pool:
+        list(pool.map(change, kept + left))
+
+    stored = store.get("c1")
+    assert stored is not None
+    assert sorted(stored.rooms) == sorted(kept)
 
 
 # --- Presence and history (issue 17) ---

@@ -31,11 +31,12 @@ locals {
   connections_url = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
 
   # Key prefixes of the connection store (lambda_src/s3_store.py STORE_PREFIXES): records, room memberships,
-  # rate-limit state.
+  # rate-limit state, claims of shards and segments (lambda_src/claims.py).
   connections_prefix = "connections/"
   rooms_prefix       = "rooms/"
   rates_prefix       = "rates/"
-  store_prefixes     = [local.connections_prefix, local.rooms_prefix, local.rates_prefix]
+  claims_prefix      = "claims/"
+  store_prefixes     = [local.connections_prefix, local.rooms_prefix, local.rates_prefix, local.claims_prefix]
   # Room history (lambda_src/s3_store.py HISTORY_PREFIX): one object per message, written and read, never
   # deleted by the function: the lifecycle rule expires it after the retention, rounded up to whole days.
   history_prefix          = "history/"

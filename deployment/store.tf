@@ -141,6 +141,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "connections" {
   }
 
   rule {
+    id     = "expire-claims"
+    status = "Enabled"
+
+    filter {
+      prefix = local.claims_prefix
+    }
+
+    expiration {
+      days = local.connection_record_expiration_days
+    }
+  }
+
+  rule {
     id     = "expire-stale-rates"
     status = "Enabled"
 

@@ -9,6 +9,7 @@ counters) fit beside these without a new table or index (docs/architecture.md ha
 | room membership | `room#<room>` | `conn#<id>` | connectionId, name, joinedAt, expiresAt |
 | history message | `hist#<room>` | `<message id>` | frame (binary, as delivered), expiresAt |
 | rate-limit state | `conn#<id>` | `rate` | tat (microseconds), expiresAt |
+| claim | `claim#<token>` | `claim` | expiresAt |
 
 Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
 record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of deletes
@@ -41,6 +42,8 @@ HISTORY_PREFIX = "hist#"
 """Partition of a room's history; its sort key is the message id, which sorts as text in time order."""
 RECORD_SORT_KEY = "conn"
 RATE_SORT_KEY = "rate"
+CLAIM_PREFIX = "claim#"
+CLAIM_SORT_KEY = "claim"
 TAT_ATTRIBUTE = "tat"
 BATCH_GET_LIMIT = 100
 """BatchGetItem reads at most this many keys a call."""
@@ -380,3 +383,25 @@ class DynamoDBConnectionStore:
                 continue  # another message of this connection was admitted since the read: decide again
             return admission
         return refused_after_contention(limit)
+
+    # --- Claims (issue 15) ---
+
+    def claim(self, token: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    PARTITION_KEY: {"S": CLAIM_PREFIX + token},
+                    SORT_KEY: {"S": CLAIM_SORT_KEY},
+                    TTL_ATTRIBUTE: {"N": self._expires_at()},
+                },
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

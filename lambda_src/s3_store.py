@@ -2,7 +2,8 @@
 
 Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` a small object
 per membership, `rates/<id>` the connection's rate-limit state (its TAT in microseconds, as text), written only with
-S3's conditional writes (`If-Match` on the ETag read, `If-None-Match: *` for the first one). Connection ids are
+S3's conditional writes (`If-Match` on the ETag read, `If-None-Match: *` for the first one), `claims/<token>` an
+empty object per shard or segment claimed (`If-None-Match: *`: one winner). Connection ids are
 percent-encoded in keys because AWS's ids are base64 and may contain `/`. `history/<room>/<message id>` holds each
 message of a room's history; ids sort as text in time order (see `message_ids`), so
 `StartAfter=history/<room>/<id>` lists exactly what came after an id, oldest first. Listing is paginated (1,000 keys
@@ -35,7 +36,9 @@ ROOMS_PREFIX = "rooms/"
 HISTORY_PREFIX = "history/"
 """`history/<room>/<message id>`: one object per message, its body the frame as delivered (issue 17)."""
 RATES_PREFIX = "rates/"
-STORE_PREFIXES = (CONNECTIONS_PREFIX, ROOMS_PREFIX, RATES_PREFIX)
+CLAIMS_PREFIX = "claims/"
+"""`claims/<token>`: an empty object per shard or segment claimed by whichever invocation posts it first."""
+STORE_PREFIXES = (CONNECTIONS_PREFIX, ROOMS_PREFIX, RATES_PREFIX, CLAIMS_PREFIX)
 """Every key prefix the store writes: deployment/ grants the function these alone and expires each (a test holds
 deployment/locals.tf's `store_prefixes` equal)."""
 CONDITIONAL_WRITE_LOST = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
@@ -55,6 +58,10 @@ SEGMENT_KEY_DEPTH = 3
 
 def connection_key(connection_id: str) -> str:
     return CONNECTIONS_PREFIX + quote(connection_id, safe="")
+
+
+def claim_key(token: str) -> str:
+    return CLAIMS_PREFIX + quote(token, safe="")
 
 
 def rate_key(connection_id: str) -> str:
@@ -278,6 +285,24 @@ class S3ConnectionStore:
                 continue  # another message of this connection was admitted since the read: decide again
             return admission
         return refused_after_contention(limit)
+
+    # --- Claims (issue 15) ---
+
+    def claim(self, token: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        for _ in range(RECORD_UPDATE_ATTEMPTS):
+            try:
+                self._s3.put_object(Bucket=self._bucket, Key=claim_key(token), Body=b"", IfNoneMatch="*")
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code == "PreconditionFailed":
+                    return False  # the key exists: claimed before
+                if code == "ConditionalRequestConflict":
+                    continue  # a concurrent create is in flight: S3 says retry, and one of the two then wins
+                raise
+            return True
+        raise StoreError("a claim stayed contended")
 
 
 def history_key(room: str, message_id: str) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from . import metrics
+from . import claims, metrics
 from .delivery import deliver
 from .events import SegmentShard
 from .fanout import FanoutSummary
@@ -116,16 +116,25 @@ def start(invoker: Invoker, shard: SegmentShard, services: Services) -> bool:
     try:
         invoker.invoke_async(shard.to_event())
     except Exception as error:
-        services.logger.warning(
-            "segment invocation failed; posting it here",
-            extra={"segment": shard.segment, "segments": shard.segments, "error": type(error).__name__},
-        )
+        fields = {"segment": shard.segment, "segments": shard.segments, "error": type(error).__name__}
+        # The invocation may have started all the same (the answer was lost): whichever claims the segment posts it.
+        if not claims.take(claims.segment_token(shard.origin, shard.segment, shard.segments), services):
+            services.logger.info("segment invocation failed but started: its invocation posts it", extra=fields)
+            return True
+        services.logger.warning("segment invocation failed; posting it here", extra=fields)
         return False
     return True
 
 
 def on_segment(shard: SegmentShard, services: Services) -> dict[str, Any]:
-    """A segment invocation: list the segment, post it (split further if it is over `SHARD_SIZE`), log its line."""
+    """A segment invocation: list the segment, post it (split further if it is over `SHARD_SIZE`), log its line;
+    nothing when another invocation claimed the segment first."""
+    if not claims.take(claims.segment_token(shard.origin, shard.segment, shard.segments), services):
+        services.logger.info(
+            "segment already claimed: not posted again",
+            extra={"segment": shard.segment, "segments": shard.segments, "origin": shard.origin},
+        )
+        return {"statusCode": 200, "claimed": False}
     summary = post_segment(shard, services, metrics.Source.SHARD)
     return {"statusCode": 200, **summary.as_log_fields()}
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import metrics
+from . import claims, metrics
 from .continuation import handoff
 from .events import Continuation, Shard
 from .fanout import FanoutSummary, fan_out
@@ -53,6 +53,13 @@ def start(invoker: Invoker, shard: Shard, services: Services) -> bool:
     try:
         invoker.invoke_async(shard.to_event())
     except Exception as error:
+        # The invocation may have started all the same (the answer was lost): whichever claims the shard posts it.
+        if not claims.take(claims.shard_token(shard.origin, shard.index), services):
+            services.logger.info(
+                "shard invocation failed but started: its invocation posts it",
+                extra={"shard": shard.index, "error": type(error).__name__},
+            )
+            return True
         services.logger.warning(
             "shard invocation failed; posting it here", extra={"shard": shard.index, "error": type(error).__name__}
         )
@@ -61,7 +68,13 @@ def start(invoker: Invoker, shard: Shard, services: Services) -> bool:
 
 
 def on_shard(shard: Shard, services: Services) -> dict[str, Any]:
-    """A shard invocation: post its slice, prune gone ids, log its own summary."""
+    """A shard invocation: post its slice (unless another invocation claimed it first), prune gone ids, log its
+    own summary."""
+    if not claims.take(claims.shard_token(shard.origin, shard.index), services):
+        services.logger.info(
+            "shard already claimed: not posted again", extra={"shard": shard.index, "origin": shard.origin}
+        )
+        return {"statusCode": 200, "claimed": False}
     summary = post_here(
         list(shard.connection_ids),
         shard.data,

@@ -137,3 +137,9 @@ class ConnectionStore(Protocol):
         """Whether the connection may send one more message at `now_us` (epoch microseconds) under `limit`, decided
         by `rate_limit.decide` on its stored state, which an admitted message updates with a conditional write:
         concurrent calls for one connection admit exactly as many messages as the same calls one at a time."""
+
+    # --- Claims (issue 15: a shard or segment posted once, whoever starts it) ---
+
+    def claim(self, token: str) -> bool:
+        """True for the first caller of `token`, False for every later one: a conditional create that exactly one
+        of any number of concurrent callers wins. The claim expires with the store's records (`RECORD_TTL_S`)."""

@@ -283,7 +283,7 @@ run "handler_policy_is_scoped_to_the_stacks_own_resources" {
     condition = jsonencode({
       for statement in data.aws_iam_policy_document.handler.statement : statement.sid => sort(statement.resources)
       }) == jsonencode({
-      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rates/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
+      ReadWriteConnectionRecords    = ["arn:aws:s3:::mocked-connections-bucket/claims/*", "arn:aws:s3:::mocked-connections-bucket/connections/*", "arn:aws:s3:::mocked-connections-bucket/rates/*", "arn:aws:s3:::mocked-connections-bucket/rooms/*"]
       ReadWriteRoomHistory          = ["arn:aws:s3:::mocked-connections-bucket/history/*"]
       ListConnectionStore           = ["arn:aws:s3:::mocked-connections-bucket"]
       PostToOwnConnections          = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live/POST/@connections/*"]
@@ -344,8 +344,8 @@ run "bucket_is_private_encrypted_tls_only_and_expires_records" {
     condition = jsonencode({
       for rule in aws_s3_bucket_lifecycle_configuration.connections[0].rule :
       one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0
-    }) == jsonencode({ "connections/" = 1, "history/" = 1, "rates/" = 1, "rooms/" = 1 })
-    error_message = "Connection records, room memberships and rate-limit state must expire after one day, room history after its 24 h retention, and nothing else."
+    }) == jsonencode({ "claims/" = 1, "connections/" = 1, "history/" = 1, "rates/" = 1, "rooms/" = 1 })
+    error_message = "Connection records, room memberships, rate-limit state and claims must expire after one day, room history after its 24 h retention, and nothing else."
   }
   assert {
     condition = contains([

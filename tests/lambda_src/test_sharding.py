@@ -30,12 +30,16 @@ class InProcessInvoker:
 
     The real Invoke API path (boto3 -> Lambda API -> runtime) is covered by the local stack's tests."""
 
-    def __init__(self, services: Services, fail_shards: int = 0) -> None:
+    def __init__(self, services: Services, fail_shards: int = 0, lose_answers: int = 0, deliveries: int = 1) -> None:
         self.services = services
         self.pool = ThreadPoolExecutor(4)
         self.futures: list[Future[object]] = []
         self.payload_sizes: list[int] = []
         self.fail_shards = fail_shards
+        self.lose_answers = lose_answers
+        """Invokes that start the shard and then raise, as one whose answer was lost on the way back does."""
+        self.deliveries = deliveries
+        """How many times each event runs: Lambda may deliver one event more than once."""
 
     def invoke_async(self, payload: bytes) -> None:
         if self.fail_shards:
@@ -43,7 +47,15 @@ class InProcessInvoker:
             raise ConnectionError("invoke refused")
         self.payload_sizes.append(len(payload))
         event = json.loads(payload)
-        self.futures.append(self.pool.submit(handle, event, FakeContext("shard"), self.services))
+        started: list[Future[object]] = [
+            self.pool.submit(handle, event, FakeContext("shard"), self.services) for _ in range(self.deliveries)
+        ]
+        self.futures.extend(started)
+        if self.lose_answers:
+            self.lose_answers -= 1
+            for future in started:
+                future.result(timeout=60)  # the shard has run (and claimed) before the splitter learns anything
+            raise TimeoutError("read timeout: the invoke's answer was lost")
 
     def wait(self) -> list[object]:
         results = [f.result(timeout=60) for f in self.futures]
@@ -166,6 +178,34 @@ def test_shard_that_cannot_be_invoked_is_posted_locally(
 
     assert len(invoker.futures) == 1
     assert Counter(connections_server.delivered_to()) == Counter(ids)
+
+
+def test_a_shard_whose_invoke_answer_was_lost_is_posted_once_by_the_invocation_that_started(
+    sharded: Services, connections_server: ConnectionsServer
+) -> None:
+    # The splitter cannot tell a lost answer from a refused invoke: the shard's claim decides who posts it.
+    ids = [f"c{i:03d}" for i in range(300)]
+    add_connections(sharded, ids, rooms={ROOM: ids})
+    invoker = InProcessInvoker(sharded, lose_answers=1)
+    sharded.invoker = invoker
+
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi", "room": ROOM}))
+    invoker.wait()
+
+    assert Counter(connections_server.delivered_to()) == Counter(ids)
+
+
+def test_a_shard_event_delivered_twice_is_posted_once(sharded: Services, connections_server: ConnectionsServer) -> None:
+    ids = [f"c{i:03d}" for i in range(250)]
+    add_connections(sharded, ids, rooms={ROOM: ids})
+    invoker = InProcessInvoker(sharded, deliveries=2)
+    sharded.invoker = invoker
+
+    invoke(sharded, message_event("c000", {"action": "broadcast", "message": "hi", "room": ROOM}))
+    results = invoker.wait()
+
+    assert Counter(connections_server.delivered_to()) == Counter(ids)
+    assert sum(1 for result in results if isinstance(result, dict) and result.get("claimed") is False) == 2
 
 
 class FormattingRecorder(logging.Handler):

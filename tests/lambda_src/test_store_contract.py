@@ -273,6 +273,26 @@ def test_concurrent_leaves_and_joins_of_one_connection_each_land(store: Connecti
     assert sorted(stored.rooms) == sorted(kept)
 
 
+def test_a_claim_is_won_once(store: ConnectionStore) -> None:
+    assert store.claim("shard/req-1/0") is True
+    assert store.claim("shard/req-1/0") is False
+    assert store.claim("shard/req-1/1") is True
+    assert list(store.connection_ids()) == []
+
+
+def test_concurrent_claims_of_one_token_have_exactly_one_winner(store: ConnectionStore) -> None:
+    start = threading.Barrier(CONCURRENT_JOINS)
+
+    def claim(_: int) -> bool:
+        start.wait()
+        return store.claim("segment/req-2/3-of-8")
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_JOINS) as pool:
+        won = list(pool.map(claim, range(CONCURRENT_JOINS)))
+
+    assert won.count(True) == 1
+
+
 # --- Presence and history (issue 17) ---
 
 

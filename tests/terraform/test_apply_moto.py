@@ -182,6 +182,7 @@ def test_handler_policy_names_only_this_stacks_resources(applied_workspace: Appl
     }
     assert resources == {
         "ReadWriteConnectionRecords": [
+            f"{bucket_arn}/claims/*",
             f"{bucket_arn}/connections/*",
             f"{bucket_arn}/rates/*",
             f"{bucket_arn}/rooms/*",
@@ -291,7 +292,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_store_records(applied_
         ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
     ]
     expiring = {rule["Filter"].get("Prefix"): rule["Expiration"]["Days"] for rule in rules if "Expiration" in rule}
-    assert expiring == {"connections/": 1, "rooms/": 1, "history/": 1, "rates/": 1}
+    assert expiring == {"connections/": 1, "rooms/": 1, "history/": 1, "rates/": 1, "claims/": 1}
     assert [
         rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
         for rule in rules

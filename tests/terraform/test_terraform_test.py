@@ -11,7 +11,8 @@ from .moto_clients import moto_client
 from .paths import DEPLOYMENT_DIR
 from .workdir import BackgroundRun, Workdir
 
-MOCKED_TEST_TIMEOUT_S = 120.0
+MOCKED_TEST_TIMEOUT_S = 240.0
+"""Some 35 mocked runs: about 40 s of CPU, 110-160 s of wall time beside another test worker on 2 cores."""
 MOTO_TEST_TIMEOUT_S = 360.0
 """Two runs now (the S3 stack, then switched to the DynamoDB store) and the destroy; on a loaded 2-core machine."""
 OTHER_WORKSPACE = "staging"

@@ -59,11 +59,18 @@ def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str
     return found
 
 
-async def _fanout_lines(stack: StackThread, since_ms: int, recipients: int) -> list[dict[str, Any]]:
-    """The `fanout` lines since `since_ms`, once they account for `recipients` (the stack ships logs in batches)."""
+async def _fanout_lines(
+    stack: StackThread, since_ms: int, recipients: int, origin: str | None = None
+) -> list[dict[str, Any]]:
+    """The `fanout` lines since `since_ms` (of the fan-out that request `origin` started, if given), once they account
+    for `recipients` (the stack ships logs in batches)."""
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
-        lines = _log_lines(stack, since_ms, "fanout")
+        lines = [
+            line
+            for line in _log_lines(stack, since_ms, "fanout")
+            if origin is None or origin in (line.get("origin"), line["requestId"])
+        ]
         if sum(line["recipients"] for line in lines) >= recipients or time.monotonic() > deadline:
             return lines
         await asyncio.sleep(0.3)
@@ -121,15 +128,20 @@ def test_room_broadcast_keeps_id_list_shards(stack: StackThread) -> None:
     async def main() -> None:
         sockets = await _connect_all(stack.outputs["websocket_url"])
         try:
-            for socket in sockets:
+            # One at a time: each join answers `joined` and tells every earlier member with a presence frame.
+            for joined, socket in enumerate(sockets):
                 await socket.send(json.dumps({"action": "join", "room": ROOM}))
-            assert [(await recv_json(s))["type"] for s in sockets] == ["joined"] * CLIENTS
+                assert (await recv_json(socket))["type"] == "joined"
+                told = await asyncio.gather(*(recv_json(member) for member in sockets[:joined]))
+                assert [frame["type"] for frame in told] == ["presence"] * joined
             since_ms = int(time.time() * 1000) - 1000
             await sockets[0].send(json.dumps({"action": "broadcast", "room": ROOM, "message": {"n": 2}}))
             await _exactly_once(sockets, {"n": 2})
 
-            fanouts = await _fanout_lines(stack, since_ms, CLIENTS)
-            [sharded] = _log_lines(stack, since_ms, "sharded")
+            # The joins' presence frames were sharded too: the broadcast's lines are those of its own request.
+            [sharded] = [line for line in _log_lines(stack, since_ms, "sharded") if line["recipients"] == CLIENTS]
+            origin = sharded["requestId"]
+            fanouts = await _fanout_lines(stack, since_ms, CLIENTS, origin)
             assert (sharded["recipients"], sharded["shards"]) == (CLIENTS, CLIENTS // SHARD_SIZE)
             assert _log_lines(stack, since_ms, "segmented") == []
             assert not any("segment" in line for line in fanouts)

@@ -21,6 +21,7 @@ from lambda_src.continuation import pack
 from lambda_src.events import Continuation, UnknownEvent, parse_event
 from lambda_src.fanout import DEADLINE_MARGIN_MS
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
+from lambda_src.pool import fanout_pool
 from lambda_src.services import Services
 
 from .conftest import add_connections, message_event, sns_record
@@ -71,6 +72,12 @@ class ChainInvoker:
         return ran
 
 
+def with_concurrency(services: Services, threads: int) -> None:
+    """The fan-out posts on as many threads as its pool has (one lane each): the pool is what sets it."""
+    services.config = replace(services.config, fanout_concurrency=threads)
+    services.executor = fanout_pool(threads)
+
+
 @pytest.fixture(autouse=True)
 def _capture_service_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="wspush")
@@ -92,7 +99,8 @@ def test_a_fan_out_cut_by_its_deadline_is_continued_until_everyone_got_the_frame
     add_connections(services, ids)
     invoker = ChainInvoker(connections_server, budget=30)
     services.invoker = invoker
-    services.config = replace(services.config, shard_size=0, fanout_concurrency=4)
+    services.config = replace(services.config, shard_size=0)
+    with_concurrency(services, 4)
 
     handle(
         message_event("conn-000", {"action": "broadcast", "message": "hi"}),
@@ -121,7 +129,7 @@ def test_a_push_is_continued_too(
     add_connections(services, ids)
     invoker = ChainInvoker(connections_server, budget=15)
     services.invoker = invoker
-    services.config = replace(services.config, fanout_concurrency=2)
+    with_concurrency(services, 2)
 
     result = handle({"Records": [sns_record("pushed")]}, BudgetContext(connections_server, 15), services)
     invoker.drain(services)
@@ -164,7 +172,7 @@ def test_a_continuation_that_cannot_be_started_is_an_error_line_counting_the_rec
     ids = [f"conn-{i:02d}" for i in range(20)]
     add_connections(services, ids)
     services.invoker = ChainInvoker(connections_server, budget=5, fail=1)
-    services.config = replace(services.config, fanout_concurrency=1)
+    with_concurrency(services, 1)
 
     handle(
         message_event("conn-00", {"action": "broadcast", "message": "hi"}),

@@ -100,6 +100,7 @@ def test_role_may_use_only_the_table_with_the_stores_calls(applied: AppliedTable
         "ReadWriteConnectionTable",
         "PostToOwnConnections",
         "InvokeItselfForShards",
+        "SendFailedEventsToDeadLetters",
         "WriteOwnLogGroup",
     }
     table = statements["ReadWriteConnectionTable"]

@@ -24,7 +24,7 @@ from typing import Protocol
 from . import deadline
 from .config import DEFAULT_FANOUT_CONCURRENCY
 from .logs import get_logger
-from .pacing import AimdPacer
+from .pacing import QuotaPacer
 from .store import ConnectionStore
 
 MAX_FAILURES_LOGGED = 5
@@ -114,13 +114,13 @@ def fan_out(
 ) -> FanoutSummary:
     """Post `data` to every id, prune the gone ones from the store, log and return the summary.
 
-    The posts share one `AimdPacer`: unpaced until the first 429, then paced to what the quota lets through.
+    The posts share one `QuotaPacer`: unpaced until the first 429, then paced to what the quota lets through.
     What the deadline left unposted goes to `continue_with` (it returns how many it handed on), before the
     summary is logged, so the line says how many were continued.
     """
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
-    pacer = AimdPacer()
+    pacer = QuotaPacer()
     results = _post_all(ids, data, poster, pacer, executor)
     seconds = time.perf_counter() - started
     gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
@@ -151,7 +151,7 @@ def fan_out(
     return summary
 
 
-def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: AimdPacer, executor: Executor) -> list[PostResult]:
+def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: QuotaPacer, executor: Executor) -> list[PostResult]:
     # One task per thread of the pool ("lane"), each taking the next recipient until none is left: a task and a
     # future per recipient (`executor.map`) cost a fifth of the function's CPU per post once posting was lean.
     results: list[PostResult] = [UNFINISHED] * len(ids)
@@ -169,7 +169,7 @@ def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: AimdPacer, exe
     return results
 
 
-def _post_paced(poster: Poster, pacer: AimdPacer, connection_id: str, data: bytes) -> PostResult:
+def _post_paced(poster: Poster, pacer: QuotaPacer, connection_id: str, data: bytes) -> PostResult:
     # Throttled posts go round again at the pacer's (lower) rate: a 429 is the quota speaking, not the recipient.
     while not deadline.near(DEADLINE_MARGIN_MS):
         sent_at = pacer.wait_unless(lambda: deadline.near(DEADLINE_MARGIN_MS))

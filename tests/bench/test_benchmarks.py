@@ -189,6 +189,7 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
         ("gateway", ["--repeat", "0"], "must be a positive integer, not '0'"),
         ("coldstart", ["--runs", "-1"], "must be a positive integer, not '-1'"),
         ("post_cpu", ["--threads", "0"], "must be a positive integer, not '0'"),
+        ("pacing", ["--scenarios", "100:50"], "not RATE:POSTS:SHARD_SIZE: '100:50'"),
     ],
 )
 def test_bad_arguments_end_in_one_error_line_without_a_traceback(
@@ -264,6 +265,18 @@ def test_fanout_with_a_connections_rate_paces_to_it_delivers_all_and_counts_the_
         assert run["function_throttled"] > 0
         assert positive(run["function_posting_window_s"])
         assert run["function_posts_per_s"] == pytest.approx(120 / run["function_posting_window_s"])
+
+
+def test_pacing_delivers_every_post_of_every_shard_through_one_bucket_and_counts_the_429s(tmp_path: Path) -> None:
+    # 3 shards of 40 at 60 posts/s: the bucket's burst (30) runs out in the first round trips, so 429s must come.
+    document = run_bench("pacing", tmp_path / "pacing.json", "--scenarios", "60:120:40", "--lanes", "8")
+
+    assert_machine_facts(document, "pacing")
+    (row,) = document["results"]["scenarios"]
+    assert (row["rate_per_s"], row["posts"], row["shard_size"], row["shards"]) == (60, 120, 40, 3)
+    assert row["throttled"] > 0
+    assert row["window_s"] > (120 - 30) / 60 * 0.9, "the bucket let through no more than its rate and burst"
+    assert document["parameters"]["scenarios"] == ["60:120:40"]
 
 
 def test_model_predicts_every_size_recommends_settings_and_compares_with_a_fanout_run(tmp_path: Path) -> None:

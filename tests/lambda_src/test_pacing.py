@@ -1,4 +1,5 @@
-"""The fan-out's pacer (AIMD with jitter) on a fake clock, and the fan-out paced by it against a real HTTP server."""
+"""The fan-out's pacer (the quota's share measured per window, probed above it, with jitter) on a fake clock,
+and the fan-out paced by it against a real HTTP server."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from lambda_src import deadline
 from lambda_src.app import handle
 from lambda_src.fanout import DEADLINE_MARGIN_MS
-from lambda_src.pacing import CUT_INTERVAL_S, DECREASE_FACTOR, JITTER, MIN_RATE_PER_S, RECOVERY_S, AimdPacer
+from lambda_src.pacing import DRAIN, JITTER, MIN_RATE_PER_S, PROBE_GAINS, WINDOW_S, QuotaPacer
 from lambda_src.services import Services
 
 from .conftest import FakeContext, add_connections, invoke, message_event
@@ -31,8 +32,8 @@ class FakeClock:
         self.now += seconds
 
 
-def pacer(clock: FakeClock) -> AimdPacer:
-    return AimdPacer(clock=clock, sleep=clock.sleep, rng=random.Random(7))
+def pacer(clock: FakeClock) -> QuotaPacer:
+    return QuotaPacer(clock=clock, sleep=clock.sleep, rng=random.Random(7))
 
 
 def test_posts_go_unpaced_until_the_first_429() -> None:
@@ -46,13 +47,13 @@ def test_posts_go_unpaced_until_the_first_429() -> None:
     assert paced.rate_per_s is None
 
 
-def accepted(paced: AimdPacer, posts: int) -> None:
+def accepted(paced: QuotaPacer, posts: int) -> None:
     for _ in range(posts):
         paced.wait()
         paced.on_accepted()
 
 
-def test_the_first_429_paces_at_half_the_rate_the_quota_let_through_with_jittered_gaps() -> None:
+def test_the_first_429_paces_at_the_share_the_quota_let_through_less_the_drain_with_jittered_gaps() -> None:
     clock = FakeClock()
     paced = pacer(clock)
     accepted(paced, 400)
@@ -61,55 +62,77 @@ def test_the_first_429_paces_at_half_the_rate_the_quota_let_through_with_jittere
     clock.now += 0.5  # 400 posts let through in half a second: 800 per second
     paced.on_throttled(clock.now)
 
-    assert paced.rate_per_s == pytest.approx(800 * DECREASE_FACTOR)
+    assert paced.rate_per_s == pytest.approx(800 * (1 - DRAIN))
     clock.slept.clear()
-    for _ in range(100):
+    for _ in range(50):  # 50 posts at 720/s: well within one window, so the pace holds
         paced.wait()
-    # The rate climbs while these posts go out (additive increase); every gap lies between the two rates' gaps.
-    fastest = paced.rate_per_s
-    assert fastest is not None and 400 < fastest < 500
-    assert all((1 - JITTER) / fastest <= slept <= (1 + JITTER) / 400 for slept in clock.slept[1:])
-    assert len(set(clock.slept)) > 50, "jittered: the gaps differ"
-    assert 100 / fastest * 0.9 <= sum(clock.slept) <= 100 / 400 * 1.1
+    gap = 1 / (800 * (1 - DRAIN))
+    assert all((1 - JITTER) * gap <= slept <= (1 + JITTER) * gap for slept in clock.slept[1:])
+    assert len(set(clock.slept)) > 25, "jittered: the gaps differ"
+    assert sum(clock.slept) == pytest.approx(49 * gap, rel=0.15)
 
 
-def test_429s_for_posts_sent_before_the_cut_or_within_the_cut_interval_do_not_cut_again() -> None:
-    clock = FakeClock()
+A_WINDOW = WINDOW_S * 1.01
+"""A step of the fake clock that closes one window (exactly WINDOW_S may fall short by a rounding)."""
+
+
+def paced_at(clock: FakeClock, rate: int) -> QuotaPacer:
+    """A pacer whose first 429 came after `rate` posts accepted in one second: pacing at rate * (1 - DRAIN)."""
     paced = pacer(clock)
-    accepted(paced, 100)
-    in_flight = [paced.wait() for _ in range(64)]
-    clock.now += 0.1
-    paced.on_throttled(in_flight[0])
-    rate = paced.rate_per_s
-    assert rate == pytest.approx(100 / 0.1 * DECREASE_FACTOR)
-
-    for sent_at in in_flight[1:]:
-        paced.on_throttled(sent_at)
-    paced.on_throttled(paced.wait())  # sent after the cut, but the bucket had no time to refill: no news
-
-    assert (paced.throttled, paced.decreases) == (65, 1)
-    accepted(paced, 50)
-    clock.now += CUT_INTERVAL_S
-    paced.on_throttled(paced.wait())  # a cut interval later: news
-    assert paced.decreases == 2
-    current = paced.rate_per_s
-    assert current is not None and rate is not None and current < rate
-
-
-def test_the_rate_climbs_back_to_where_it_was_cut_in_the_recovery_time() -> None:
-    clock = FakeClock()
-    paced = pacer(clock)
-    accepted(paced, 1000)
+    accepted(paced, rate)
     clock.now += 1.0
     paced.on_throttled(clock.now)
-    assert paced.rate_per_s == pytest.approx(500)
+    return paced
 
-    clock.now += RECOVERY_S / 2
-    paced.wait()
-    assert paced.rate_per_s == pytest.approx(750)
-    clock.now += RECOVERY_S / 2
-    paced.wait()
-    assert paced.rate_per_s == pytest.approx(1000)
+
+def test_a_window_with_a_429_paces_at_the_posts_accepted_in_that_window() -> None:
+    clock = FakeClock()
+    paced = paced_at(clock, 1000)
+    for _ in range(30):  # 30 accepted and one 429 in the next window (0.2 s): a share of 150 per second
+        paced.on_accepted()
+    paced.on_throttled(clock.now)
+    clock.now += 2 * WINDOW_S
+    paced.on_accepted()
+
+    assert paced.rate_per_s == pytest.approx(31 / (2 * WINDOW_S) * (1 - DRAIN))
+    assert (paced.throttled, paced.decreases) == (2, 2)
+
+
+def test_windows_without_a_429_raise_the_pace_by_the_gains_in_turn_and_a_429_starts_them_again() -> None:
+    clock = FakeClock()
+    paced = paced_at(clock, 100)
+    rates = [paced.rate_per_s]
+    for _ in range(len(PROBE_GAINS) + 2):
+        clock.now += A_WINDOW
+        paced.on_accepted()
+        rates.append(paced.rate_per_s)
+
+    gains = [*PROBE_GAINS, PROBE_GAINS[-1], PROBE_GAINS[-1]]
+    expected = [90.0]
+    for gain in gains:
+        expected.append(expected[-1] * gain)
+    assert rates == pytest.approx(expected)
+
+    paced.on_throttled(clock.now)
+    clock.now += A_WINDOW
+    paced.on_accepted()  # the throttled window: a share of 1 post in one window
+    clock.now += A_WINDOW
+    paced.on_accepted()  # calm again: the first gain, not the last
+    assert paced.rate_per_s == pytest.approx(max(MIN_RATE_PER_S, 1 / A_WINDOW * (1 - DRAIN)) * PROBE_GAINS[0])
+
+
+def test_a_fan_out_whose_first_posts_are_all_throttled_finds_its_share_within_a_second() -> None:
+    # The case that collapsed the first pacer: a shard starting while others have emptied the bucket.
+    clock = FakeClock()
+    paced = pacer(clock)
+    paced.on_throttled(paced.wait())
+    assert paced.rate_per_s == MIN_RATE_PER_S
+    for _ in range(10):
+        clock.now += A_WINDOW
+        paced.on_accepted()
+
+    rate = paced.rate_per_s
+    assert rate is not None and rate > 50
 
 
 def test_the_rate_never_falls_below_the_floor() -> None:
@@ -126,9 +149,8 @@ def test_a_thread_waiting_for_its_slot_gives_up_when_asked_and_takes_no_slot() -
     # At the floor rate a queue of threads can outlast the invocation: each asks its deadline on every nap.
     clock = FakeClock()
     paced = pacer(clock)
-    paced.on_throttled(paced.wait())
-    clock.now += CUT_INTERVAL_S
-    paced.on_throttled(paced.wait())
+    paced.on_throttled(paced.wait())  # nothing let through: the floor, one post per second
+    paced.wait()  # this slot is taken: the next is a second away
     give_up_at = clock.now + 0.12
 
     assert paced.wait_unless(lambda: clock.now >= give_up_at) is None

@@ -135,7 +135,8 @@ class DynamoDBConnectionStore:
             self._write_batch([{"DeleteRequest": {"Key": key}} for key in batch])
         return counted
 
-    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+    def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
+        # `expected` is not needed: a Scan segment's pages hold that segment's items only.
         check_segment(segment, segments)
         request: dict[str, Any] = {
             "TableName": self._table,

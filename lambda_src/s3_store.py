@@ -72,6 +72,18 @@ def membership_key(room: str, connection_id: str) -> str:
     return f"{ROOMS_PREFIX}{room}/{quote(connection_id, safe='')}"
 
 
+LIST_PAGE_KEYS = 1000
+"""ListObjectsV2's largest page (its default `MaxKeys`)."""
+FIRST_PAGE_MARGIN = 1.25
+"""A hinted first page holds this many times the ids expected (and a few more), so that a segment a little above
+its expected size still fits in one request."""
+
+
+def first_page_keys(expected: int) -> int:
+    """`MaxKeys` of the first page of a listing expected to hold about `expected` keys."""
+    return max(1, min(LIST_PAGE_KEYS, int(expected * FIRST_PAGE_MARGIN) + 8))
+
+
 def segment_bound(index: int, segments: int) -> str | None:
     """The key after `connections/` that ends segment `index - 1` and starts (exclusively) segment `index`.
 
@@ -130,10 +142,11 @@ class S3ConnectionStore:
             self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
         return counted
 
-    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+    def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
         check_segment(segment, segments)
         after, through = segment_bound(segment, segments), segment_bound(segment + 1, segments)
-        return self._list_ids(CONNECTIONS_PREFIX, after, through)
+        first_page = LIST_PAGE_KEYS if expected is None else first_page_keys(expected)
+        return self._list_ids(CONNECTIONS_PREFIX, after, through, first_page)
 
     def room_members(self, room: str) -> Iterator[str]:
         return self._list_ids(f"{ROOMS_PREFIX}{room}/")
@@ -196,16 +209,23 @@ class S3ConnectionStore:
             ContentType="application/json",
         )
 
-    def _list_ids(self, prefix: str, after: str | None = None, through: str | None = None) -> Iterator[str]:
-        paginator = self._s3.get_paginator("list_objects_v2")
-        start = {} if after is None else {"StartAfter": prefix + after}
+    def _list_ids(
+        self, prefix: str, after: str | None = None, through: str | None = None, first_page: int = LIST_PAGE_KEYS
+    ) -> Iterator[str]:
+        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": first_page}
+        if after is not None:
+            request["StartAfter"] = prefix + after
         end = None if through is None else prefix + through
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, **start):  # type: ignore[arg-type]
+        while True:
+            page = self._s3.list_objects_v2(**request)
             for item in page.get("Contents", []):
                 key = item["Key"]
                 if end is not None and key > end:
                     return
                 yield unquote(key[len(prefix) :])
+            if not page.get("IsTruncated"):
+                return
+            request = {**request, "MaxKeys": LIST_PAGE_KEYS, "ContinuationToken": page["NextContinuationToken"]}
 
     # --- Presence and history (issue 17) ---
 

@@ -60,7 +60,7 @@ def estimate_connections(store: ConnectionStore) -> int:
     """
     segments = SAMPLE_FIRST_SEGMENTS
     while True:
-        count = sum(1 for _ in store.connection_ids(0, segments))
+        count = sum(1 for _ in store.connection_ids(0, segments, expected=SAMPLE_MIN_IDS))
         if count >= SAMPLE_MIN_IDS or segments == 1:
             return count * segments
         segments = max(1, segments // SAMPLE_STEP)
@@ -82,9 +82,10 @@ def deliver_to_everyone(
     """
     invoker = services.invoker
     shard_size = services.config.shard_size
-    listing = _without(services.store.connection_ids(), exclude)
     if invoker is None or shard_size == 0:
+        listing = _without(services.store.connection_ids(), exclude)
         return deliver(connection_ids=listing, data=data, room=None, services=services, source=source)
+    listing = _without(services.store.connection_ids(expected=shard_size + 1), exclude)
     probe = list(itertools.islice(listing, shard_size + 1))
     if len(probe) <= shard_size:
         return deliver(connection_ids=probe, data=data, room=None, services=services, source=source)
@@ -142,13 +143,21 @@ def on_segment(shard: SegmentShard, services: Services) -> dict[str, Any]:
 def post_segment(shard: SegmentShard, services: Services, source: metrics.Source) -> FanoutSummary:
     """List one segment and deliver it from this invocation; its summary line names the segment and the origin."""
     return deliver(
-        connection_ids=_without(services.store.connection_ids(shard.segment, shard.segments), shard.exclude),
+        connection_ids=_without(
+            services.store.connection_ids(shard.segment, shard.segments, expected=_expected_in_segment(services)),
+            shard.exclude,
+        ),
         data=shard.data,
         room=None,
         services=services,
         source=source,
         log_fields={"segment": shard.segment, "segments": shard.segments, "origin": shard.origin},
     )
+
+
+def _expected_in_segment(services: Services) -> int:
+    # Segments were counted to hold `SEGMENT_FILL` of `SHARD_SIZE` each (`segment_count`).
+    return math.ceil(services.config.shard_size * SEGMENT_FILL)
 
 
 def _without(ids: Iterable[str], exclude: str | None) -> Iterator[str]:

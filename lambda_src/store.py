@@ -102,9 +102,13 @@ class ConnectionStore(Protocol):
         entries (records and memberships) it deleted or found absent: one per record, one per membership it knew of
         (the rate-limit state is not counted)."""
 
-    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+    def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
         """Every stored connection id, or those of one `segment` of `segments`: the segments of one count are
-        disjoint and together list every id, so `segments` invocations can each list their own part."""
+        disjoint and together list every id, so `segments` invocations can each list their own part.
+
+        `expected` (about how many ids the caller expects) changes what is asked, never what is listed: the S3
+        store sizes its first page to it, since a key range's page is cut at 1,000 keys, not at the range's end,
+        and the keys past the end would be fetched and parsed for nothing. DynamoDB's segments need no hint."""
 
     def room_members(self, room: str) -> Iterator[str]:
         """The ids of the room's members."""

@@ -203,7 +203,7 @@ class SampledStore:
         self.ids = ids
         self.listed: list[int] = []
 
-    def connection_ids(self, segment: int = 0, segments: int = 1) -> Iterator[str]:
+    def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
         self.listed.append(segments)
         return (cid for cid in self.ids if zlib.crc32(cid.encode()) % segments == segment)
 

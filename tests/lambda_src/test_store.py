@@ -8,9 +8,11 @@ import pytest
 from lambda_src.s3_store import (
     BASE64_SYMBOLS,
     CONNECTIONS_PREFIX,
+    LIST_PAGE_KEYS,
     S3_DELETE_BATCH,
     S3ConnectionStore,
     connection_key,
+    first_page_keys,
     membership_key,
     segment_bound,
 )
@@ -79,6 +81,34 @@ def test_a_segment_lists_only_its_own_key_range(services: Services, monkeypatch:
         None,
         *(CONNECTIONS_PREFIX + str(segment_bound(k, 4)) for k in (1, 2, 3)),
     ]
+
+
+def test_an_expected_size_sizes_the_first_page_and_the_rest_pages_on_whole(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A range's page is cut at MaxKeys, not at the range's end: without the hint a segment of 1/4,096 of the store
+    # fetched 1,000 keys to keep one or two.
+    ids = [f"c{i:03d}" for i in range(150)]
+    add_connections(services, ids)
+    store = services.store
+    assert isinstance(store, S3ConnectionStore)
+    calls: list[dict[str, object]] = []
+    client = store._s3
+    real = client.list_objects_v2
+
+    def spy(**kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "list_objects_v2", spy)
+
+    assert sorted(store.connection_ids(expected=40)) == ids  # more than expected: nothing is left out
+    assert [call["MaxKeys"] for call in calls] == [first_page_keys(40), LIST_PAGE_KEYS]
+    assert first_page_keys(40) == 58
+    calls.clear()
+    assert sorted(store.connection_ids()) == ids
+    assert [call["MaxKeys"] for call in calls] == [LIST_PAGE_KEYS]
+    assert (first_page_keys(0), first_page_keys(5000)) == (8, LIST_PAGE_KEYS)
 
 
 def test_segment_bounds_rise_and_cut_the_alphabet_evenly() -> None:

@@ -210,6 +210,17 @@ def test_segments_are_disjoint_and_together_list_every_connection(store: Connect
     assert sorted(flat) == sorted(ids)
 
 
+@pytest.mark.parametrize("expected", [1, 50, 5000])
+def test_an_expected_size_changes_no_listing(store: ConnectionStore, expected: int) -> None:
+    ids = [gateway_id() for _ in range(300)]
+    add_many(store, ids)
+
+    listed = [cid for segment in range(3) for cid in store.connection_ids(segment, 3, expected=expected)]
+
+    assert sorted(listed) == sorted(ids)
+    assert sorted(store.connection_ids(expected=expected)) == sorted(ids)
+
+
 def test_segments_share_random_ids_evenly(store: ConnectionStore) -> None:
     ids = [gateway_id() for _ in range(2000)]
     add_many(store, ids)

@@ -8,7 +8,8 @@ another (`bench.swarm`); no latency is injected. Measures, in this order, on one
    and workers) used, per connect. Closed again, and the store empty, before the next.
 2. `@connections` echo, one client: POST a frame to its own `@connections/<id>` (SigV4-signed, keep-alive: the
    Lambda's own `SignedPoster`) and wait for it on the WebSocket, in sequence. Also the round trip through the
-   Lambda: send `{"action":"whoami"}`, wait for the reply the handler posts back.
+   Lambda: send `{"action":"whoami"}`, wait for the reply the handler posts back. And a push's fixed cost: with
+   one client connected, publish to the SNS topic (`util send-data`'s path) and wait for the frame.
 3. broadcast latency: one client sends `{"action":"broadcast"}`; seconds from its send to the last of N clients'
    receipt (the sender included: echo is on). Median over `--repeat`.
 4. idle memory: resident memory of the stack process and its workers with `--idle` connections open.
@@ -20,6 +21,7 @@ Usage: python -m bench.gateway [--connects 500,5000] [--broadcast-sizes 100,1000
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import uuid
@@ -58,6 +60,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--idle", type=positive_int, default=10_000, help="idle connections for the memory figure")
     parser.add_argument("--echo-round-trips", type=positive_int, default=2000, help="@connections round trips to time")
     parser.add_argument("--lambda-round-trips", type=positive_int, default=200, help="whoami round trips to time")
+    parser.add_argument(
+        "--publish-round-trips", type=positive_int, default=10, help="SNS publish -> one client, in sequence"
+    )
     parser.add_argument("--repeat", type=positive_int, default=5, help="broadcasts per audience size")
     parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
     parser.add_argument("--json", type=Path, default=default_json_path("gateway"))
@@ -92,7 +97,9 @@ def measure_connects(stack: StackProcess, swarm: Swarm, count: int) -> dict[str,
     return result
 
 
-def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_round_trips: int) -> dict[str, Any]:
+def measure_echo(
+    stack: StackProcess, swarm: Swarm, round_trips: int, lambda_round_trips: int, publish_round_trips: int
+) -> dict[str, Any]:
     url = stack.outputs["websocket_url"]
     direct = swarm.call(
         "echo_connections",
@@ -104,7 +111,9 @@ def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_rou
     )
     through_lambda = swarm.call("echo_lambda", 120.0, url=url, count=lambda_round_trips)
     stack.wait_for_stored(0, SETTLE_TIMEOUT_S)
+    published = measure_publish(stack, swarm, publish_round_trips)
     return {
+        "sns_publish": published,
         "connections_post": {
             "round_trips": direct["round_trips"],
             "failed": direct["failed"],
@@ -117,6 +126,31 @@ def measure_echo(stack: StackProcess, swarm: Swarm, round_trips: int, lambda_rou
             "per_s": through_lambda["round_trips"] / through_lambda["seconds"],
         },
     }
+
+
+def measure_publish(stack: StackProcess, swarm: Swarm, round_trips: int) -> dict[str, Any]:
+    """`util send-data`'s path to one client, in sequence: SNS publish -> SQS -> the function -> one post.
+
+    The fixed cost of every pushed broadcast (`bench.model` calls it the trigger): the audience is one client, so
+    the listing and posting add a single key and post."""
+    from util.environments import LOCAL_ENV, Outputs
+    from util.send_data import publish
+
+    outputs = Outputs(LOCAL_ENV, stack.outputs, credentials=stack.credentials)
+    grow(stack, swarm, 1)
+    runs = []
+    for _ in range(round_trips):
+        marker = uuid.uuid4().hex
+        swarm.call("arm", BROADCAST_TIMEOUT_S, marker=marker)
+        started = time.monotonic()
+        publish(outputs, json.dumps({"bench": marker}), {})
+        reply = swarm.call("collect", BROADCAST_TIMEOUT_S)
+        if reply["received"] < 1:
+            raise BenchError("a publish did not reach the one client")
+        runs.append(float(reply["last"]) - started)
+    swarm.call("close_all", CONNECT_TIMEOUT_S)
+    stack.wait_for_stored(0, SETTLE_TIMEOUT_S)
+    return {"round_trips": round_trips, "runs_s": runs, "median_s": statistics.median(runs)}
 
 
 def measure_broadcast(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:
@@ -162,6 +196,11 @@ def _client_rss(swarm: Swarm) -> int:
 
 def main() -> None:
     args = _arguments()
+    if args.idle < max(args.broadcast_sizes):
+        # The idle phase opens connections on top of the broadcast's audience; it never closes any.
+        raise BenchError(
+            f"--idle ({args.idle}) must be at least the largest --broadcast-sizes ({max(args.broadcast_sizes)})"
+        )
     raise_open_files_limit(max([args.idle, *args.connects, *args.broadcast_sizes]))
     results: dict[str, Any] = {"connects": [], "broadcast": []}
     # The echo round trips and repeated broadcasts come from one connection as fast as it can send: the benchmark
@@ -173,7 +212,9 @@ def main() -> None:
         for count in args.connects:
             results["connects"].append(measure_connects(stack, swarm, count))
             _progress(f"{count} concurrent connects: {results['connects'][-1]['per_s']:.0f} per second")
-        results["echo"] = measure_echo(stack, swarm, args.echo_round_trips, args.lambda_round_trips)
+        results["echo"] = measure_echo(
+            stack, swarm, args.echo_round_trips, args.lambda_round_trips, args.publish_round_trips
+        )
         _progress(f"@connections echo: {results['echo']['connections_post']['per_s']:.0f} round trips per second")
         for size in sorted(args.broadcast_sizes):
             results["broadcast"].append(measure_broadcast(stack, swarm, size, args.repeat))
@@ -228,6 +269,14 @@ def _print(results: dict[str, Any]) -> None:
                 ("POST @connections -> frame", echo["connections_post"]),
                 ("whoami -> Lambda -> frame", echo["lambda_whoami"]),
             )
+        ]
+        + [
+            [
+                "publish -> SNS -> Lambda -> frame (median)",
+                echo["sns_publish"]["round_trips"],
+                f"{1 / echo['sns_publish']['median_s']:.0f}",
+                f"{echo['sns_publish']['median_s'] * 1000:.2f}",
+            ]
         ],
     )
     print_table(

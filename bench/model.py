@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lambda_src.segments import SAMPLE_FIRST_SEGMENTS, SAMPLE_MIN_IDS, SAMPLE_STEP, segment_count
+
 from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
 
 FULL_VCPU_MB = 1769
@@ -73,6 +75,11 @@ class Platform:
     """The local stack only: cores shared by every role."""
     platform_cpu_per_recipient_s: float = 0.0
     """The local stack only: CPU of every role (workers, gateway, moto) per recipient."""
+    gateway_cpu_per_post_s: float = 0.0
+    """The local stack only: the gateway's CPU per `@connections` post. One event loop serves every post, so
+    posting is a closed loop of the posts in flight through the 20 ms delay, the workers and this one server."""
+    store_cpu_per_key_s: float = 0.0
+    """The local stack only: moto's CPU per listed key (one process renders every page)."""
 
 
 MEASURED_HERE = {
@@ -127,7 +134,7 @@ def local(
         cpu_per_recipient_s=MEASURED_HERE["local_cpu_per_recipient_s"],  # type: ignore[arg-type]
         source="MEASURED_HERE",
     )
-    return Platform(
+    platform = Platform(
         name="local",
         post_latency_s=0.020,
         post_cpu_s=cpu.post_cpu_s * slowdown,
@@ -141,7 +148,10 @@ def local(
         cpu_share=1.0,
         platform_cores=cores,
         platform_cpu_per_recipient_s=cpu.cpu_per_recipient_s * slowdown,
+        gateway_cpu_per_post_s=cpu.gateway_cpu_per_post_s * slowdown,
+        store_cpu_per_key_s=cpu.store_cpu_per_key_s * slowdown,
     )
+    return platform if cpu.trigger_s is None else replace(platform, trigger_s=cpu.trigger_s)
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,10 @@ class LocalCpu:
     cpu_per_recipient_s: float
     """Workers, gateway and moto together."""
     source: str
+    gateway_cpu_per_post_s: float = 0.0
+    store_cpu_per_key_s: float = 0.0
+    trigger_s: float | None = None
+    """From the publish to the frame at one client (SNS -> SQS -> the function -> one post), when measured."""
 
     @classmethod
     def from_gateway(cls, path: Path) -> LocalCpu:
@@ -162,14 +176,23 @@ class LocalCpu:
             row = max(document["results"]["broadcast"], key=lambda r: int(r["clients"]))
             clients = int(row["clients"])
             total_ms = float(row["stack_cpu_ms_per_broadcast"])
-            workers_ms = float(row["stack_cpu_ms_per_broadcast_by_role"]["workers"])
+            by_role = row["stack_cpu_ms_per_broadcast_by_role"]
+            workers_ms, gateway_ms, moto_ms = (float(by_role[role]) for role in ("workers", "gateway", "moto"))
+            publish = document["results"].get("echo", {}).get("sns_publish")
+            trigger_s = float(publish["median_s"]) if publish else None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise BenchError(f"cannot read bench.gateway results from {path}: {type(error).__name__}") from None
         list_s = MEASURED_HERE["list_cpu_per_key_s"]
         return cls(
             post_cpu_s=max(0.0, workers_ms / 1000 / clients - list_s),  # type: ignore[operator]
             cpu_per_recipient_s=total_ms / 1000 / clients,
-            source=f"{path} (broadcast to {clients}: {total_ms:.0f} ms of stack CPU, workers {workers_ms:.0f})",
+            source=f"{path} (broadcast to {clients}: {total_ms:.0f} ms of stack CPU: workers {workers_ms:.0f},"
+            f" gateway {gateway_ms:.0f}, moto {moto_ms:.0f}; publish to one client"
+            f" {'-' if trigger_s is None else f'{trigger_s * 1000:.0f} ms'})",
+            # A broadcast's moto work is its listing (one page of `clients` keys) and a few small requests.
+            gateway_cpu_per_post_s=gateway_ms / 1000 / clients,
+            store_cpu_per_key_s=moto_ms / 1000 / clients,
+            trigger_s=trigger_s,
         )
 
 
@@ -181,21 +204,55 @@ class Settings:
 
 
 def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
-    """Seconds to the last recipient (and the bound that set it) and the AWS cost of one broadcast to `n`."""
+    """Seconds to the last recipient (and the bound that set it) and the AWS cost of one broadcast to `n`.
+
+    A broadcast to everyone larger than `SHARD_SIZE` goes out in segment shards (`lambda_src.segments`): the
+    first invocation lists one page of `SHARD_SIZE` + 1 ids, estimates the audience from samples, and starts one
+    invocation per segment, each listing and posting about `SEGMENT_FILL` x `SHARD_SIZE` ids of its own.
+    """
     share = platform.cpu_share if platform.cpu_share is not None else min(1.0, settings.memory_mb / FULL_VCPU_MB)
-    shard = n if settings.shard_size == 0 else min(n, settings.shard_size)
-    shards = math.ceil(n / shard)
-    per_post_s = max(platform.post_latency_s / settings.concurrency, platform.post_cpu_s / share)
-    pages = math.ceil(n / LIST_PAGE_KEYS)
-    page_s = platform.list_page_latency_s + LIST_PAGE_KEYS * platform.list_cpu_per_key_s / share
-    listing_s = pages * page_s
-    # The last shard is posted by the listing invocation once the listing ends; the others start as their page
-    # arrives. Beyond the concurrency limit, shards queue in waves.
+
+    def page_s(keys: int) -> float:
+        return platform.list_page_latency_s + keys * (
+            platform.list_cpu_per_key_s / share + platform.store_cpu_per_key_s
+        )
+
+    def listing_of(ids: int) -> tuple[int, float]:
+        pages = max(1, math.ceil(ids / LIST_PAGE_KEYS))
+        return pages, (pages - 1) * page_s(LIST_PAGE_KEYS) + page_s(ids - (pages - 1) * LIST_PAGE_KEYS)
+
+    segmented = settings.shard_size > 0 and n > settings.shard_size
+    if segmented:
+        shards = segment_count(n, settings.shard_size)
+        shard = math.ceil(n / shards)
+        sample_ids = _sample_sizes(n)
+        handout_s = page_s(settings.shard_size + 1) + sum(page_s(ids) for ids in sample_ids)
+        pages, segment_listing_s = listing_of(shard)
+        pages = pages * shards + 1 + len(sample_ids)
+        # One moto process renders every segment's pages (AWS lists them in parallel: store_cpu_per_key is 0).
+        listing_s = handout_s + max(segment_listing_s, n * platform.store_cpu_per_key_s)
+        invoke_s = platform.invoke_latency_s
+    else:
+        shards, shard = 1, n
+        pages, listing_s = listing_of(n)
+        segment_listing_s, invoke_s = 0.0, 0.0
+    running = min(shards, platform.max_concurrency)
+    if platform.gateway_cpu_per_post_s > 0:
+        # The local stack: the running shards' posts in flight share one gateway (and a worker process each).
+        throughput = closed_loop_throughput(
+            running * settings.concurrency,
+            platform.post_latency_s,
+            [platform.gateway_cpu_per_post_s, *[platform.post_cpu_s / share / running] * running],
+        )
+        per_post_s = running / throughput
+    else:
+        per_post_s = max(platform.post_latency_s / settings.concurrency, platform.post_cpu_s / share)
+    # Beyond the concurrency limit, shards queue in waves.
     waves = math.ceil(shards / platform.max_concurrency)
     shard_posting_s = shard * per_post_s
     bounds = {
-        "pipeline": listing_s + (platform.invoke_latency_s if shards > 1 else 0.0) + shard_posting_s,
-        "concurrency": waves * (platform.invoke_latency_s + shard_posting_s),
+        "pipeline": listing_s + invoke_s + shard_posting_s,
+        "concurrency": waves * (invoke_s + segment_listing_s + shard_posting_s),
         "quota": max(0.0, n - platform.quota_burst) / platform.quota_rate_per_s if platform.quota_rate_per_s else 0.0,
         "platform CPU": (
             n * platform.platform_cpu_per_recipient_s / platform.platform_cores if platform.platform_cores else 0.0
@@ -204,13 +261,13 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
     dominant = max(bounds, key=lambda name: bounds[name])
     seconds = platform.trigger_s + bounds[dominant]
     if dominant == "pipeline" and listing_s > shard_posting_s:
-        dominant = "listing"  # one invocation lists page after page; the shards finish as fast as it lists
-    # Shards are billed for their posting; when the quota paces them, the ones running at once all last as long.
-    running = min(shards, platform.max_concurrency)
-    billed_s = max(shards * shard_posting_s, running * bounds["quota"]) + listing_s
+        dominant = "listing"  # the listing, not the posting, is most of the way to the last recipient
+    # Shards are billed for their listing and posting; when the quota paces them, the ones running at once all
+    # last as long.
+    billed_s = max(shards * (segment_listing_s + shard_posting_s), running * bounds["quota"]) + listing_s
     gb_s = billed_s * settings.memory_mb / 1024
     cost = {
-        "lambda_requests_usd": (shards + 1) * 0.20 / 1e6,
+        "lambda_requests_usd": (shards + 1 if segmented else 1) * 0.20 / 1e6,
         "lambda_compute_usd": gb_s * 0.0000166667,
         "messages_usd": n * 1.00 / 1e6,
         "listing_usd": pages * 0.005 / 1000,
@@ -226,6 +283,31 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
         "cost_usd": cost,
         "total_usd": sum(cost.values()),
     }
+
+
+def _sample_sizes(n: int) -> list[int]:
+    """The ids each of the estimate's samples lists (`segments.estimate_connections`), for an audience of n."""
+    sizes, segments = [], SAMPLE_FIRST_SEGMENTS
+    while True:
+        sizes.append(n // segments)
+        if sizes[-1] >= SAMPLE_MIN_IDS or segments == 1:
+            return sizes
+        segments = max(1, segments // SAMPLE_STEP)
+
+
+def closed_loop_throughput(customers: int, delay_s: float, demands_s: list[float]) -> float:
+    """Requests per second of `customers` requests in flight, each spending `delay_s` in a pure delay (the added
+    latency) and `demands_s[i]` at single-server station i (the gateway's event loop, each worker's GIL).
+
+    Exact mean value analysis of a closed product-form network (Reiser and Lavenberg, 1980): below saturation it
+    is customers / (delay + demands), near it the queues at the busiest station, at it 1 / max(demands)."""
+    queues = [0.0] * len(demands_s)
+    throughput = 0.0
+    for population in range(1, customers + 1):
+        residence = [demand * (1 + queue) for demand, queue in zip(demands_s, queues, strict=True)]
+        throughput = population / (delay_s + sum(residence))
+        queues = [throughput * r for r in residence]
+    return throughput
 
 
 def recommend(n: int, platform: Platform) -> tuple[Settings, dict[str, Any]]:

@@ -228,6 +228,33 @@ def test_settings_the_stack_refuses_end_in_one_error_line_naming_them(tmp_path: 
     assert not (tmp_path / "x.json").exists()
 
 
+def test_an_idle_count_below_the_broadcast_audience_is_refused_before_any_stack_starts(tmp_path: Path) -> None:
+    # The idle phase only ever opens connections: it would wait for a store that never shrinks to the count.
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.gateway",
+            "--broadcast-sizes",
+            "1000",
+            "--idle",
+            "10",
+            "--json",
+            str(tmp_path / "x.json"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [
+        "error: --idle (10) must be at least the largest --broadcast-sizes (1000)"
+    ]
+
+
 def test_metrics_import_times_the_handler_at_both_revisions_and_each_emitter(tmp_path: Path) -> None:
     document = run_bench("metrics_import", tmp_path / "metrics_import.json", "--baseline", "HEAD", "--runs", "1")
 

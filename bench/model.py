@@ -247,12 +247,14 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
         per_post_s = running / throughput
     else:
         per_post_s = max(platform.post_latency_s / settings.concurrency, platform.post_cpu_s / share)
-    # Beyond the concurrency limit, shards queue in waves.
+    # Beyond the concurrency limit, shards queue in waves. A wave's segments list at once: in parallel on AWS,
+    # one after another in the local stack's one moto process.
     waves = math.ceil(shards / platform.max_concurrency)
+    wave_listing_s = segment_listing_s + (running - 1) * shard * platform.store_cpu_per_key_s if segmented else 0.0
     shard_posting_s = shard * per_post_s
     bounds = {
         "pipeline": listing_s + invoke_s + shard_posting_s,
-        "concurrency": waves * (invoke_s + segment_listing_s + shard_posting_s),
+        "concurrency": waves * (invoke_s + wave_listing_s + shard_posting_s),
         "quota": max(0.0, n - platform.quota_burst) / platform.quota_rate_per_s if platform.quota_rate_per_s else 0.0,
         "platform CPU": (
             n * platform.platform_cpu_per_recipient_s / platform.platform_cores if platform.platform_cores else 0.0

@@ -118,6 +118,8 @@ def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path
         "50",
         "--lambda-round-trips",
         "5",
+        "--publish-round-trips",
+        "3",
         "--repeat",
         "2",
     )
@@ -137,6 +139,9 @@ def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path
     assert (direct["round_trips"], direct["failed"]) == (50, 0)
     assert positive(direct["per_s"])
     assert results["echo"]["lambda_whoami"]["round_trips"] == 5
+    published = results["echo"]["sns_publish"]
+    assert (published["round_trips"], len(published["runs_s"])) == (3, 3)
+    assert published["median_s"] == sorted(published["runs_s"])[1]
     assert [row["clients"] for row in results["broadcast"]] == [5, 10]
     for row in results["broadcast"]:
         assert len(row["runs_s"]) == 2

@@ -87,19 +87,8 @@ class Shard:
     """The request id of the invocation that split the fan-out, to follow a broadcast through the logs."""
 
     def to_event(self) -> bytes:
-        return json.dumps(
-            {
-                "source": SHARD_EVENT_SOURCE,
-                "shard": {
-                    "index": self.index,
-                    "room": self.room,
-                    "origin": self.origin,
-                    "data": base64.b64encode(self.data).decode("ascii"),
-                    "connectionIds": list(self.connection_ids),
-                },
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
+        fields = {"index": self.index, "room": self.room, "origin": self.origin}
+        return _internal_event(SHARD_EVENT_SOURCE, "shard", fields, self.data, self.connection_ids)
 
 
 @dataclass(frozen=True)
@@ -115,19 +104,8 @@ class Continuation:
     """1 for the first continuation of a fan-out, 2 for the continuation of that one, and so on."""
 
     def to_event(self) -> bytes:
-        return json.dumps(
-            {
-                "source": CONTINUATION_EVENT_SOURCE,
-                "continuation": {
-                    "hop": self.hop,
-                    "room": self.room,
-                    "origin": self.origin,
-                    "data": base64.b64encode(self.data).decode("ascii"),
-                    "connectionIds": list(self.connection_ids),
-                },
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
+        fields = {"hop": self.hop, "room": self.room, "origin": self.origin}
+        return _internal_event(CONTINUATION_EVENT_SOURCE, "continuation", fields, self.data, self.connection_ids)
 
 
 @dataclass(frozen=True)
@@ -146,19 +124,18 @@ class SegmentShard:
     exclude: str | None = None
 
     def to_event(self) -> bytes:
-        return json.dumps(
-            {
-                "source": SEGMENT_EVENT_SOURCE,
-                "segment": {
-                    "segment": self.segment,
-                    "segments": self.segments,
-                    "origin": self.origin,
-                    "exclude": self.exclude,
-                    "data": base64.b64encode(self.data).decode("ascii"),
-                },
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
+        fields = {"segment": self.segment, "segments": self.segments, "origin": self.origin, "exclude": self.exclude}
+        return _internal_event(SEGMENT_EVENT_SOURCE, "segment", fields, self.data)
+
+
+def _internal_event(
+    source: str, key: str, fields: Mapping[str, object], data: bytes, ids: tuple[str, ...] | None = None
+) -> bytes:
+    """The event one invocation of the function sends another: `{"source": ..., key: {fields, data, ids}}`."""
+    body: dict[str, object] = {**fields, "data": base64.b64encode(data).decode("ascii")}
+    if ids is not None:
+        body["connectionIds"] = list(ids)
+    return json.dumps({"source": source, key: body}, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -270,32 +247,27 @@ def _parse_push(records: object) -> PushRequest | UnknownEvent:
 def _parse_shard(shard: object) -> Shard | UnknownEvent:
     if not isinstance(shard, Mapping):
         return UnknownEvent("shard event without shard")
-    ids = shard.get("connectionIds")
     index, room = shard.get("index"), shard.get("room")
-    try:
-        data = base64.b64decode(str(shard.get("data")), validate=True)
-    except binascii.Error:
-        return UnknownEvent("shard data is not base64")
-    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        return UnknownEvent("shard connectionIds is not a list of strings")
+    parsed = _data_and_ids(shard, "shard")
+    if isinstance(parsed, UnknownEvent):
+        return parsed
+    data, ids = parsed
     if not (isinstance(index, int) and (room is None or isinstance(room, str))):
         return UnknownEvent("shard index or room malformed")
-    return Shard(index, data, tuple(ids), room, _str_or_none(shard.get("origin")))
+    return Shard(index, data, ids, room, _str_or_none(shard.get("origin")))
 
 
 def _parse_continuation(continuation: object) -> Continuation | UnknownEvent:
     if not isinstance(continuation, Mapping):
         return UnknownEvent("continuation event without continuation")
-    ids, hop, room = continuation.get("connectionIds"), continuation.get("hop"), continuation.get("room")
-    try:
-        data = base64.b64decode(str(continuation.get("data")), validate=True)
-    except binascii.Error:
-        return UnknownEvent("continuation data is not base64")
-    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        return UnknownEvent("continuation connectionIds is not a list of strings")
+    hop, room = continuation.get("hop"), continuation.get("room")
+    parsed = _data_and_ids(continuation, "continuation")
+    if isinstance(parsed, UnknownEvent):
+        return parsed
+    data, ids = parsed
     if not (_int_or(hop, 0) >= 1 and (room is None or isinstance(room, str))):
         return UnknownEvent("continuation hop or room malformed")
-    return Continuation(data, tuple(ids), room, _str_or_none(continuation.get("origin")), _int_or(hop, 1))
+    return Continuation(data, ids, room, _str_or_none(continuation.get("origin")), _int_or(hop, 1))
 
 
 def _parse_segment(segment: object) -> SegmentShard | UnknownEvent:
@@ -306,11 +278,28 @@ def _parse_segment(segment: object) -> SegmentShard | UnknownEvent:
         return UnknownEvent("segment index or count malformed")
     if not (exclude is None or isinstance(exclude, str)):
         return UnknownEvent("segment exclude is not a string")
-    try:
-        data = base64.b64decode(str(segment.get("data")), validate=True)
-    except binascii.Error:
-        return UnknownEvent("segment data is not base64")
+    data = _data(segment, "segment")
+    if isinstance(data, UnknownEvent):
+        return data
     return SegmentShard(index, total, data, _str_or_none(segment.get("origin")), exclude)
+
+
+def _data(body: Mapping[str, Any], what: str) -> bytes | UnknownEvent:
+    try:
+        return base64.b64decode(str(body.get("data")), validate=True)
+    except binascii.Error:
+        return UnknownEvent(f"{what} data is not base64")
+
+
+def _data_and_ids(body: Mapping[str, Any], what: str) -> tuple[bytes, tuple[str, ...]] | UnknownEvent:
+    """An internal event's frame and recipients, or what is wrong with them."""
+    data = _data(body, what)
+    if isinstance(data, UnknownEvent):
+        return data
+    ids = body.get("connectionIds")
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        return UnknownEvent(f"{what} connectionIds is not a list of strings")
+    return data, tuple(ids)
 
 
 def _is_int(value: object) -> TypeGuard[int]:

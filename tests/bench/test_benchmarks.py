@@ -40,6 +40,21 @@ def run_bench(module: str, json_path: Path, *args: str) -> dict[str, Any]:
     return document
 
 
+def run_bench_refused(module: str, json_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A benchmark run that is expected to stop before measuring: its output, and no JSON written."""
+    completed = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(json_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in completed.stderr
+    assert not json_path.exists()
+    return completed
+
+
 def assert_machine_facts(document: dict[str, Any], benchmark: str) -> None:
     assert document["benchmark"] == benchmark
     machine = document["machine"]
@@ -200,59 +215,24 @@ def test_post_cpu_measures_both_posters(tmp_path: Path) -> None:
 def test_bad_arguments_end_in_one_error_line_without_a_traceback(
     module: str, args: list[str], message: str, tmp_path: Path
 ) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(tmp_path / "x.json")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_bench_refused(module, tmp_path / "x.json", *args)
 
     assert completed.returncode == 2
-    assert "Traceback" not in completed.stderr
     assert message in completed.stderr.strip().splitlines()[-1]
-    assert not (tmp_path / "x.json").exists()
 
 
 def test_settings_the_stack_refuses_end_in_one_error_line_naming_them(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.gateway", "--workers", "65", "--json", str(tmp_path / "x.json")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_bench_refused("gateway", tmp_path / "x.json", "--workers", "65")
 
     assert completed.returncode == 1
-    assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines() == [
         "error: stack: bad stack settings: --workers must be between 1 and 64"
     ]
-    assert not (tmp_path / "x.json").exists()
 
 
 def test_an_idle_count_below_the_broadcast_audience_is_refused_before_any_stack_starts(tmp_path: Path) -> None:
     # The idle phase only ever opens connections: it would wait for a store that never shrinks to the count.
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.gateway",
-            "--broadcast-sizes",
-            "1000",
-            "--idle",
-            "10",
-            "--json",
-            str(tmp_path / "x.json"),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_bench_refused("gateway", tmp_path / "x.json", "--broadcast-sizes", "1000", "--idle", "10")
 
     assert completed.returncode == 1
     assert completed.stderr.strip().splitlines() == [

@@ -22,7 +22,7 @@ import string
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 from .rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
@@ -30,6 +30,8 @@ from .store import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, St
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+Result = TypeVar("Result")
 
 CONNECTIONS_PREFIX = "connections/"
 ROOMS_PREFIX = "rooms/"
@@ -176,30 +178,48 @@ class S3ConnectionStore:
         again and retried when another update won the race: concurrent joins and leaves of one connection (two
         invocations) never lose one another. A record already gone (disconnected) is written from the caller's
         copy, as `add` would (`If-None-Match: *`, so a concurrent write is not overwritten)."""
-        from botocore.exceptions import ClientError
+
+        def update(body: bytes | None) -> tuple[bytes, Connection]:
+            current = connection if body is None else Connection.from_json(body)
+            updated = replace(current, rooms=change(current.rooms))
+            return updated.to_json(), updated
 
         key = connection_key(connection.connection_id)
-        for _ in range(RECORD_UPDATE_ATTEMPTS):
+        updated = self._conditional_update(key, RECORD_UPDATE_ATTEMPTS, "application/json", update)
+        if updated is None:
+            raise StoreError(
+                f"the record of {connection.connection_id} kept changing during {RECORD_UPDATE_ATTEMPTS} updates"
+            )
+        return updated
+
+    def _conditional_update(
+        self, key: str, attempts: int, content_type: str, update: Callable[[bytes | None], tuple[bytes | None, Result]]
+    ) -> Result | None:
+        """Write what `update` makes of the object's body (None: no object) only if nobody wrote it since the read:
+        `If-Match` on the ETag read, `If-None-Match: *` when there was none. A lost race (412, 409, 404) reads
+        again and applies `update` to what won, up to `attempts` times; None when every attempt lost. `update`
+        returning no body writes nothing and its result is returned at once."""
+        from botocore.exceptions import ClientError
+
+        for _ in range(attempts):
             condition: dict[str, Any]
             try:
                 response = self._s3.get_object(Bucket=self._bucket, Key=key)
             except self._s3.exceptions.NoSuchKey:
-                current, condition = connection, {"IfNoneMatch": "*"}
+                body, condition = None, {"IfNoneMatch": "*"}
             else:
-                current, condition = Connection.from_json(response["Body"].read()), {"IfMatch": response["ETag"]}
-            updated = replace(current, rooms=change(current.rooms))
+                body, condition = response["Body"].read(), {"IfMatch": response["ETag"]}
+            written, result = update(body)
+            if written is None:
+                return result
             try:
-                self._s3.put_object(
-                    Bucket=self._bucket, Key=key, Body=updated.to_json(), ContentType="application/json", **condition
-                )
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=written, ContentType=content_type, **condition)
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") not in CONDITIONAL_WRITE_LOST:
                     raise
-                continue  # another update of this record landed since the read: apply the change to it
-            return updated
-        raise StoreError(
-            f"the record of {connection.connection_id} kept changing during {RECORD_UPDATE_ATTEMPTS} updates"
-        )
+                continue  # another write landed since the read: apply the update to it
+            return result
+        return None
 
     def _put_record(self, connection: Connection) -> None:
         self._s3.put_object(
@@ -281,30 +301,12 @@ class S3ConnectionStore:
     # --- Rate limiting (issue 15) ---
 
     def admit_message(self, connection_id: str, now_us: int, limit: RateLimit) -> Admission:
-        from botocore.exceptions import ClientError
+        def update(body: bytes | None) -> tuple[bytes | None, Admission]:
+            admission, new_tat_us = decide(None if body is None else int(body), now_us, limit)
+            return (None if new_tat_us is None else str(new_tat_us).encode()), admission
 
-        key = rate_key(connection_id)
-        for _ in range(CONTENDED_ATTEMPTS):
-            condition: dict[str, Any]
-            try:
-                response = self._s3.get_object(Bucket=self._bucket, Key=key)
-            except self._s3.exceptions.NoSuchKey:
-                tat_us, condition = None, {"IfNoneMatch": "*"}
-            else:
-                tat_us, condition = int(response["Body"].read()), {"IfMatch": response["ETag"]}
-            admission, new_tat_us = decide(tat_us, now_us, limit)
-            if new_tat_us is None:
-                return admission
-            try:
-                self._s3.put_object(
-                    Bucket=self._bucket, Key=key, Body=str(new_tat_us).encode(), ContentType="text/plain", **condition
-                )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in CONDITIONAL_WRITE_LOST:
-                    raise
-                continue  # another message of this connection was admitted since the read: decide again
-            return admission
-        return refused_after_contention(limit)
+        admission = self._conditional_update(rate_key(connection_id), CONTENDED_ATTEMPTS, "text/plain", update)
+        return refused_after_contention(limit) if admission is None else admission
 
     # --- Claims (issue 15) ---
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -54,6 +55,34 @@ STORE_IDS = [f"store={kind}" for kind in STORE_KINDS]
 """`@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)`: a stack fixture run once per store.
 Only the modules that run the real handler use it (test_end_to_end, test_sharding): the others run test handlers
 that never touch the store, so a second store would only repeat them."""
+
+
+def sharded_stack_settings(store: str, shard_size: int, workers: int) -> StackSettings:
+    """A stack running the real handler on `store` with the function's `SHARD_SIZE` set."""
+    return stack_settings(
+        handler="lambda_src.app.handler",
+        code_dir=None,
+        workers=workers,
+        store=store,
+        function_environment={"SHARD_SIZE": str(shard_size)},
+    )
+
+
+def function_log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
+    """The function's JSON log lines whose `message` is `message`, shipped to moto's CloudWatch since `since_ms`."""
+    logs = boto3.client("logs", endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")
+    found: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
+    ):
+        for event in page["events"]:
+            try:
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if line.get("message") == message:
+                found.append(line)
+    return found
 
 
 def stack_store(stack: StackThread) -> ConnectionStore:

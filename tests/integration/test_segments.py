@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -19,7 +18,7 @@ from lambda_src.config import STORE_KINDS
 from tests import strict_json
 from util.local.stack import StackThread
 
-from .conftest import STORE_IDS, open_socket, recv_json, run, running_stack, stack_settings
+from .conftest import STORE_IDS, function_log_lines, open_socket, recv_json, run, running_stack, sharded_stack_settings
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -33,31 +32,8 @@ QUIET_S = 1.0
 
 @pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
-    settings = stack_settings(
-        handler="lambda_src.app.handler",
-        code_dir=None,
-        workers=4,
-        store=request.param,
-        function_environment={"SHARD_SIZE": str(SHARD_SIZE)},
-    )
-    with running_stack(settings) as thread:
+    with running_stack(sharded_stack_settings(request.param, SHARD_SIZE, workers=4)) as thread:
         yield thread
-
-
-def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
-    logs = boto3.client("logs", endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")
-    found: list[dict[str, Any]] = []
-    for page in logs.get_paginator("filter_log_events").paginate(
-        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
-    ):
-        for event in page["events"]:
-            try:
-                line = json.loads(event["message"])
-            except ValueError:
-                continue
-            if line.get("message") == message:
-                found.append(line)
-    return found
 
 
 async def _fanout_lines(
@@ -69,7 +45,7 @@ async def _fanout_lines(
     while True:
         lines = [
             line
-            for line in _log_lines(stack, since_ms, "fanout")
+            for line in function_log_lines(stack, since_ms, "fanout")
             if origin is None or origin in (line.get("origin"), line["requestId"])
         ]
         if sum(line["recipients"] for line in lines) >= recipients or time.monotonic() > deadline:
@@ -112,7 +88,7 @@ def test_broadcast_to_everyone_is_listed_by_segment_shards_and_delivered_once(st
             await _exactly_once(sockets, {"n": 1})
 
             fanouts = await _fanout_lines(stack, since_ms, CLIENTS)
-            [segmented] = _log_lines(stack, since_ms, "segmented")
+            [segmented] = function_log_lines(stack, since_ms, "segmented")
             segments = segmented["segments"]
             assert segments >= 2
             assert (segmented["invoked"], segmented["keptLocally"]) == (segments, 0)
@@ -146,11 +122,13 @@ def test_room_broadcast_keeps_id_list_shards(stack: StackThread) -> None:
             await _exactly_once(sockets, {"n": 2})
 
             # The joins' presence frames were sharded too: the broadcast's lines are those of its own request.
-            [sharded] = [line for line in _log_lines(stack, since_ms, "sharded") if line["recipients"] == CLIENTS]
+            [sharded] = [
+                line for line in function_log_lines(stack, since_ms, "sharded") if line["recipients"] == CLIENTS
+            ]
             origin = sharded["requestId"]
             fanouts = await _fanout_lines(stack, since_ms, CLIENTS, origin)
             assert (sharded["recipients"], sharded["shards"]) == (CLIENTS, CLIENTS // SHARD_SIZE)
-            assert _log_lines(stack, since_ms, "segmented") == []
+            assert function_log_lines(stack, since_ms, "segmented") == []
             assert not any("segment" in line for line in fanouts)
             assert sum(line["recipients"] for line in fanouts) == CLIENTS
         finally:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -24,11 +23,12 @@ from util.local.stack import StackThread
 
 from .conftest import (
     STORE_IDS,
+    function_log_lines,
     open_socket,
     recv_json,
     run,
     running_stack,
-    stack_settings,
+    sharded_stack_settings,
     stack_store,
 )
 
@@ -45,19 +45,8 @@ LOG_WAIT_S = 30.0
 
 @pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
-    settings = stack_settings(
-        handler="lambda_src.app.handler",
-        code_dir=None,
-        workers=6,
-        store=request.param,
-        function_environment={"SHARD_SIZE": str(SHARD_SIZE)},
-    )
-    with running_stack(settings) as thread:
+    with running_stack(sharded_stack_settings(request.param, SHARD_SIZE, workers=6)) as thread:
         yield thread
-
-
-def _client(stack: StackThread, service: str) -> Any:
-    return boto3.client(service, endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")  # type: ignore[call-overload]
 
 
 def _plant_stale_records(stack: StackThread) -> None:
@@ -68,22 +57,6 @@ def _plant_stale_records(stack: StackThread) -> None:
 
 def _stored_ids(stack: StackThread) -> set[str]:
     return set(stack_store(stack).connection_ids())
-
-
-def _log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
-    logs = _client(stack, "logs")
-    found: list[dict[str, Any]] = []
-    for page in logs.get_paginator("filter_log_events").paginate(
-        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
-    ):
-        for event in page["events"]:
-            try:
-                line = json.loads(event["message"])
-            except ValueError:
-                continue
-            if line.get("message") == message:
-                found.append(line)
-    return found
 
 
 async def _connect_all(url: str) -> list[ClientConnection]:
@@ -111,11 +84,11 @@ def test_broadcast_to_thousands_is_sharded_delivered_once_and_prunes_gone_ids(st
             assert [frame for frame in pending if frame is not None] == []
 
             deadline = time.monotonic() + LOG_WAIT_S
-            summaries = _log_lines(stack, since_ms, "fanout")
+            summaries = function_log_lines(stack, since_ms, "fanout")
             while sum(s["recipients"] for s in summaries) < recipients and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
-                summaries = _log_lines(stack, since_ms, "fanout")
-            [segmented] = _log_lines(stack, since_ms, "segmented")
+                summaries = function_log_lines(stack, since_ms, "fanout")
+            [segmented] = function_log_lines(stack, since_ms, "segmented")
             segments = segmented["segments"]
             assert segmented["invoked"] == segments
             by_segment = [s for s in summaries if "segment" in s]

@@ -137,6 +137,8 @@ variable "create_user_pool" {
   nullable    = false
 }
 
+# 64, where bench.model picks 128 for 1,000-10,000 recipients: that gain rests on an assumed 20 ms @connections
+# latency and 128 threads sharing one vCPU, neither measured on AWS yet (docs/scaling.md, "Terraform defaults").
 variable "fanout_concurrency" {
   description = "Posts to @connections in flight at once during one fan-out (the Lambda's FANOUT_CONCURRENCY)."
   type        = number
@@ -321,8 +323,9 @@ variable "broadcast_throttle_burst" {
   }
 }
 
-# The default is one full vCPU: bench.model's recommendation from 1,000 to 1,000,000 recipients (docs/scaling.md).
-# The store's listing runs in one invocation and takes 3.5x as long at 512 MB, for about the same cost per broadcast.
+# The default is one full vCPU: bench.model's recommendation for audiences of 1,000 to 10,000 (docs/scaling.md),
+# about 30% faster than 512 MB there for 1-2% more cost. Past the @connections quota (100,000 and more) the quota
+# paces every shard and the model picks 512 MB.
 variable "lambda_memory_mb" {
   description = "Memory of the Lambda in MB; CPU grows with it, and fan-out is CPU-bound."
   type        = number

@@ -9,9 +9,13 @@ It serves moto's own WSGI application (`DomainDispatcherApplication(create_backe
 DynamoDB's condition expressions, then writes, without a lock, so two concurrent conditional writes can both
 pass the check (seen here: 2 of 16 `If-Match` PUTs with the same ETag succeeded). S3 and DynamoDB make each
 such write atomic, and the function's rate limit relies on it, so the writes of both services are serialized
-(docs/local-stack.md). The child prints one JSON line, `{"port": N}`, once it listens on HOST:N (a free port),
-and serves until its stdin closes: the stack closes it to stop moto, and a stack that dies closes it too, so no
-moto outlives it.
+(docs/local-stack.md). A second addition only saves CPU: moto's serializer parses every timestamp it has
+formatted as text back with dateutil before formatting it again (per key of a ListObjectsV2 page, 40% of moto's
+CPU of a broadcast to 1,000); `fast_timestamps` parses ISO 8601 text with `datetime.fromisoformat` first, the
+same instant, and leaves anything else to moto.
+
+The child prints one JSON line, `{"port": N}`, once it listens on HOST:N (a free port), and serves until its
+stdin closes: the stack closes it to stop moto, and a stack that dies closes it too, so no moto outlives it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -63,6 +68,30 @@ class AtomicWrites:
             return list(self._app(environ, start_response))
 
 
+def fast_timestamps(original: Callable[[Any], datetime]) -> Callable[[Any], datetime]:
+    """`original` (botocore's `parse_to_aware_datetime`, as moto's serializer calls it) with a fast path for ISO
+    8601 text that names its zone: the same instant in UTC, as botocore gives it, so every format moto writes it
+    in is the same."""
+
+    def parse(value: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return original(value)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)  # botocore answers in UTC, and moto formats as if it were
+        return original(value)
+
+    return parse
+
+
+def install_fast_timestamps() -> None:
+    from moto.core import serialize
+
+    serialize.parse_to_aware_datetime = fast_timestamps(serialize.parse_to_aware_datetime)  # type: ignore[attr-defined,assignment]
+
+
 def serve(host: str) -> None:
     from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -70,6 +99,7 @@ def serve(host: str) -> None:
 
     # werkzeug logs one line per request: far too loud next to the stack's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    install_fast_timestamps()
     app = AtomicWrites(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

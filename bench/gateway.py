@@ -139,7 +139,6 @@ def measure_publish(stack: StackProcess, swarm: Swarm, round_trips: int) -> dict
     outputs = Outputs(LOCAL_ENV, stack.outputs, credentials=stack.credentials)
     grow(stack, swarm, 1)
     runs = []
-    cpu_before = stack.cpu_by_role()
     for _ in range(round_trips):
         marker = uuid.uuid4().hex
         swarm.call("arm", BROADCAST_TIMEOUT_S, marker=marker)
@@ -149,16 +148,9 @@ def measure_publish(stack: StackProcess, swarm: Swarm, round_trips: int) -> dict
         if reply["received"] < 1:
             raise BenchError("a publish did not reach the one client")
         runs.append(float(reply["last"]) - started)
-    stack_cpu = cpu_delta(cpu_before, stack.cpu_by_role())
     swarm.call("close_all", CONNECT_TIMEOUT_S)
     stack.wait_for_stored(0, SETTLE_TIMEOUT_S)
-    return {
-        "round_trips": round_trips,
-        "runs_s": runs,
-        "median_s": statistics.median(runs),
-        # One invocation's fixed cost: a fan-out of one (listing, one post, its log lines and metrics).
-        "stack_cpu_ms_per_publish_by_role": {role: cpu * 1000 / round_trips for role, cpu in stack_cpu.items()},
-    }
+    return {"round_trips": round_trips, "runs_s": runs, "median_s": statistics.median(runs)}
 
 
 def measure_broadcast(stack: StackProcess, swarm: Swarm, size: int, repeat: int) -> dict[str, Any]:

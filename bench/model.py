@@ -80,10 +80,6 @@ class Platform:
     posting is a closed loop of the posts in flight through the 20 ms delay, the workers and this one server."""
     store_cpu_per_key_s: float = 0.0
     """The local stack only: moto's CPU per listed key (one process renders every page)."""
-    invocation_cpu_s: float = 0.0
-    """The local stack only: a worker's fixed CPU per invocation (its log lines, metrics, requests)."""
-    store_cpu_per_invocation_s: float = 0.0
-    """The local stack only: moto's fixed CPU per invocation (a claim, a listing request, the log lines shipped)."""
 
 
 MEASURED_HERE = {
@@ -154,8 +150,6 @@ def local(
         platform_cpu_per_recipient_s=cpu.cpu_per_recipient_s * slowdown,
         gateway_cpu_per_post_s=cpu.gateway_cpu_per_post_s * slowdown,
         store_cpu_per_key_s=cpu.store_cpu_per_key_s * slowdown,
-        invocation_cpu_s=cpu.invocation_cpu_s * slowdown,
-        store_cpu_per_invocation_s=cpu.store_cpu_per_invocation_s * slowdown,
     )
     return platform if cpu.trigger_s is None else replace(platform, trigger_s=cpu.trigger_s)
 
@@ -173,8 +167,6 @@ class LocalCpu:
     store_cpu_per_key_s: float = 0.0
     trigger_s: float | None = None
     """From the publish to the frame at one client (SNS -> SQS -> the function -> one post), when measured."""
-    invocation_cpu_s: float = 0.0
-    store_cpu_per_invocation_s: float = 0.0
 
     @classmethod
     def from_gateway(cls, path: Path) -> LocalCpu:
@@ -188,8 +180,6 @@ class LocalCpu:
             workers_ms, gateway_ms, moto_ms = (float(by_role[role]) for role in ("workers", "gateway", "moto"))
             publish = document["results"].get("echo", {}).get("sns_publish")
             trigger_s = float(publish["median_s"]) if publish else None
-            fixed = (publish or {}).get("stack_cpu_ms_per_publish_by_role", {})
-            fixed_workers_ms, fixed_moto_ms = float(fixed.get("workers", 0.0)), float(fixed.get("moto", 0.0))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise BenchError(f"cannot read bench.gateway results from {path}: {type(error).__name__}") from None
         list_s = MEASURED_HERE["list_cpu_per_key_s"]
@@ -203,9 +193,6 @@ class LocalCpu:
             gateway_cpu_per_post_s=gateway_ms / 1000 / clients,
             store_cpu_per_key_s=moto_ms / 1000 / clients,
             trigger_s=trigger_s,
-            # A publish to one client is a fan-out invocation with nothing to post but one: its fixed cost.
-            invocation_cpu_s=fixed_workers_ms / 1000,
-            store_cpu_per_invocation_s=fixed_moto_ms / 1000,
         )
 
 
@@ -264,22 +251,13 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
     # one after another in the local stack's one moto process.
     waves = math.ceil(shards / platform.max_concurrency)
     wave_listing_s = segment_listing_s + (running - 1) * shard * platform.store_cpu_per_key_s if segmented else 0.0
-    if segmented:
-        # Each invocation's fixed work: its worker's own, and moto's for every invocation of the wave in turn.
-        wave_listing_s += platform.invocation_cpu_s + running * platform.store_cpu_per_invocation_s
     shard_posting_s = shard * per_post_s
     bounds = {
         "pipeline": listing_s + invoke_s + shard_posting_s,
         "concurrency": waves * (invoke_s + wave_listing_s + shard_posting_s),
         "quota": max(0.0, n - platform.quota_burst) / platform.quota_rate_per_s if platform.quota_rate_per_s else 0.0,
         "platform CPU": (
-            (
-                n * platform.platform_cpu_per_recipient_s
-                + (shards + 1 if segmented else 1) * (platform.invocation_cpu_s + platform.store_cpu_per_invocation_s)
-            )
-            / platform.platform_cores
-            if platform.platform_cores
-            else 0.0
+            n * platform.platform_cpu_per_recipient_s / platform.platform_cores if platform.platform_cores else 0.0
         ),
     }
     dominant = max(bounds, key=lambda name: bounds[name])

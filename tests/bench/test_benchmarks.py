@@ -157,9 +157,6 @@ def test_gateway_counts_connects_round_trips_broadcasts_and_idle_memory(tmp_path
     published = results["echo"]["sns_publish"]
     assert (published["round_trips"], len(published["runs_s"])) == (3, 3)
     assert published["median_s"] == sorted(published["runs_s"])[1]
-    fixed = published["stack_cpu_ms_per_publish_by_role"]
-    assert set(fixed) == {"workers", "gateway", "moto"}
-    assert positive(fixed["workers"]), "each publish ran an invocation"
     assert [row["clients"] for row in results["broadcast"]] == [5, 10]
     for row in results["broadcast"]:
         assert len(row["runs_s"]) == 2

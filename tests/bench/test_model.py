@@ -72,22 +72,3 @@ def test_the_local_stacks_segments_of_a_wave_list_one_after_another_in_its_one_m
     keys = math.ceil(10_000 / segments)
     gained = serial["bounds_s"]["concurrency"] - parallel["bounds_s"]["concurrency"]
     assert gained == pytest.approx(math.ceil(segments / 4) * 4 * keys * 0.00015)
-
-
-def test_each_segment_invocations_fixed_cost_adds_to_its_wave_and_moto_serves_the_waves_in_turn() -> None:
-    without = LocalCpu(post_cpu_s=0.0001, cpu_per_recipient_s=0.0005, source="test", gateway_cpu_per_post_s=0.0002)
-    fixed = replace(without, invocation_cpu_s=0.010, store_cpu_per_invocation_s=0.005)
-    settings = Settings(shard_size=250)
-
-    added = (
-        predict(10_000, settings, local(measured=fixed))["bounds_s"]["concurrency"]
-        - predict(10_000, settings, local(measured=without))["bounds_s"]["concurrency"]
-    )
-
-    waves = math.ceil(segment_count(10_000, 250) / 4)
-    assert added == pytest.approx(waves * (0.010 + 4 * 0.005))
-    # One invocation has no waves: its fixed cost is in the trigger the publish round trip measured.
-    unsegmented = Settings(shard_size=0)
-    assert predict(10_000, unsegmented, local(measured=fixed))["bounds_s"]["pipeline"] == pytest.approx(
-        predict(10_000, unsegmented, local(measured=without))["bounds_s"]["pipeline"]
-    )

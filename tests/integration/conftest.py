@@ -80,7 +80,7 @@ def function_log_lines(stack: StackThread, since_ms: int, message: str) -> list[
                 line = json.loads(event["message"])
             except ValueError:
                 continue
-            if line.get("message") == message:
+            if isinstance(line, dict) and line.get("message") == message:
                 found.append(line)
     return found
 

@@ -10,13 +10,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 
 from util.local.stack import StackThread
 
-from .conftest import open_socket, recv_json, run, running_stack, stack_settings
+from .conftest import function_log_lines, open_socket, recv_json, run, running_stack, stack_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
 
@@ -38,22 +37,6 @@ def stack() -> Iterator[StackThread]:
     )
     with running_stack(settings) as thread:
         yield thread
-
-
-def _fanout_lines(stack: StackThread, since_ms: int) -> list[dict[str, Any]]:
-    logs = boto3.client("logs", endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")
-    found = []
-    for page in logs.get_paginator("filter_log_events").paginate(
-        logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
-    ):
-        for event in page["events"]:
-            try:
-                line = json.loads(event["message"])
-            except ValueError:
-                continue
-            if isinstance(line, dict) and line.get("message") == "fanout":
-                found.append(line)
-    return found
 
 
 async def _next_frame_or_none(socket: ClientConnection) -> Any:
@@ -80,10 +63,10 @@ def test_a_throttled_broadcast_reaches_every_client_exactly_once_and_reports_the
             assert [frame for frame in pending if frame is not None] == []
 
             deadline = time.monotonic() + LOG_WAIT_S
-            summaries = _fanout_lines(stack, since_ms)
+            summaries = function_log_lines(stack, since_ms, "fanout")
             while sum(s["delivered"] for s in summaries) < CLIENTS and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
-                summaries = _fanout_lines(stack, since_ms)
+                summaries = function_log_lines(stack, since_ms, "fanout")
             # A broadcast to everyone is split into segments of about 80% of SHARD_SIZE (lambda_src/segments.py).
             # A segment paced down far enough meets its deadline and hands the rest to a continuation, whose line
             # counts those recipients again: the first lines hold every recipient once, and nothing is dropped.

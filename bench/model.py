@@ -29,15 +29,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lambda_src.segments import SAMPLE_FIRST_SEGMENTS, SAMPLE_MIN_IDS, SAMPLE_STEP, segment_count
+from lambda_src.s3_store import LIST_PAGE_KEYS
+from lambda_src.segments import SAMPLE_MIN_IDS, sample_segment_counts, segment_count
 
 from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
 
 FULL_VCPU_MB = 1769
 """Lambda allocates CPU in proportion to memory; at 1,769 MB a function has one full vCPU (Lambda developer guide,
 "Configuring Lambda function memory")."""
-LIST_PAGE_KEYS = 1000
-"""S3 ListObjectsV2 returns at most 1,000 keys a page."""
 
 AWS_SOURCES = {
     "quotas": "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html (account throttle 10,000 rps,"
@@ -289,12 +288,12 @@ def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
 
 def _sample_sizes(n: int) -> list[int]:
     """The ids each of the estimate's samples lists (`segments.estimate_connections`), for an audience of n."""
-    sizes, segments = [], SAMPLE_FIRST_SEGMENTS
-    while True:
+    sizes = []
+    for segments in sample_segment_counts():
         sizes.append(n // segments)
-        if sizes[-1] >= SAMPLE_MIN_IDS or segments == 1:
-            return sizes
-        segments = max(1, segments // SAMPLE_STEP)
+        if sizes[-1] >= SAMPLE_MIN_IDS:
+            break
+    return sizes
 
 
 def closed_loop_throughput(customers: int, delay_s: float, demands_s: list[float]) -> float:

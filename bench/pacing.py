@@ -90,12 +90,12 @@ def run(scenario: Scenario, lanes: int, latency_s: float, stagger_s: float) -> d
         def lane() -> None:
             while next(taken) < size:  # each recipient to one lane
                 while True:
-                    sent_at = pacer.wait()
+                    pacer.wait()
                     time.sleep(latency_s)
                     if answers.post():
                         pacer.on_accepted()
                         break
-                    pacer.on_throttled(sent_at)
+                    pacer.on_throttled()
 
         threads = [threading.Thread(target=lane) for _ in range(min(lanes, size))]
         for thread in threads:

@@ -172,14 +172,13 @@ def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: QuotaPacer, ex
 def _post_paced(poster: Poster, pacer: QuotaPacer, connection_id: str, data: bytes) -> PostResult:
     # Throttled posts go round again at the pacer's (lower) rate: a 429 is the quota speaking, not the recipient.
     while not deadline.near(DEADLINE_MARGIN_MS):
-        sent_at = pacer.wait_unless(lambda: deadline.near(DEADLINE_MARGIN_MS))
-        if sent_at is None:
+        if pacer.wait_unless(lambda: deadline.near(DEADLINE_MARGIN_MS)) is None:
             break
         result = _post_guarded(poster, connection_id, data)
         if result.outcome is not Outcome.THROTTLED:
             pacer.on_accepted()
             return result
-        pacer.on_throttled(sent_at)
+        pacer.on_throttled()
     return UNFINISHED
 
 

@@ -46,8 +46,8 @@ JITTER = 0.2
 class QuotaPacer:
     """Spaces the posts of one fan-out: `wait()` before each post, then `on_accepted()` or `on_throttled()`.
 
-    Thread-safe. Until the first 429 `wait()` returns at once. `wait()` returns the post's send time (the caller
-    hands it back to `on_throttled`, which keeps it for the log's sake only: the windows decide).
+    Thread-safe. Until the first 429 `wait()` returns at once. Which window an answer falls in decides, not when
+    its post went out, so the answers carry no send time.
     """
 
     def __init__(
@@ -79,7 +79,7 @@ class QuotaPacer:
         return self._rate
 
     def wait(self) -> float:
-        """Block until this thread's post may go out; returns the time it goes out (for `on_throttled`)."""
+        """Block until this thread's post may go out; returns the time it goes out."""
         sent_at = self.wait_unless(lambda: False)
         assert sent_at is not None  # never given up
         return sent_at
@@ -111,8 +111,8 @@ class QuotaPacer:
                     delay = self._next_at - now
                 self._sleep(min(delay, MAX_NAP_S))
 
-    def on_throttled(self, sent_at: float) -> None:
-        """The post sent at `sent_at` answered 429."""
+    def on_throttled(self) -> None:
+        """A post was answered 429."""
         with self._lock:
             self.throttled += 1
             now = self._clock()

@@ -58,12 +58,21 @@ def estimate_connections(store: ConnectionStore) -> int:
     at a million connections), and each next one is 8 times larger, so a small store costs a few small requests
     and the last sample is exact.
     """
-    segments = SAMPLE_FIRST_SEGMENTS
-    while True:
+    count = 0
+    for segments in sample_segment_counts():
         count = sum(1 for _ in store.connection_ids(0, segments, expected=SAMPLE_MIN_IDS))
-        if count >= SAMPLE_MIN_IDS or segments == 1:
+        if count >= SAMPLE_MIN_IDS:
             return count * segments
+    return count  # the last sample is the whole store
+
+
+def sample_segment_counts() -> Iterator[int]:
+    """The segment counts the estimate samples segment 0 of, in turn: 4,096, 512, 64, 8, then 1 (the whole store)."""
+    segments = SAMPLE_FIRST_SEGMENTS
+    while segments > 1:
+        yield segments
         segments = max(1, segments // SAMPLE_STEP)
+    yield 1
 
 
 def segment_count(estimate: int, shard_size: int) -> int:

@@ -60,7 +60,7 @@ def test_the_first_429_paces_at_the_share_the_quota_let_through_less_the_drain_w
     for _ in range(300):
         paced.wait()  # answered 429: they do not count as let through
     clock.now += 0.5  # 400 posts let through in half a second: 800 per second
-    paced.on_throttled(clock.now)
+    paced.on_throttled()
 
     assert paced.rate_per_s == pytest.approx(800 * (1 - DRAIN))
     clock.slept.clear()
@@ -81,7 +81,7 @@ def paced_at(clock: FakeClock, rate: int) -> QuotaPacer:
     paced = pacer(clock)
     accepted(paced, rate)
     clock.now += 1.0
-    paced.on_throttled(clock.now)
+    paced.on_throttled()
     return paced
 
 
@@ -90,7 +90,7 @@ def test_a_window_with_a_429_paces_at_the_posts_accepted_in_that_window() -> Non
     paced = paced_at(clock, 1000)
     for _ in range(30):  # 30 accepted and one 429 in the next window (0.2 s): a share of 150 per second
         paced.on_accepted()
-    paced.on_throttled(clock.now)
+    paced.on_throttled()
     clock.now += 2 * WINDOW_S
     paced.on_accepted()
 
@@ -113,7 +113,7 @@ def test_windows_without_a_429_raise_the_pace_by_the_gains_in_turn_and_a_429_sta
         expected.append(expected[-1] * gain)
     assert rates == pytest.approx(expected)
 
-    paced.on_throttled(clock.now)
+    paced.on_throttled()
     clock.now += A_WINDOW
     paced.on_accepted()  # the throttled window: a share of 1 post in one window
     clock.now += A_WINDOW
@@ -125,7 +125,8 @@ def test_a_fan_out_whose_first_posts_are_all_throttled_finds_its_share_within_a_
     # The case that collapsed the first pacer: a shard starting while others have emptied the bucket.
     clock = FakeClock()
     paced = pacer(clock)
-    paced.on_throttled(paced.wait())
+    paced.wait()
+    paced.on_throttled()
     assert paced.rate_per_s == MIN_RATE_PER_S
     for _ in range(10):
         clock.now += A_WINDOW
@@ -139,7 +140,8 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     clock = FakeClock()
     paced = pacer(clock)
     for _ in range(50):
-        paced.on_throttled(paced.wait())  # nothing let through at all
+        paced.wait()
+        paced.on_throttled()  # nothing let through at all
         clock.now += 10.0
 
     assert paced.rate_per_s is not None and paced.rate_per_s >= MIN_RATE_PER_S
@@ -149,7 +151,8 @@ def test_a_thread_waiting_for_its_slot_gives_up_when_asked_and_takes_no_slot() -
     # At the floor rate a queue of threads can outlast the invocation: each asks its deadline on every nap.
     clock = FakeClock()
     paced = pacer(clock)
-    paced.on_throttled(paced.wait())  # nothing let through: the floor, one post per second
+    paced.wait()
+    paced.on_throttled()  # nothing let through: the floor, one post per second
     paced.wait()  # this slot is taken: the next is a second away
     give_up_at = clock.now + 0.12
 

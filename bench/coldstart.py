@@ -4,7 +4,7 @@
   then times `import lambda_src.app` from the unzipped deployment package, as Lambda loads it: compiling the
   sources, since the package carries no bytecode and /var/task is read-only. Median of `--runs` interpreters.
   Also, for context: the same with bytecode cached, and with boto3's own import counted.
-- first-invocation setup: what the first call pays on top (`Config.from_env` and `services.from_config`:
+- first-invocation setup: what the first call pays on top (`Config.from_env` and `wiring.from_config`:
   a boto3 session and the S3 client), in the same fresh interpreters; no network is touched.
 - package: `util lambda-build` (zip size and file count).
 - deploy: `util lambda-deploy local --force` against a moto server holding the function (as tests/util does),
@@ -52,7 +52,7 @@ if sys.argv[1] == "exclude-boto3":
 import lambda_src.app
 imported = time.perf_counter()
 from lambda_src.config import Config
-from lambda_src.services import from_config
+from lambda_src.wiring import from_config
 from_config(Config.from_env())
 ready = time.perf_counter()
 print(json.dumps({

@@ -30,7 +30,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, S3_STORE, STORE_KINDS
+from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
+from lambda_src.store.open import StoreKind
 from util.local.credentials import LocalCredentials
 
 from .children import raise_open_files_limit
@@ -73,7 +74,7 @@ def _arguments() -> argparse.Namespace:
         "--baseline-max", type=positive_int, default=None, help="skip the baseline above this many clients (it is slow)"
     )
     parser.add_argument("--workers", type=positive_int, default=4, help="warm Lambda workers of the stack")
-    parser.add_argument("--store", choices=STORE_KINDS, default=S3_STORE, help="the stack's connection store")
+    parser.add_argument("--store", choices=tuple(StoreKind), default=StoreKind.S3, help="the stack's connection store")
     parser.add_argument(
         "--connections-rate",
         type=positive_int,
@@ -155,7 +156,7 @@ def function_summary(stack: StackProcess, since_ms: int, size: int) -> dict[str,
 
 
 def segment_summary(records: list[dict[str, Any]], fanouts: list[dict[str, Any]]) -> dict[str, Any]:
-    """How a broadcast to everyone was split (lambda_src/segments.py): the `segmented` line's segment count and
+    """How a broadcast to everyone was split (lambda_src/delivery/segments.py): the `segmented` line's segment count and
     estimate, the segments the `fanout` lines name, and how many invocations listed one (each its own)."""
     segmented = [r for r in records if r.get("message") == "segmented"]
     by_segment = [r for r in fanouts if "segment" in r]

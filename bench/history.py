@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lambda_src.config import DEFAULT_HISTORY_PAGE_LIMIT, DEFAULT_HISTORY_SIZE, STORE_KINDS, Config
-from lambda_src.fanout import DELIVERED, PostResult
-from lambda_src.store import Connection
+from lambda_src.aws.posting import DELIVERED, PostResult
+from lambda_src.config import DEFAULT_HISTORY_PAGE_LIMIT, DEFAULT_HISTORY_SIZE, Config
+from lambda_src.store.contract import Connection
+from lambda_src.store.open import StoreKind
 
 from .report import BenchError, default_json_path, parse_sizes, positive_int, print_table, run_main, write_json
 from .store_listing import FILL_THREADS, CountingStore, _stores
@@ -38,7 +39,7 @@ SENDER = "sender="
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[10, 100], help="members of the room")
-    parser.add_argument("--stores", type=_stores, default=list(STORE_KINDS), help="s3,dynamodb")
+    parser.add_argument("--stores", type=_stores, default=list(StoreKind), help="s3,dynamodb")
     parser.add_argument("--broadcasts", type=positive_int, default=20, help="room broadcasts timed per setting")
     parser.add_argument("--json", type=Path, default=default_json_path("history"))
     return parser.parse_args()
@@ -95,7 +96,7 @@ def fill_room(counting: CountingStore, size: int) -> None:
 
 def run_broadcasts(counting: CountingStore, history_size: int, broadcasts: int) -> dict[str, Any]:
     from lambda_src.app import handle
-    from lambda_src.pool import fanout_pool
+    from lambda_src.delivery.pool import fanout_pool
     from lambda_src.services import Services
 
     poster = CountingPoster()

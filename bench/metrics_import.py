@@ -4,7 +4,7 @@
   /var/task) after boto3 and botocore are imported (the runtime has them), from a directory holding only
   `lambda_src`, for this tree and for `--baseline` (a git revision without metrics, taken with `git archive`),
   one run of each in turn.
-- emitters: the same probe importing the hand-written `lambda_src.metrics`, Powertools' `Metrics` and
+- emitters: the same probe importing the hand-written `lambda_src.observability.metrics`, Powertools' `Metrics` and
   aws-embedded-metrics' `metric_scope`, in `--library-python` (an interpreter that has those installed; the
   project does not depend on them). An emitter that does not import there is reported as missing.
 
@@ -37,7 +37,7 @@ exec(sys.argv[1])
 print((time.perf_counter() - started) * 1000)
 """
 EMITTERS = {
-    "hand-written lambda_src.metrics": "import lambda_src.metrics",
+    "hand-written lambda_src.observability.metrics": "import lambda_src.observability.metrics",
     "aws-lambda-powertools Metrics": "from aws_lambda_powertools import Metrics",
     "aws-embedded-metrics metric_scope": "from aws_embedded_metrics import metric_scope",
 }

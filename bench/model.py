@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lambda_src.s3_store import LIST_PAGE_KEYS
-from lambda_src.segments import SAMPLE_MIN_IDS, sample_segment_counts, segment_count
+from lambda_src.delivery.segments import SAMPLE_MIN_IDS, sample_segment_counts, segment_count
+from lambda_src.store.s3 import LIST_PAGE_KEYS
 
 from .report import BenchError, default_json_path, fmt_s, parse_sizes, positive_int, print_table, run_main, write_json
 
@@ -205,7 +205,7 @@ class Settings:
 def predict(n: int, settings: Settings, platform: Platform) -> dict[str, Any]:
     """Seconds to the last recipient (and the bound that set it) and the AWS cost of one broadcast to `n`.
 
-    A broadcast to everyone larger than `SHARD_SIZE` goes out in segment shards (`lambda_src.segments`): the
+    A broadcast to everyone larger than `SHARD_SIZE` goes out in segment shards (`lambda_src.delivery.segments`): the
     first invocation lists one page of `SHARD_SIZE` + 1 ids, estimates the audience from samples, and starts one
     invocation per segment, each listing and posting about `SEGMENT_FILL` x `SHARD_SIZE` ids of its own.
     """

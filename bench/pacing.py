@@ -1,6 +1,6 @@
 """The fan-out's pacer against the stack's own token bucket, with real threads and no stack: shares and 429s.
 
-Each shard is one `lambda_src.pacing.QuotaPacer` shared by `--lanes` threads (the function's lanes); a post
+Each shard is one `lambda_src.delivery.pacing.QuotaPacer` shared by `--lanes` threads (the function's lanes); a post
 waits `--latency-ms` (as the stack's `--latency-ms` does, before the bucket is asked) and is then accepted or
 answered 429 by one `util.local.throttle.TokenBucket.for_rate` (API Gateway's shape: burst = rate / 2) shared
 by every shard. Shards start `--stagger-ms` apart, as segment invocations do while the store is listed. A
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambda_src.pacing import QuotaPacer
+from lambda_src.delivery.pacing import QuotaPacer
 from util.local.throttle import TokenBucket
 
 from .report import BenchError, default_json_path, positive_int, print_table, run_main, write_json

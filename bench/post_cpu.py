@@ -109,8 +109,8 @@ def _boto3(url: str, args: argparse.Namespace) -> dict[str, float]:
 def _signed(url: str, args: argparse.Namespace) -> dict[str, float]:
     import boto3
 
-    from lambda_src.fanout import Outcome
-    from lambda_src.management_api import SignedPoster
+    from lambda_src.aws.management_api import SignedPoster
+    from lambda_src.aws.posting import Outcome
 
     credentials = boto3.Session().get_credentials()
     assert credentials is not None
@@ -123,10 +123,10 @@ def _fan_out(url: str, args: argparse.Namespace) -> dict[str, float]:
 
     import boto3
 
+    from lambda_src.aws.management_api import SignedPoster
     from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
-    from lambda_src.fanout import fan_out
-    from lambda_src.management_api import SignedPoster
-    from lambda_src.pool import fanout_pool
+    from lambda_src.delivery.fanout import fan_out
+    from lambda_src.delivery.pool import fanout_pool
 
     class NoStore:
         def remove(self, connection_ids: list[str], room: str | None = None) -> None:

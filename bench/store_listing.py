@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lambda_src.config import DYNAMODB_STORE, STORE_KINDS
-from lambda_src.store import Connection, ConnectionStore
+from lambda_src.store.contract import Connection, ConnectionStore
+from lambda_src.store.open import StoreKind
 
 from .report import BenchError, default_json_path, parse_sizes, positive_int, print_table, run_main, write_json
 
@@ -31,7 +31,7 @@ REGION = "us-east-1"
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[1000, 10_000, 100_000], help="connections stored")
-    parser.add_argument("--stores", type=_stores, default=list(STORE_KINDS), help="s3,dynamodb")
+    parser.add_argument("--stores", type=_stores, default=list(StoreKind), help="s3,dynamodb")
     parser.add_argument("--segments", type=positive_int, default=10, help="segments of the split listing")
     parser.add_argument("--json", type=Path, default=default_json_path("store_listing"))
     return parser.parse_args()
@@ -39,8 +39,8 @@ def _arguments() -> argparse.Namespace:
 
 def _stores(text: str) -> list[str]:
     kinds = [part.strip() for part in text.split(",") if part.strip()]
-    if not kinds or any(kind not in STORE_KINDS for kind in kinds):
-        raise argparse.ArgumentTypeError(f"stores must be among {', '.join(STORE_KINDS)}, not {text!r}")
+    if not kinds or any(kind not in tuple(StoreKind) for kind in kinds):
+        raise argparse.ArgumentTypeError(f"stores must be among {', '.join(StoreKind)}, not {text!r}")
     return kinds
 
 
@@ -50,13 +50,13 @@ class CountingStore:
     def __init__(self, kind: str, name: str, endpoint_url: str) -> None:
         import boto3
 
-        from lambda_src.stores import open_store
+        from lambda_src.store.open import open_store
         from util.local.aws import EndpointSession, client, create_connections_table
 
         self.requests = 0
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
         session.events.register("before-call", self._count)
-        if kind == DYNAMODB_STORE:
+        if kind == StoreKind.DYNAMODB:
             create_connections_table(client("dynamodb", endpoint_url, REGION), name)
         else:
             client("s3", endpoint_url, REGION).create_bucket(Bucket=name)

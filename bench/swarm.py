@@ -262,8 +262,8 @@ class _SwarmChild:
     async def _op_echo_connections(self, request: dict[str, Any]) -> dict[str, Any]:
         from botocore.credentials import Credentials
 
-        from lambda_src.fanout import Outcome
-        from lambda_src.management_api import SignedPoster
+        from lambda_src.aws.management_api import SignedPoster
+        from lambda_src.aws.posting import Outcome
         from util.local.credentials import LocalCredentials
 
         count = int(request["count"])

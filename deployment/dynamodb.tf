@@ -1,5 +1,5 @@
 # The DynamoDB connection store (connection_store = "dynamodb"): one on-demand table with generic keys
-# pk/sk (lambda_src/dynamodb_store.py; docs/architecture.md has the items). Encrypted, TTL on expiresAt,
+# pk/sk (lambda_src/store/dynamodb.py; docs/architecture.md has the items). Encrypted, TTL on expiresAt,
 # point-in-time recovery as an option. The S3 store is in store.tf; exactly one of the two exists.
 
 resource "aws_dynamodb_table" "connections" {

@@ -61,7 +61,7 @@ data "aws_iam_policy_document" "handler" {
   }
 
   dynamic "statement" {
-    # Exactly the calls of lambda_src/dynamodb_store.py (tests/terraform holds them equal), on the table
+    # Exactly the calls of lambda_src/store/dynamodb.py (tests/terraform holds them equal), on the table
     # alone: it has no index, so no index ARN is granted.
     for_each = aws_dynamodb_table.connections
     content {
@@ -79,7 +79,7 @@ data "aws_iam_policy_document" "handler" {
   }
 
   statement {
-    # Sharded fan-out (lambda_src/sharding.py) and continuations (lambda_src/continuation.py): the function invokes
+    # Sharded fan-out (lambda_src/delivery/sharding.py) and continuations (lambda_src/delivery/continuation.py): the function invokes
     # itself, once per shard and per remainder its deadline left unposted.
     sid       = "InvokeItselfForShards"
     actions   = ["lambda:InvokeFunction"]

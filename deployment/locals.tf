@@ -30,26 +30,26 @@ locals {
   # through the Lambda's environment.
   connections_url = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
 
-  # Key prefixes of the connection store (lambda_src/s3_store.py STORE_PREFIXES): records, room memberships,
-  # rate-limit state, claims of shards and segments (lambda_src/claims.py).
+  # Key prefixes of the connection store (lambda_src/store/s3.py STORE_PREFIXES): records, room memberships,
+  # rate-limit state, claims of shards and segments (lambda_src/delivery/claims.py).
   connections_prefix = "connections/"
   rooms_prefix       = "rooms/"
   rates_prefix       = "rates/"
   claims_prefix      = "claims/"
   store_prefixes     = [local.connections_prefix, local.rooms_prefix, local.rates_prefix, local.claims_prefix]
-  # Room history (lambda_src/s3_store.py HISTORY_PREFIX): one object per message, written and read, never
+  # Room history (lambda_src/store/s3.py HISTORY_PREFIX): one object per message, written and read, never
   # deleted by the function: the lifecycle rule expires it after the retention, rounded up to whole days.
   history_prefix          = "history/"
   history_expiration_days = ceil(var.history_retention_hours / 24)
 
   # Connection records are deleted on $disconnect, which API Gateway delivers only best-effort.
-  # lambda_src/store.py's RECORD_TTL_S is the same time (the DynamoDB store writes it as TTL).
+  # lambda_src/store/contract.py's RECORD_TTL_S is the same time (the DynamoDB store writes it as TTL).
   connection_record_expiration_days = 1
 
-  # The connection store (lambda_src/stores.py): S3 bucket (store.tf) or DynamoDB table (dynamodb.tf).
+  # The connection store (lambda_src/store/open.py): S3 bucket (store.tf) or DynamoDB table (dynamodb.tf).
   use_s3 = var.connection_store == "s3"
 
-  # Key schema and TTL attribute of the table (lambda_src/dynamodb_store.py: PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE).
+  # Key schema and TTL attribute of the table (lambda_src/store/dynamodb.py: PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE).
   table_partition_key = "pk"
   table_sort_key      = "sk"
   table_ttl_attribute = "expiresAt"

@@ -1,10 +1,10 @@
 # What an operator watches (docs/operations.md): one dashboard, and alarms on what means trouble, notifying an
-# optional SNS topic or e-mail address. The function's own metrics are EMF lines (lambda_src/metrics.py) in the
+# optional SNS topic or e-mail address. The function's own metrics are EMF lines (lambda_src/observability/metrics.py) in the
 # namespace `wspush`; their names here must match that module's `Metric` (tests/terraform holds them equal).
 
 locals {
   metrics_namespace = "wspush"
-  # Sources of a fan-out (lambda_src/metrics.py `Source`): the function emits its metrics per source.
+  # Sources of a fan-out (lambda_src/observability/metrics.py `Source`): the function emits its metrics per source.
   fanout_sources = ["broadcast", "push", "shard", "direct", "presence", "continuation"]
 
   # The queue whose depth is charted and alarmed on: the stack's own dead-letter queue (dead_letters.tf), unless

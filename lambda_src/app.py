@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import deadline, logs
-from .authorizer import on_authorize
-from .config import Config, ConfigError
-from .connections import on_connect, on_disconnect
-from .events import (
+from lambda_src.aws import deadline
+from lambda_src.config import Config
+from lambda_src.delivery.segments import on_segment
+from lambda_src.delivery.sharding import on_continuation, on_shard
+from lambda_src.errors import ConfigError, PushFailed
+from lambda_src.handlers.authorize import on_authorize
+from lambda_src.handlers.connection import on_connect, on_disconnect
+from lambda_src.handlers.message import on_message
+from lambda_src.handlers.push import on_push
+from lambda_src.observability import logs
+from lambda_src.protocol.events import (
     AuthorizeRequest,
     ConnectRequest,
     Continuation,
@@ -24,11 +30,8 @@ from .events import (
     Shard,
     parse_event,
 )
-from .push import PushFailed, on_push
-from .routes import on_message
-from .segments import on_segment
-from .services import Services, from_config
-from .sharding import on_continuation, on_shard
+from lambda_src.services import Services
+from lambda_src.wiring import from_config
 
 _services: Services | None = None
 

@@ -1,6 +1,6 @@
 """The Lambda's configuration: environment variables only, read in one place.
 
-- `CONNECTION_STORE` (default `s3`): which connection store, `s3` or `dynamodb` (`STORE_KINDS`).
+- `CONNECTION_STORE` (default `s3`): which connection store, `s3` or `dynamodb` (`store.open.StoreKind`).
 - `CONNECTIONS_BUCKET` (required with `s3`): the S3 bucket of the connection store.
 - `CONNECTIONS_TABLE` (required with `dynamodb`): the DynamoDB table of the connection store.
 - `CONNECTIONS_URL` (required): the `@connections` endpoint,
@@ -49,9 +49,12 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
-from .rate_limit import RateLimit
+from lambda_src.errors import ConfigError
+from lambda_src.store.open import StoreKind
+from lambda_src.store.rate_limit import RateLimit
 
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_SHARD_SIZE = 1000
@@ -73,23 +76,24 @@ MAX_HISTORY_PAGE_LIMIT = 1000
 DEFAULT_PRESENCE_MAX_MEMBERS = 100
 MAX_PRESENCE_MAX_MEMBERS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-AUTH_MODES = ("none", "token", "jwt")
+
+
+class AuthMode(StrEnum):
+    """Values of `AUTH_MODE`: who may connect (the module's docstring says how each mode checks)."""
+
+    NONE = "none"
+    TOKEN = "token"
+    JWT = "jwt"
+
+
 DEFAULT_JWT_LEEWAY_S = 30
 MAX_JWT_LEEWAY_S = 300
 JWKS_WELL_KNOWN_PATH = "/.well-known/jwks.json"
 CONNECT_TOKEN_PLACEHOLDER = "placeholder: set the connect token with aws ssm put-parameter --overwrite"
 """Terraform's initial value of the connect token parameter (deployment/auth.tf): a function reading it fails."""
-S3_STORE = "s3"
-DYNAMODB_STORE = "dynamodb"
-STORE_KINDS = (S3_STORE, DYNAMODB_STORE)
-"""Values of CONNECTION_STORE; deployment/variables.tf validates `connection_store` against the same."""
 STORE_VARIABLE = "CONNECTION_STORE"
-STORE_NAME_VARIABLES = {S3_STORE: "CONNECTIONS_BUCKET", DYNAMODB_STORE: "CONNECTIONS_TABLE"}
+STORE_NAME_VARIABLES = {StoreKind.S3: "CONNECTIONS_BUCKET", StoreKind.DYNAMODB: "CONNECTIONS_TABLE"}
 """The variable naming the store's bucket or table, by store kind."""
-
-
-class ConfigError(ValueError):
-    """An environment variable is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,10 @@ class Config:
     shard_size: int = DEFAULT_SHARD_SIZE
     function_name: str | None = None
     max_rooms_per_connection: int = DEFAULT_MAX_ROOMS_PER_CONNECTION
-    auth_mode: str = "none"
+    auth_mode: AuthMode = AuthMode.NONE
     connect_token_parameter: str | None = None
     jwt: JwtSettings | None = None
-    connection_store: str = S3_STORE
+    connection_store: StoreKind = StoreKind.S3
     connections_table: str = ""
     """The DynamoDB store's table; empty when the store is S3."""
     history_size: int = DEFAULT_HISTORY_SIZE
@@ -134,15 +138,16 @@ class Config:
     @property
     def store_name(self) -> str:
         """The bucket or table of the chosen store."""
-        return self.connections_table if self.connection_store == DYNAMODB_STORE else self.connections_bucket
+        return self.connections_table if self.connection_store == StoreKind.DYNAMODB else self.connections_bucket
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read the configuration; raises `ConfigError` naming the variable that is wrong."""
         env = os.environ if env is None else env
-        store = env.get(STORE_VARIABLE, "").strip().lower() or S3_STORE
-        if store not in STORE_KINDS:
-            raise ConfigError(f"{STORE_VARIABLE} must be one of {', '.join(STORE_KINDS)}, not {store!r}")
+        raw_store = env.get(STORE_VARIABLE, "").strip().lower() or StoreKind.S3
+        if raw_store not in tuple(StoreKind):
+            raise ConfigError(f"{STORE_VARIABLE} must be one of {', '.join(StoreKind)}, not {raw_store!r}")
+        store = StoreKind(raw_store)
         names = {kind: env.get(variable, "").strip() for kind, variable in STORE_NAME_VARIABLES.items()}
         if not names[store]:
             raise ConfigError(f"{STORE_NAME_VARIABLES[store]} is not set ({STORE_VARIABLE} is {store})")
@@ -167,7 +172,7 @@ class Config:
         rate = _float_var(env, "MESSAGE_RATE_PER_S", DEFAULT_MESSAGE_RATE_PER_S, 0.0, MAX_MESSAGE_RATE_PER_S)
         burst = _int_var(env, "MESSAGE_BURST", DEFAULT_MESSAGE_BURST, 1, MAX_MESSAGE_BURST)
         return cls(
-            connections_bucket=names[S3_STORE] if store == S3_STORE else "",
+            connections_bucket=names[StoreKind.S3] if store == StoreKind.S3 else "",
             connections_url=url,
             fanout_concurrency=concurrency,
             log_level=level,
@@ -178,7 +183,7 @@ class Config:
             connect_token_parameter=parameter,
             jwt=jwt,
             connection_store=store,
-            connections_table=names[DYNAMODB_STORE] if store == DYNAMODB_STORE else "",
+            connections_table=names[StoreKind.DYNAMODB] if store == StoreKind.DYNAMODB else "",
             history_size=history_size,
             history_retention_hours=retention,
             history_page_limit=page_limit,
@@ -209,16 +214,17 @@ def _float_var(env: Mapping[str, str], name: str, default: float, low: float, hi
     return value
 
 
-def _auth(env: Mapping[str, str]) -> tuple[str, str | None, JwtSettings | None]:
-    mode = env.get("AUTH_MODE", "").strip().lower() or "none"
-    if mode not in AUTH_MODES:
-        raise ConfigError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
-    if mode == "token":
+def _auth(env: Mapping[str, str]) -> tuple[AuthMode, str | None, JwtSettings | None]:
+    raw = env.get("AUTH_MODE", "").strip().lower() or AuthMode.NONE
+    if raw not in tuple(AuthMode):
+        raise ConfigError(f"AUTH_MODE must be one of {', '.join(AuthMode)}")
+    mode = AuthMode(raw)
+    if mode == AuthMode.TOKEN:
         parameter = env.get("CONNECT_TOKEN_PARAMETER", "").strip()
         if not parameter:
             raise ConfigError("AUTH_MODE=token needs CONNECT_TOKEN_PARAMETER (the SSM parameter holding the token)")
         return mode, parameter, None
-    if mode == "jwt":
+    if mode == AuthMode.JWT:
         issuer = env.get("JWT_ISSUER", "").strip()  # exactly as tokens carry it: Auth0's ends in '/'
 
         audience = env.get("JWT_AUDIENCE", "").strip()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sqs.client import SQSClient
 
-    from lambda_src.store import ConnectionStore
+    from lambda_src.store.contract import ConnectionStore
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
@@ -69,11 +69,10 @@ def cloudfront_client(outputs: Outputs) -> CloudFrontClient:
 
 def connection_store(outputs: Outputs) -> ConnectionStore:
     """The environment's connection store, as the function builds it: its table if it has one, else its bucket."""
-    from lambda_src.config import DYNAMODB_STORE, S3_STORE
-    from lambda_src.stores import open_store
+    from lambda_src.store.open import StoreKind, open_store
 
     table = outputs.get("connections_table")
-    kind, name = (DYNAMODB_STORE, table) if table else (S3_STORE, outputs.require("connections_bucket"))
+    kind, name = (StoreKind.DYNAMODB, table) if table else (StoreKind.S3, outputs.require("connections_bucket"))
     return open_store(kind, name, _EndpointSession(_session(outputs), outputs.get("aws_endpoint_url")))
 
 

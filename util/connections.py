@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lambda_src.protocol import ROOM_PATTERN
-from lambda_src.store import Connection, ConnectionStore
+from lambda_src.protocol.frames import ROOM_PATTERN
+from lambda_src.store.contract import Connection, ConnectionStore
 
 from .clients import connection_store, management_client
 from .console import out

@@ -73,8 +73,8 @@ class DeadLetter:
 
 
 def event_kind(event: Any) -> str:
-    """push, shard, continuation (the sources `lambda_src.events` parses), or unknown."""
-    from lambda_src.events import CONTINUATION_EVENT_SOURCE, SHARD_EVENT_SOURCE
+    """push, shard, continuation (the sources `lambda_src.protocol.events` parses), or unknown."""
+    from lambda_src.protocol.events import CONTINUATION_EVENT_SOURCE, SHARD_EVENT_SOURCE
 
     if not isinstance(event, dict):
         return "unknown"

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lambda_src.handlers.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
 from lambda_src.limits import MAX_MESSAGE_BYTES
-from lambda_src.protocol import ROOM_PATTERN
-from lambda_src.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
+from lambda_src.protocol.frames import ROOM_PATTERN
 
 from .clients import sns_client
 from .console import out, status

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lambda_src.metrics import NAMESPACE, UNITS, Metric
+from lambda_src.observability.metrics import NAMESPACE, UNITS, Metric
 
 from .clients import cloudwatch_client
 from .console import out

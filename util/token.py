@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from lambda_src.config import AuthMode
+
 from .environments import LOCAL_ENV, load_outputs
 from .errors import InputError, UtilError
 from .options import EnvOption, resolve_env
@@ -63,7 +65,8 @@ def command(
     env: EnvOption = None,
 ) -> None:
     """Mint a token from the local stack's issuer and print it, on stdout only, for `util connect --token`."""
-    from lambda_src.identity import InvalidClaims, room_patterns
+    from lambda_src.errors import InvalidClaims
+    from lambda_src.protocol.identity import room_patterns
 
     from .local.issuer import mint
 
@@ -81,7 +84,7 @@ def command(
         raise InputError(f"--room: {error}") from None
     seconds = parse_ttl(ttl)
     outputs = load_outputs(LOCAL_ENV)
-    if outputs.get("auth_mode") != "jwt":
+    if outputs.get("auth_mode") != AuthMode.JWT:
         raise UtilError("the local stack does not verify tokens: restart it with `util local up --auth jwt`")
     key = _private_key(outputs.get("local_issuer_key"))
     token = mint(

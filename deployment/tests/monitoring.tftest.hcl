@@ -1,5 +1,5 @@
 # The dashboard's metrics and each alarm's metric and threshold (deployment/monitoring.tf), on the mocked
-# provider. The metric names of our namespace are held equal to lambda_src/metrics.py by tests/terraform.
+# provider. The metric names of our namespace are held equal to lambda_src/observability/metrics.py by tests/terraform.
 
 mock_provider "aws" {
   source = "./tests/mocks"

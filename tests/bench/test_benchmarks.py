@@ -248,11 +248,11 @@ def test_metrics_import_times_the_handler_at_both_revisions_and_each_emitter(tmp
     assert set(results) == {
         "handler at HEAD",
         "handler, this tree",
-        "hand-written lambda_src.metrics",
+        "hand-written lambda_src.observability.metrics",
         "aws-lambda-powertools Metrics",
         "aws-embedded-metrics metric_scope",
     }
-    for name in ("handler at HEAD", "handler, this tree", "hand-written lambda_src.metrics"):
+    for name in ("handler at HEAD", "handler, this tree", "hand-written lambda_src.observability.metrics"):
         assert positive(results[name]["median_ms"]) and len(results[name]["runs_ms"]) == 1
     # The project's own environment has neither library: they are reported missing, not guessed.
     for name in ("aws-lambda-powertools Metrics", "aws-embedded-metrics metric_scope"):

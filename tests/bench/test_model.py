@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bench.model import LocalCpu, Settings, _sample_sizes, aws, closed_loop_throughput, local, predict
-from lambda_src.segments import estimate_connections, segment_count
+from lambda_src.delivery.segments import estimate_connections, segment_count
 
 
 def test_a_closed_loop_far_below_its_server_is_the_posts_in_flight_over_the_round_trip() -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from lambda_src import limits, protocol, routes
+from lambda_src import limits
+from lambda_src.handlers import message as routes
+from lambda_src.protocol import frames as protocol
 from util import connect
 
 from .conftest import PageOpener

@@ -19,8 +19,8 @@ import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from lambda_src.config import STORE_KINDS
-from lambda_src.store import ConnectionStore
+from lambda_src.store.contract import ConnectionStore
+from lambda_src.store.open import StoreKind
 from tests import strict_json
 from tests.stack_harness import running_stack as harness_running_stack
 from util.local.aws import store_for_outputs
@@ -51,8 +51,8 @@ def stack_settings(**overrides: Any) -> StackSettings:
     return replace(base, **overrides)
 
 
-STORE_IDS = [f"store={kind}" for kind in STORE_KINDS]
-"""`@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)`: a stack fixture run once per store.
+STORE_IDS = [f"store={kind}" for kind in StoreKind]
+"""`@pytest.fixture(scope="module", params=tuple(StoreKind), ids=STORE_IDS)`: a stack fixture run once per store.
 Only the modules that run the real handler use it (test_end_to_end, test_sharding): the others run test handlers
 that never touch the store, so a second store would only repeat them."""
 

@@ -18,8 +18,8 @@ from botocore.config import Config as BotoConfig
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from lambda_src.config import STORE_KINDS
-from lambda_src.store import Connection
+from lambda_src.store.contract import Connection
+from lambda_src.store.open import StoreKind
 from util.local.stack import StackThread
 
 from .conftest import (
@@ -40,7 +40,7 @@ QUIET_S = 0.5
 """How long 'nothing arrives' is watched for, after the sender's own reply proved the fan-out finished."""
 
 
-@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+@pytest.fixture(scope="module", params=tuple(StoreKind), ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
     settings = stack_settings(
         handler="lambda_src.app.handler", code_dir=None, token=TOKEN, workers=2, store=request.param

@@ -67,7 +67,8 @@ def test_a_throttled_broadcast_reaches_every_client_exactly_once_and_reports_the
             while sum(s["delivered"] for s in summaries) < CLIENTS and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
                 summaries = function_log_lines(stack, since_ms, "fanout")
-            # A broadcast to everyone is split into segments of about 80% of SHARD_SIZE (lambda_src/segments.py).
+            # A broadcast to everyone is split into segments of about 80% of SHARD_SIZE
+            # (lambda_src/delivery/segments.py).
             # A segment paced down far enough meets its deadline and hands the rest to a continuation, whose line
             # counts those recipients again: the first lines hold every recipient once, and nothing is dropped.
             first = [s for s in summaries if "continuation" not in s]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from lambda_src.config import STORE_KINDS
+from lambda_src.store.open import StoreKind
 from util.local.stack import StackThread
 
 from .conftest import STORE_IDS, open_socket, recv_json, run, running_stack, stack_settings
@@ -21,7 +21,7 @@ PRESENCE_CAP = 2
 """PRESENCE_MAX_MEMBERS of the test stack: a third member makes the room "large"."""
 
 
-@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+@pytest.fixture(scope="module", params=tuple(StoreKind), ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
     settings = stack_settings(
         handler="lambda_src.app.handler",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from lambda_src.config import STORE_KINDS
+from lambda_src.store.open import StoreKind
 from tests import strict_json
 from util.local.stack import StackThread
 
@@ -30,7 +30,7 @@ QUIET_S = 1.0
 """After every client has the frame: long enough for a second copy, already posted, to arrive."""
 
 
-@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+@pytest.fixture(scope="module", params=tuple(StoreKind), ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
     with running_stack(sharded_stack_settings(request.param, SHARD_SIZE, workers=4)) as thread:
         yield thread

@@ -1,6 +1,6 @@
 """A broadcast to thousands of clients spread over shard invocations of the real handler in the local stack:
 the Lambda invokes itself (`InvocationType=Event`) through the stack's Invoke API, one invocation per segment of
-the store (a broadcast to everyone splits its listing: lambda_src/segments.py), shards run in parallel worker
+the store (a broadcast to everyone splits its listing: lambda_src/delivery/segments.py), shards run in parallel worker
 processes, every client gets the frame exactly once, gone ids are pruned in whichever shard lists them.
 
 Size: SHARDING_CLIENTS (CI: 2000) and SHARDING_SHARD_SIZE (CI: 500); the full run is 5000 and 1000."""
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from lambda_src.config import STORE_KINDS
-from lambda_src.store import Connection
+from lambda_src.store.contract import Connection
+from lambda_src.store.open import StoreKind
 from util.local.stack import StackThread
 
 from .conftest import (
@@ -43,7 +43,7 @@ Their first characters spread them over the listing, so different shards meet th
 LOG_WAIT_S = 30.0
 
 
-@pytest.fixture(scope="module", params=STORE_KINDS, ids=STORE_IDS)
+@pytest.fixture(scope="module", params=tuple(StoreKind), ids=STORE_IDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[StackThread]:
     with running_stack(sharded_stack_settings(request.param, SHARD_SIZE, workers=6)) as thread:
         yield thread

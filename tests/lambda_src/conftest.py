@@ -13,8 +13,9 @@ import pytest
 
 from lambda_src.app import handle
 from lambda_src.config import Config
-from lambda_src.services import Services, from_config
-from lambda_src.store import Connection
+from lambda_src.services import Services
+from lambda_src.store.contract import Connection
+from lambda_src.wiring import from_config
 
 from .connections_server import ConnectionsServer, running_connections_server
 

@@ -6,13 +6,12 @@ import itertools
 
 import boto3
 
-from lambda_src.config import DYNAMODB_STORE, S3_STORE, STORE_KINDS
-from lambda_src.dynamodb_store import DynamoDBConnectionStore
-from lambda_src.store import ConnectionStore
-from lambda_src.stores import open_store
+from lambda_src.store.contract import ConnectionStore
+from lambda_src.store.dynamodb import DynamoDBConnectionStore
+from lambda_src.store.open import StoreKind, open_store
 from util.local.aws import create_connections_table
 
-__all__ = ["STORE_KINDS", "new_store_name", "open_fresh_store"]
+__all__ = ["new_store_name", "open_fresh_store"]
 
 _numbers = itertools.count()
 
@@ -25,10 +24,10 @@ def open_fresh_store(kind: str, endpoint_url: str, **dynamodb_options: object) -
     """A new, empty bucket or table on moto and the store on it; returns (store, bucket or table name)."""
     session = boto3.session.Session(region_name="us-east-1")
     name = new_store_name(kind)
-    if kind == S3_STORE:
+    if kind == StoreKind.S3:
         session.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=name)
         return open_store(kind, name, session), name
-    if kind == DYNAMODB_STORE:
+    if kind == StoreKind.DYNAMODB:
         client = session.client("dynamodb", endpoint_url=endpoint_url)
         create_connections_table(client, name)
         if dynamodb_options:

@@ -8,11 +8,13 @@ from typing import Any
 import jwt
 import pytest
 
-from lambda_src.authorizer import token_of
-from lambda_src.identity import Identity, InvalidClaims, from_authorizer, from_claims
-from lambda_src.jwks import JwksCache
+from lambda_src.auth.jwks import JwksCache
+from lambda_src.auth.tokens import TokenVerifier
+from lambda_src.config import AuthMode
+from lambda_src.errors import InvalidClaims
+from lambda_src.handlers.authorize import token_of
+from lambda_src.protocol.identity import Identity, from_authorizer, from_claims
 from lambda_src.services import Services
-from lambda_src.tokens import TokenVerifier
 
 from .conftest import connect_event, invoke, message_event
 from .connections_server import ConnectionsServer
@@ -31,7 +33,7 @@ def authorizer_event(query: dict[str, str] | None = None, headers: dict[str, str
 
 @pytest.fixture
 def jwt_services(services: Services) -> Services:
-    services.config = replace(services.config, auth_mode="jwt", jwt=SETTINGS)
+    services.config = replace(services.config, auth_mode=AuthMode.JWT, jwt=SETTINGS)
     cache = JwksCache(SETTINGS.jwks_url, fetch=Issuer(public_jwk(EC_KEY, "ec-1")).fetch)
     services.token_verifier = TokenVerifier(SETTINGS, cache)
     return services

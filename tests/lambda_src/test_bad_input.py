@@ -10,8 +10,8 @@ import pytest
 
 from lambda_src.config import DEFAULT_MAX_ROOMS_PER_CONNECTION
 from lambda_src.limits import MAX_MESSAGE_BYTES
-from lambda_src.s3_store import S3ConnectionStore
 from lambda_src.services import Services
+from lambda_src.store.s3 import S3ConnectionStore
 
 from .conftest import add_connections, invoke, message_event
 from .connections_server import ConnectionsServer

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lambda_src.config import Config, ConfigError
-from lambda_src.rate_limit import RateLimit
+from lambda_src.config import Config
+from lambda_src.errors import ConfigError
+from lambda_src.store.rate_limit import RateLimit
 
 BASE = {"CONNECTIONS_BUCKET": "b", "CONNECTIONS_URL": "http://127.0.0.1:1/stage"}
 

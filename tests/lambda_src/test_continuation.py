@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from lambda_src.app import handle
-from lambda_src.continuation import pack
-from lambda_src.events import Continuation, UnknownEvent, parse_event
-from lambda_src.fanout import DEADLINE_MARGIN_MS
+from lambda_src.aws.posting import DEADLINE_MARGIN_MS
+from lambda_src.delivery.continuation import pack
+from lambda_src.delivery.pool import fanout_pool
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
-from lambda_src.pool import fanout_pool
+from lambda_src.protocol.events import Continuation, UnknownEvent, parse_event
 from lambda_src.services import Services
 
 from .conftest import add_connections, message_event, sns_record

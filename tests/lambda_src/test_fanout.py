@@ -10,8 +10,9 @@ from collections.abc import Callable
 import boto3
 import pytest
 
-from lambda_src.fanout import DELIVERED, GONE, PostResult, fan_out
-from lambda_src.pool import fanout_pool
+from lambda_src.aws.posting import DELIVERED, GONE, PostResult
+from lambda_src.delivery.fanout import fan_out
+from lambda_src.delivery.pool import fanout_pool
 from lambda_src.services import Services
 
 from .conftest import add_connections, invoke, message_event, sns_record

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambda_src.protocol import NAME_ALLOWED_FORMAT_CHARS, NAME_REFUSED_CATEGORIES
+from lambda_src.protocol.frames import NAME_ALLOWED_FORMAT_CHARS, NAME_REFUSED_CATEGORIES
 from lambda_src.services import Services
 from tests.strict_json import loads
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from lambda_src.history import OMITTED_TOO_LARGE, page_frame
 from lambda_src.limits import MAX_MESSAGE_BYTES
-from lambda_src.message_ids import make_id
-from lambda_src.store import HistoryEntry
+from lambda_src.protocol.message_ids import make_id
+from lambda_src.rooms.history import OMITTED_TOO_LARGE, page_frame
+from lambda_src.store.contract import HistoryEntry
 
 
 def entry(n: int, data: bytes) -> HistoryEntry:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from lambda_src.http1 import Http1Connection
+from lambda_src.aws.http1 import Http1Connection
 
 HEAD = b"POST /s/@connections/a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
 ACCEPT_TIMEOUT_S = 5.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from botocore.credentials import Credentials
 
-from lambda_src.fanout import Outcome, PostResult
-from lambda_src.management_api import MAX_ATTEMPTS, SignedPoster
+from lambda_src.aws.management_api import MAX_ATTEMPTS, SignedPoster
+from lambda_src.aws.posting import Outcome, PostResult
 from tests.conftest import free_port
 
 from .connections_server import ConnectionsServer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambda_src.message_ids import ID_CHARS, IdGenerator, is_id, make_id, time_ms, time_prefix
+from lambda_src.protocol.message_ids import ID_CHARS, IdGenerator, is_id, make_id, time_ms, time_prefix
 
 
 def test_ids_of_later_milliseconds_sort_after_earlier_ones_as_text() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lambda_src import metrics
-from lambda_src.metrics import NAMESPACE, Metric, Source
+from lambda_src.observability import metrics
+from lambda_src.observability.metrics import NAMESPACE, Metric, Source
 from lambda_src.services import Services
 
 from .conftest import add_connections, connect_event, disconnect_event, invoke, message_event

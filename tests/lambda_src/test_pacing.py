@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from lambda_src import deadline
 from lambda_src.app import handle
-from lambda_src.fanout import DEADLINE_MARGIN_MS
-from lambda_src.pacing import DRAIN, JITTER, MIN_RATE_PER_S, PROBE_GAINS, WINDOW_S, QuotaPacer
+from lambda_src.aws import deadline
+from lambda_src.aws.posting import DEADLINE_MARGIN_MS
+from lambda_src.delivery.pacing import DRAIN, JITTER, MIN_RATE_PER_S, PROBE_GAINS, WINDOW_S, QuotaPacer
 from lambda_src.services import Services
 
 from .conftest import FakeContext, add_connections, invoke, message_event

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lambda_src.identity import Identity
-from lambda_src.message_ids import is_id, time_ms
+from lambda_src.protocol.identity import Identity
+from lambda_src.protocol.message_ids import is_id, time_ms
 from lambda_src.services import Services
 
 from .conftest import add_connections, disconnect_event, invoke, message_event, sns_record

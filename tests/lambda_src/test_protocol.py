@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from lambda_src.protocol import (
-    ErrorCode,
-    ProtocolError,
+from lambda_src.errors import ErrorCode, ProtocolError
+from lambda_src.protocol.frames import (
     encode,
     error_frame,
     message_frame,

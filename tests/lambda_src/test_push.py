@@ -9,10 +9,10 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from lambda_src.app import handler
+from lambda_src.errors import PushFailed
 from lambda_src.limits import MAX_MESSAGE_BYTES
-from lambda_src.push import PushFailed
-from lambda_src.s3_store import S3ConnectionStore
 from lambda_src.services import Services
+from lambda_src.store.s3 import S3ConnectionStore
 from tests.conftest import free_port
 
 from .conftest import FakeContext, add_connections, invoke, sns_record

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from lambda_src.rate_limit import Admission, RateLimit, decide
 from lambda_src.services import Services
+from lambda_src.store.rate_limit import Admission, RateLimit, decide
 
 from .conftest import add_connections, invoke, message_event
 from .connections_server import ConnectionsServer

@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from lambda_src.config import S3_STORE, Config
-from lambda_src.events import SegmentShard, UnknownEvent, parse_event
-from lambda_src.segments import MAX_SEGMENT_SHARDS, estimate_connections, segment_count
-from lambda_src.services import Services, from_config
-from lambda_src.store import MAX_SEGMENTS
+from lambda_src.config import Config
+from lambda_src.delivery.segments import MAX_SEGMENT_SHARDS, estimate_connections, segment_count
+from lambda_src.protocol.events import SegmentShard, UnknownEvent, parse_event
+from lambda_src.services import Services
+from lambda_src.store.contract import MAX_SEGMENTS
+from lambda_src.store.open import StoreKind
+from lambda_src.wiring import from_config
 
 from .conftest import add_connections, invoke, message_event, sns_record
 from .connections_server import ConnectionsServer
-from .stores import STORE_KINDS, open_fresh_store
+from .stores import open_fresh_store
 from .test_sharding import InProcessInvoker
 
 SHARD_SIZE = 20
@@ -35,7 +37,7 @@ def random_ids(count: int, seed: int = 18) -> list[str]:
     return [base64.b64encode(generator.randbytes(9)).decode("ascii") + "=" for _ in range(count)]
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=list(StoreKind))
 def services(
     request: pytest.FixtureRequest,
     moto_endpoint: str,
@@ -46,10 +48,10 @@ def services(
     kind = str(request.param)
     _, name = open_fresh_store(kind, moto_endpoint)
     config = Config(
-        connections_bucket=name if kind == S3_STORE else "",
-        connections_table="" if kind == S3_STORE else name,
+        connections_bucket=name if kind == StoreKind.S3 else "",
+        connections_table="" if kind == StoreKind.S3 else name,
         connections_url=connections_server.url,
-        connection_store=kind,
+        connection_store=StoreKind(kind),
         shard_size=SHARD_SIZE,
     )
     built = from_config(config)

@@ -9,17 +9,18 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 
 import pytest
 
 from lambda_src.app import handle
-from lambda_src.events import Shard, parse_event
+from lambda_src.delivery.pool import fanout_pool
+from lambda_src.delivery.sharding import plan
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
-from lambda_src.logs import JsonFormatter, get_logger
+from lambda_src.observability.logs import JsonFormatter, get_logger
+from lambda_src.protocol.events import Shard, parse_event
 from lambda_src.services import Services
-from lambda_src.sharding import plan
 
 from .conftest import FakeContext, add_connections, invoke, message_event, sns_record
 from .connections_server import ConnectionsServer
@@ -32,7 +33,7 @@ class InProcessInvoker:
 
     def __init__(self, services: Services, fail_shards: int = 0, lose_answers: int = 0, deliveries: int = 1) -> None:
         self.services = services
-        self.pool = ThreadPoolExecutor(4)
+        self.pool = fanout_pool(4)
         self.futures: list[Future[object]] = []
         self.payload_sizes: list[int] = []
         self.fail_shards = fail_shards

@@ -11,7 +11,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from lambda_src.signing import PostSigner
+from lambda_src.aws.signing import PostSigner
 
 SIGNED_AT = datetime.datetime(2026, 12, 2, 3, 4, 5, tzinfo=datetime.UTC)
 

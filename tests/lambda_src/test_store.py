@@ -5,7 +5,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from lambda_src.s3_store import (
+from lambda_src.services import Services
+from lambda_src.store.s3 import (
     BASE64_SYMBOLS,
     CONNECTIONS_PREFIX,
     LIST_PAGE_KEYS,
@@ -16,7 +17,6 @@ from lambda_src.s3_store import (
     membership_key,
     segment_bound,
 )
-from lambda_src.services import Services
 
 from .conftest import add_connections
 

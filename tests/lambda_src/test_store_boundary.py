@@ -7,13 +7,14 @@ import ast
 import re
 from pathlib import Path
 
-from lambda_src import dynamodb_store, s3_store
-from lambda_src.config import STORE_KINDS
-from lambda_src.store import RECORD_TTL_S
+from lambda_src.store import dynamodb as dynamodb_store
+from lambda_src.store import s3 as s3_store
+from lambda_src.store.contract import RECORD_TTL_S
+from lambda_src.store.open import StoreKind
 
-LAMBDA_SRC = Path(dynamodb_store.__file__).parent
+LAMBDA_SRC = Path(dynamodb_store.__file__).parents[1]
 DEPLOYMENT = LAMBDA_SRC.parent / "deployment"
-STORE_IMPLEMENTATIONS = {"s3_store.py", "dynamodb_store.py"}
+STORE_IMPLEMENTATIONS = {"store/s3.py", "store/dynamodb.py"}
 SERVICE_NAMES = re.compile(r"(?i)^(s3|dynamodb)$|mypy_boto3_(s3|dynamodb)|boto3\.dynamodb")
 
 
@@ -37,9 +38,9 @@ def named_services(path: Path) -> list[str]:
 
 def test_no_module_outside_the_store_implementations_names_s3_or_dynamodb_apis() -> None:
     offenders = {
-        path.name: named_services(path)
-        for path in sorted(LAMBDA_SRC.glob("*.py"))
-        if path.name not in STORE_IMPLEMENTATIONS and named_services(path)
+        path.relative_to(LAMBDA_SRC).as_posix(): named_services(path)
+        for path in sorted(LAMBDA_SRC.rglob("*.py"))
+        if path.relative_to(LAMBDA_SRC).as_posix() not in STORE_IMPLEMENTATIONS and named_services(path)
     }
 
     assert offenders == {}
@@ -71,9 +72,9 @@ def test_util_and_bench_name_s3_or_dynamodb_only_to_provision_resources() -> Non
 
 def test_the_check_sees_what_the_implementations_name() -> None:
     # Guards the guard: the implementations do name their service, so the check would catch it anywhere else.
-    assert "call with 's3'" in named_services(LAMBDA_SRC / "s3_store.py")
-    assert "call with 'dynamodb'" in named_services(LAMBDA_SRC / "dynamodb_store.py")
-    assert "from mypy_boto3_dynamodb import" in named_services(LAMBDA_SRC / "dynamodb_store.py")
+    assert "call with 's3'" in named_services(LAMBDA_SRC / "store" / "s3.py")
+    assert "call with 'dynamodb'" in named_services(LAMBDA_SRC / "store" / "dynamodb.py")
+    assert "from mypy_boto3_dynamodb import" in named_services(LAMBDA_SRC / "store" / "dynamodb.py")
 
 
 def _local(name: str) -> str:
@@ -113,7 +114,7 @@ def test_store_kinds_are_the_values_terraform_validates() -> None:
     match = re.search(r"contains\(\[([^\]]*)\], var\.connection_store\)", text)
 
     assert match
-    assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == STORE_KINDS
+    assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == tuple(StoreKind)
 
 
 def test_iam_grants_exactly_the_dynamodb_calls_the_store_makes() -> None:
@@ -132,7 +133,7 @@ def test_iam_grants_exactly_the_dynamodb_calls_the_store_makes() -> None:
 
 
 def test_history_prefix_is_the_one_terraform_scopes_and_expires() -> None:
-    from lambda_src.s3_store import HISTORY_PREFIX
+    from lambda_src.store.s3 import HISTORY_PREFIX
 
     assert _local("history_prefix") == f'"{HISTORY_PREFIX}"'
 

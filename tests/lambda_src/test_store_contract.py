@@ -1,7 +1,7 @@
 """The `ConnectionStore` contract: every implementation passes these, each on a real moto server.
 
 Run against the S3 store and the DynamoDB store alike (the `store` fixture is parametrized by kind); a new
-store joins `STORE_KINDS` and must pass them unchanged.
+store joins `StoreKind` and must pass them unchanged.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lambda_src.message_ids import make_id, time_prefix
-from lambda_src.rate_limit import RateLimit
-from lambda_src.store import Connection, ConnectionStore, HistoryEntry, Member, StoreError
+from lambda_src.errors import StoreError
+from lambda_src.protocol.message_ids import make_id, time_prefix
+from lambda_src.store.contract import Connection, ConnectionStore, HistoryEntry, Member
+from lambda_src.store.open import StoreKind
+from lambda_src.store.rate_limit import RateLimit
 from util.local.ids import gateway_id
 
-from .stores import STORE_KINDS, open_fresh_store
+from .stores import open_fresh_store
 
 pytestmark = pytest.mark.stack
 
@@ -26,7 +28,7 @@ ODD_IDS = ("a/b+c=", "%41", "zzzz", "0", "L0SM9cOFvHcCIhw=", "with space")
 """Ids that must survive any key encoding; API Gateway's are base64 and may hold '/', '+' and '='."""
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=list(StoreKind))
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -12,9 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from lambda_src.auth.jwks import JwksCache
+from lambda_src.auth.tokens import TokenVerifier
 from lambda_src.config import JwtSettings
-from lambda_src.jwks import JwksCache, JwksUnavailable, UnknownKey
-from lambda_src.tokens import InvalidToken, TokenVerifier
+from lambda_src.errors import InvalidToken, JwksUnavailable, UnknownKey
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "wspush-test"

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from lambda_src.store import ConnectionStore
+from lambda_src.store.contract import ConnectionStore
 from util.local.aws import store_for_outputs
 
 LOG_SETTLE_S = 0.6

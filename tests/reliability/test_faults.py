@@ -17,7 +17,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from websockets.exceptions import InvalidStatus
 
-from lambda_src.store import Connection
+from lambda_src.store.contract import Connection
 
 from .clients import close_clients, open_client, open_clients, recv_frame, run, sync, sync_all
 from .conftest import TOKEN, require_empty_store

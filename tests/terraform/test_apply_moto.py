@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from lambda_src.routes import ROUTE_KEYS
+from lambda_src.handlers.message import ROUTE_KEYS
 from util.environments import (
     LOCAL_OUTPUT_NAMES,
     NULLABLE_OUTPUT_NAMES,

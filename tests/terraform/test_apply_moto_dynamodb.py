@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from lambda_src.dynamodb_store import DynamoDBConnectionStore
-from lambda_src.store import Connection
+from lambda_src.store.contract import Connection
+from lambda_src.store.dynamodb import DynamoDBConnectionStore
 from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES, OUTPUT_NAMES, WEB_OUTPUT_NAMES
 
 from .moto_clients import MOTO_ACCOUNT_ID, MOTO_REGION, moto_client

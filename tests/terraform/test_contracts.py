@@ -1,7 +1,7 @@
 """What the deployment and the Python code must agree on, read from the .tf files (no terraform run needed).
 
 Terraform cannot import Python, so `deployment/` repeats a few facts; each test here fails when a copy drifts
-from its one Python source: the route keys (`lambda_src.routes`), the access-log format
+from its one Python source: the route keys (`lambda_src.handlers.message`), the access-log format
 (`util.local.access_log`), the handler and runtime (`lambda_src.function`) and the route selection expression.
 """
 
@@ -18,8 +18,8 @@ from lambda_src.config import (
     Config,
 )
 from lambda_src.function import HANDLER, RUNTIME
-from lambda_src.rate_limit import RateLimit
-from lambda_src.routes import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
+from lambda_src.handlers.message import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
+from lambda_src.store.rate_limit import RateLimit
 from util.dependencies import runtime_facts
 from util.local.access_log import ACCESS_LOG_FORMAT, access_line
 from util.local.events import ConnectionFacts
@@ -41,7 +41,9 @@ from .paths import DEPLOYMENT_DIR
 def test_locals_tf_declares_exactly_the_route_keys_of_the_route_table() -> None:
     declared = string_list(locals_attribute(DEPLOYMENT_DIR / "locals.tf", "route_keys"))
 
-    assert sorted(declared) == sorted(ROUTE_KEYS), "deployment/locals.tf route_keys must list lambda_src.routes"
+    assert sorted(declared) == sorted(ROUTE_KEYS), (
+        "deployment/locals.tf route_keys must list lambda_src.handlers.message"
+    )
     assert len(declared) == len(set(declared))
 
 

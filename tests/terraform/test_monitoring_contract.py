@@ -1,11 +1,11 @@
 """deployment/monitoring.tf names the function's metrics: namespace, metric names and fan-out sources must be
-those of `lambda_src.metrics`, or the dashboard charts and the alarms watch metrics nobody emits."""
+those of `lambda_src.observability.metrics`, or the dashboard charts and the alarms watch metrics nobody emits."""
 
 from __future__ import annotations
 
 import re
 
-from lambda_src.metrics import NAMESPACE, Metric, Source
+from lambda_src.observability.metrics import NAMESPACE, Metric, Source
 
 from .declarations import locals_attribute, resource, string_list, string_literal
 from .paths import DEPLOYMENT_DIR

@@ -19,7 +19,7 @@ START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 10
 REJECTED_TOKEN = "bad"
 REFUSAL_BODY = '{"type": "error", "code": "unauthorized", "error": "a valid token is required"}'
-"""What the service's $connect answers a bad token with (lambda_src/connections.py)."""
+"""What the service's $connect answers a bad token with (lambda_src/handlers/connection.py)."""
 
 Behaviour = Callable[["WebSocketServer", ServerConnection, int], Awaitable[None]]
 """What the server does with its n-th connection (counting from 0)."""

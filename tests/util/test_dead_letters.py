@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambda_src.events import Continuation, Shard, parse_event
+from lambda_src.protocol.events import Continuation, Shard, parse_event
 from util.dead_letters import REPLAYED_SUBSCRIPTION, event_kind, read
 
 PUSH_EVENT: dict[str, Any] = {

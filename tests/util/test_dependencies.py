@@ -91,8 +91,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import jwt
 from jwt.algorithms import ECAlgorithm
 from lambda_src.config import JwtSettings
-from lambda_src.jwks import JwksCache
-from lambda_src.tokens import TokenVerifier
+from lambda_src.auth.jwks import JwksCache
+from lambda_src.auth.tokens import TokenVerifier
 key = ec.generate_private_key(ec.SECP256R1())
 jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k1"}
 settings = JwtSettings(issuer="https://i", audience="a", jwks_url="https://i/jwks")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lambda_src.metrics import NAMESPACE, Metric, emf_record
+from lambda_src.observability.metrics import NAMESPACE, Metric, emf_record
 from util.local.cloudwatch import emf_metric_data
 from util.stats import period_for, sparkline, stat_for
 

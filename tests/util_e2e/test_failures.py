@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambda_src.store import Connection
+from lambda_src.store.contract import Connection
 from tests.reliability import moto_state
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
 from tests.util.conftest import Result, run_util

@@ -169,7 +169,9 @@ def test_lambda_deploy_of_code_with_a_syntax_error_uploads_nothing_and_names_the
 
     result = util("lambda-deploy", "local", "--source", str(changed_source))
 
-    assert_one_line_error(result, f"lambda_src/routes.py:{lines + 2}: SyntaxError", "nothing deployed", code=2)
+    assert_one_line_error(
+        result, f"lambda_src/handlers/message.py:{lines + 2}: SyntaxError", "nothing deployed", code=2
+    )
     assert "uploading" not in result.stderr
     assert last_modified(local_up) == deployed_at
 

@@ -22,8 +22,8 @@ import boto3
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from lambda_src.metrics import NAMESPACE, Metric, Source
-from lambda_src.store import Connection, ConnectionStore
+from lambda_src.observability.metrics import NAMESPACE, Metric, Source
+from lambda_src.store.contract import Connection, ConnectionStore
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
 from tests.util.conftest import Result, run_util
 from util.local.aws import store_for_outputs

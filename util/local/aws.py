@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config as BotoConfig
 
-from lambda_src.config import DYNAMODB_STORE, S3_STORE, STORE_NAME_VARIABLES, STORE_VARIABLE
-from lambda_src.dynamodb_store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
-from lambda_src.store import ConnectionStore
-from lambda_src.stores import open_store
+from lambda_src.config import STORE_NAME_VARIABLES, STORE_VARIABLE
+from lambda_src.store.contract import ConnectionStore
+from lambda_src.store.dynamodb import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from lambda_src.store.open import StoreKind, open_store
 
 from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from .names import StackNames
@@ -106,24 +106,24 @@ class Resources:
 
 def store_variables(store: str, names: StackNames) -> dict[str, str]:
     """The function's store variables, as deployment/lambda.tf sets them for this store."""
-    if store == DYNAMODB_STORE:
-        return {STORE_VARIABLE: store, STORE_NAME_VARIABLES[store]: names.table}
-    return {STORE_VARIABLE: store, STORE_NAME_VARIABLES[store]: names.bucket}
+    kind = StoreKind(store)
+    name = names.table if kind == StoreKind.DYNAMODB else names.bucket
+    return {STORE_VARIABLE: kind.value, STORE_NAME_VARIABLES[kind]: name}
 
 
 def store_outputs(store: str, names: StackNames) -> dict[str, str]:
     """The store's output: `connections_table` or `connections_bucket`, never both (Terraform drops a null one)."""
-    return {"connections_table": names.table} if store == DYNAMODB_STORE else {"connections_bucket": names.bucket}
+    return {"connections_table": names.table} if store == StoreKind.DYNAMODB else {"connections_bucket": names.bucket}
 
 
 def account_id(endpoint_url: str, region: str) -> str:
     return str(client("sts", endpoint_url, region).get_caller_identity()["Account"])
 
 
-def provision(endpoint_url: str, names: StackNames, delivery_queue: str, store: str = S3_STORE) -> Resources:
+def provision(endpoint_url: str, names: StackNames, delivery_queue: str, store: str = StoreKind.S3) -> Resources:
     """Create the store (bucket or table), topic and log groups as Terraform names them, and the SNS delivery queue."""
     region = names.region
-    if store == DYNAMODB_STORE:
+    if store == StoreKind.DYNAMODB:
         create_connections_table(client("dynamodb", endpoint_url, region), names.table)
     else:
         s3: S3Client = client("s3", endpoint_url, region)
@@ -188,7 +188,7 @@ def store_for_outputs(outputs: Mapping[str, Any]) -> ConnectionStore:
     )
     endpoint = outputs["aws_endpoint_url"]
     table = outputs.get("connections_table")
-    kind, name = (DYNAMODB_STORE, table) if table else (S3_STORE, outputs["connections_bucket"])
+    kind, name = (StoreKind.DYNAMODB, table) if table else (StoreKind.S3, outputs["connections_bucket"])
     return open_store(kind, str(name), EndpointSession(session, endpoint))
 
 

@@ -21,7 +21,8 @@ from typing import Annotated
 import typer
 
 from lambda_src import limits
-from lambda_src.config import S3_STORE
+from lambda_src.config import AuthMode
+from lambda_src.store.open import StoreKind
 from util.boundary import BoundaryGroup, UtilCommand
 from util.console import out, status, util_command
 from util.environments import LOCAL_ENV, local_state_path
@@ -96,7 +97,7 @@ def up(
     ),
     store: Annotated[
         str, typer.Option(help="Connection store, created in the embedded moto: s3 (a bucket) or dynamodb (a table).")
-    ] = S3_STORE,
+    ] = StoreKind.S3,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the function's log lines.")] = False,
     pings_reset_idle: Annotated[
         bool, typer.Option(help="Let WebSocket pings count as activity for the idle timeout (API Gateway: no).")
@@ -241,7 +242,7 @@ def banner(
     env = LOCAL_ENV if current else f"local:{record.port}"
     # The token is a secret (terminal scrollback, CI logs): `util` reads it from the 0600 state file, and the
     # wscat line names where it goes, never its value.
-    token_query = "&token=<your token>" if settings.auth_mode in ("token", "jwt") else ""
+    token_query = "&token=<your token>" if settings.auth_mode in (AuthMode.TOKEN, AuthMode.JWT) else ""
     down = f"{util} local down" + ("" if current else f" --port {record.port}")
     stop = "Ctrl-C stops the stack." if record.log_path is None else f"`{down}` stops the stack."
     return "\n".join(
@@ -429,8 +430,8 @@ if __name__ == "__main__":
 
 def _auth_hint(mode: str) -> str:
     util = util_command()
-    if mode == "jwt":
+    if mode == AuthMode.JWT:
         return f'  (TOKEN=$({util} token --sub alice --name Alice), then {util} connect --token "$TOKEN")'
-    if mode == "token":
+    if mode == AuthMode.TOKEN:
         return f"  ({util} connect reads your --token from the state file; other clients pass it as ?token=)"
     return ""

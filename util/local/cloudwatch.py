@@ -3,9 +3,10 @@
 The Lambda's log lines (its stdout/stderr, plus START/END/REPORT) go to `/aws/lambda/<function>`, one stream
 per worker as Lambda has one per execution environment; the access log goes to `/aws/apigateway/<api>`.
 
-As CloudWatch Logs does on AWS, a Lambda line in Embedded Metric Format (EMF, see lambda_src/metrics.py) also
-becomes metrics: `emf_metric_data` reads it by the specification, and the shipper sends them to moto's CloudWatch
-with PutMetricData in the same batch, so `util stats` reads the same metrics locally as on AWS.
+As CloudWatch Logs does on AWS, a Lambda line in Embedded Metric Format (EMF, see
+lambda_src/observability/metrics.py) also becomes metrics: `emf_metric_data` reads it by the specification, and the
+shipper sends them to moto's CloudWatch with PutMetricData in the same batch, so `util stats` reads the same metrics
+locally as on AWS.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from lambda_src.clock import now_ms
+from lambda_src.observability.clock import now_ms
 
 from . import ids
 from .access_log import AccessLogSink, access_line

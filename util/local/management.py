@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from lambda_src.management_api import SIGNING_SERVICE
+from lambda_src.aws.management_api import SIGNING_SERVICE
 
 from . import ids
 from .api_guard import SMALL_BODY_BYTES, ApiGuard

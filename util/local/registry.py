@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from lambda_src.clock import now_ms
+from lambda_src.observability.clock import now_ms
 
 from .events import ConnectionFacts
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambda_src.clock import now_ms
 from lambda_src.function import RUNTIME
+from lambda_src.observability.clock import now_ms
 
 from . import ids, worker
 from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FAKE_SESSION_TOKEN

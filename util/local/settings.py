@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, S3_STORE, STORE_KINDS
+from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, AuthMode
 from lambda_src.function import HANDLER
+from lambda_src.handlers.message import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
-from lambda_src.routes import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
+from lambda_src.store.open import StoreKind
 from util.errors import InputError
 
 from .names import LOCAL_WORKSPACE
@@ -43,7 +44,6 @@ MAX_WORKERS = 64
 MAX_TIMEOUT_S = 900.0
 """Lambda's own maximum."""
 STAGE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
-AUTH_MODES = ("none", "token", "jwt")
 """As lambda_src/config.py's AUTH_MODE and deployment/variables.tf's auth_mode."""
 MAX_AUTHORIZER_TTL_S = 3600.0
 
@@ -98,9 +98,9 @@ class StackSettings:
     def auth_mode(self) -> str:
         if self.auth is not None:
             return self.auth
-        return "token" if self.token else "none"
+        return AuthMode.TOKEN if self.token else AuthMode.NONE
 
-    store: str = S3_STORE
+    store: str = StoreKind.S3
     """The connection store: `s3` (a bucket) or `dynamodb` (a table), created in the embedded moto."""
     message_rate_per_s: float | None = None
     """The function's MESSAGE_RATE_PER_S (0: no limit); None leaves the function's default, as Terraform's."""
@@ -149,15 +149,15 @@ class StackSettings:
             raise InputError(f"--message-rate must be from 0 (no limit) to {MAX_MESSAGE_RATE_PER_S:g} a second")
         if self.message_burst is not None and not 1 <= self.message_burst <= MAX_MESSAGE_BURST:
             raise InputError(f"--message-burst must be from 1 to {MAX_MESSAGE_BURST}")
-        if self.store not in STORE_KINDS:
-            raise InputError(f"--store must be one of {', '.join(STORE_KINDS)}, not {self.store!r}")
+        if self.store not in tuple(StoreKind):
+            raise InputError(f"--store must be one of {', '.join(StoreKind)}, not {self.store!r}")
         if self.token is not None and not self.token:
             raise InputError("--token must not be empty")
-        if self.auth is not None and self.auth not in AUTH_MODES:
-            raise InputError(f"--auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
-        if self.auth_mode == "token" and not self.token:
+        if self.auth is not None and self.auth not in tuple(AuthMode):
+            raise InputError(f"--auth must be one of {', '.join(AuthMode)}, not {self.auth!r}")
+        if self.auth_mode == AuthMode.TOKEN and not self.token:
             raise InputError("--auth token needs --token TOKEN (the shared secret clients pass as ?token=)")
-        if self.auth_mode != "token" and self.token:
+        if self.auth_mode != AuthMode.TOKEN and self.token:
             raise InputError(f"--token is for --auth token, not --auth {self.auth_mode}")
         if not 0 <= self.authorizer_ttl_s <= MAX_AUTHORIZER_TTL_S:
             raise InputError(f"--authorizer-ttl must be from 0 to {MAX_AUTHORIZER_TTL_S:g} seconds")

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lambda_src.config import AuthMode
 from util.browser.page import page_files
 from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES
 from util.errors import InputError, UtilError
@@ -295,7 +296,7 @@ class LocalStack:
         """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
         settings = self.settings
         mode = settings.auth_mode
-        if mode == "token":
+        if mode == AuthMode.TOKEN:
             assert settings.token is not None
             ssm = aws.client("ssm", moto_url, names.region)
             await asyncio.to_thread(
@@ -306,7 +307,7 @@ class LocalStack:
                 Overwrite=True,
             )
             return {"AUTH_MODE": mode, "CONNECT_TOKEN_PARAMETER": names.connect_token_parameter}
-        if mode == "jwt":
+        if mode == AuthMode.JWT:
             assert self._work_dir is not None
             self._issuer = LocalIssuer(base_url, self._work_dir / KEY_FILE_NAME)
             issuer = self._issuer

@@ -1,5 +1,5 @@
 // The wire protocol of docs/protocol.md, as the page speaks it: no DOM, no socket, only data.
-// The constants mirror lambda_src/protocol.py; tests/browser/test_protocol_module.py fails when they drift.
+// The constants mirror lambda_src/protocol/frames.py; tests/browser/test_protocol_module.py fails when they drift.
 
 export const ACTIONS = Object.freeze(["broadcast", "send", "whoami", "join", "leave", "history", "members"]);
 export const MAX_NAME_CHARS = 64;

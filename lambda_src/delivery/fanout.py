@@ -1,0 +1,185 @@
+"""Fan-out: post one frame to many connections at once, prune the gone ones, report what happened.
+
+Posts run on a bounded thread pool sharing one `Poster` (see `management_api`: one keep-alive HTTP
+connection per thread). A 410 Gone removes the connection from the store; any other failure
+is counted and logged and never stops delivery to the others. A 429 (the account's `@connections` quota) is
+never a failure: the fan-out slows down (`pacing`) and posts it again, until it is delivered or the invocation's
+deadline nears; then the posts not made yet are left in the summary's `unfinished`, and handed to `continue_with`
+(see `continuation`), which starts another invocation to post them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from lambda_src.aws import deadline
+from lambda_src.aws.posting import (
+    DEADLINE_MARGIN_MS,
+    THROTTLED,
+    UNFINISHED,
+    Outcome,
+    Poster,
+    PostResult,
+)
+from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
+from lambda_src.delivery.pacing import QuotaPacer
+from lambda_src.observability.logs import get_logger
+from lambda_src.store.contract import ConnectionStore
+
+MAX_FAILURES_LOGGED = 5
+"""Failed posts logged one by one per fan-out; the rest are only counted, so one bad fan-out cannot flood logs."""
+SINGLE_POST_THROTTLED_ATTEMPTS = 8
+"""A single post (reply, direct message) answered 429 is tried this many times, backing off with full jitter."""
+SINGLE_POST_BASE_BACKOFF_S = 0.05
+SINGLE_POST_MAX_BACKOFF_S = 2.0
+
+
+@dataclass(frozen=True)
+class FanoutSummary:
+    recipients: int
+    delivered: int
+    gone: int
+    failed: int
+    ms: int
+    throttled: int = 0
+    """429s seen (each was posted again, or left unfinished)."""
+    posts_per_s: float = 0.0
+    """Achieved rate: posts answered other than 429 per second of posting."""
+    unfinished: tuple[str, ...] = ()
+    """Recipients not posted to because the deadline neared: what a continuation invocation posts."""
+    continued: int = 0
+    """Of `unfinished`, how many were handed to continuation invocations (the rest are lost, and logged)."""
+
+    def as_log_fields(self) -> dict[str, int | float]:
+        return {
+            "recipients": self.recipients,
+            "delivered": self.delivered,
+            "gone": self.gone,
+            "failed": self.failed,
+            "unfinished": len(self.unfinished),
+            "continued": self.continued,
+            "throttled": self.throttled,
+            "postsPerS": self.posts_per_s,
+            "ms": self.ms,
+        }
+
+
+def fan_out(
+    *,
+    connection_ids: Iterable[str],
+    data: bytes,
+    poster: Poster,
+    executor: Executor,
+    store: ConnectionStore,
+    logger: logging.Logger,
+    room: str | None = None,
+    log_fields: Mapping[str, object] | None = None,
+    continue_with: Callable[[tuple[str, ...]], int] | None = None,
+) -> FanoutSummary:
+    """Post `data` to every id, prune the gone ones from the store, log and return the summary.
+
+    The posts share one `QuotaPacer`: unpaced until the first 429, then paced to what the quota lets through.
+    What the deadline left unposted goes to `continue_with` (it returns how many it handed on), before the
+    summary is logged, so the line says how many were continued.
+    """
+    started = time.perf_counter()
+    ids = list(dict.fromkeys(connection_ids))
+    pacer = QuotaPacer()
+    results = _post_all(ids, data, poster, pacer, executor)
+    seconds = time.perf_counter() - started
+    gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
+    failures = [(cid, r.error) for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.FAILED]
+    unfinished = tuple(cid for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.UNFINISHED)
+    for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
+        logger.warning("post failed", extra={"target": connection_id, "error": error})
+    # The hand-off first: it is what keeps the rest from being lost, and pruning may be slow near the deadline.
+    continued = continue_with(unfinished) if unfinished and continue_with is not None else 0
+    if gone:
+        _prune(store, gone, room, logger)
+    answered = len(ids) - len(unfinished)
+    summary = FanoutSummary(
+        recipients=len(ids),
+        delivered=answered - len(gone) - len(failures),
+        gone=len(gone),
+        failed=len(failures),
+        ms=round(seconds * 1000),
+        throttled=pacer.throttled,
+        posts_per_s=round(answered / seconds, 1) if seconds > 0 else 0.0,
+        unfinished=unfinished,
+        continued=continued,
+    )
+    fields: dict[str, object] = {**summary.as_log_fields(), **(log_fields or {})}
+    if failures:
+        fields["errors"] = dict(Counter(str(error) for _, error in failures))
+    logger.info("fanout", extra=fields)
+    return summary
+
+
+def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: QuotaPacer, executor: Executor) -> list[PostResult]:
+    # One task per thread of the pool ("lane"), each taking the next recipient until none is left: a task and a
+    # future per recipient (`executor.map`) cost a fifth of the function's CPU per post once posting was lean.
+    results: list[PostResult] = [UNFINISHED] * len(ids)
+    taken = itertools.count()  # next() on a count is atomic in CPython: each index goes to exactly one lane
+
+    def lane() -> None:
+        for index in taken:
+            if index >= len(ids):
+                return
+            results[index] = _post_paced(poster, pacer, ids[index], data)
+
+    lanes = min(len(ids), getattr(executor, "max_workers", None) or DEFAULT_FANOUT_CONCURRENCY)
+    for future in [executor.submit(lane) for _ in range(lanes)]:
+        future.result()
+    return results
+
+
+def _post_paced(poster: Poster, pacer: QuotaPacer, connection_id: str, data: bytes) -> PostResult:
+    # Throttled posts go round again at the pacer's (lower) rate: a 429 is the quota speaking, not the recipient.
+    while not deadline.near(DEADLINE_MARGIN_MS):
+        if pacer.wait_unless(lambda: deadline.near(DEADLINE_MARGIN_MS)) is None:
+            break
+        result = _post_guarded(poster, connection_id, data)
+        if result.outcome is not Outcome.THROTTLED:
+            pacer.on_accepted()
+            return result
+        pacer.on_throttled()
+    return UNFINISHED
+
+
+def _post_guarded(poster: Poster, connection_id: str, data: bytes) -> PostResult:
+    # A Poster should not raise; if one does anyway, that recipient fails and the others still get the frame.
+    try:
+        return poster.post(connection_id, data)
+    except Exception as error:
+        return PostResult(Outcome.FAILED, type(error).__name__)
+
+
+def post_one(*, connection_id: str, data: bytes, poster: Poster, store: ConnectionStore) -> PostResult:
+    """Post to a single connection (replies, direct messages); a gone one is pruned; a throttled one retried."""
+    for attempt in range(SINGLE_POST_THROTTLED_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(SINGLE_POST_MAX_BACKOFF_S, SINGLE_POST_BASE_BACKOFF_S * 2**attempt)))
+        result = _post_guarded(poster, connection_id, data)
+        if result.outcome is not Outcome.THROTTLED:
+            break
+    else:
+        result = PostResult(Outcome.FAILED, THROTTLED.error)
+    if result.outcome is Outcome.GONE:
+        _prune(store, [connection_id], None, get_logger())
+    return result
+
+
+def _prune(store: ConnectionStore, gone: list[str], room: str | None, logger: logging.Logger) -> None:
+    # The posts went out already: answering the sender `internal_error` now would have it retry and everyone get
+    # the message twice. A gone id that stays in the store is found gone again by the next post.
+    try:
+        store.remove(gone, room=room)
+    except Exception as error:
+        logger.warning("prune failed", extra={"gone": len(gone), "error": type(error).__name__})

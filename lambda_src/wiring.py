@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from lambda_src.auth.tokens import TokenVerifier
+from lambda_src.aws import botocore_tuning
 from lambda_src.aws.lambda_invoker import LambdaInvoker
 from lambda_src.aws.management_api import SignedPoster
 from lambda_src.config import CONNECT_TOKEN_PLACEHOLDER, AuthMode, Config
@@ -26,9 +27,7 @@ def from_config(config: Config) -> Services:
     import botocore.session
 
     core = botocore.session.get_session()
-    # The store never reads LastModified, and parsing it for every listed key was most of a listing's CPU
-    # (figures in docs/benchmarks.md).
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    botocore_tuning.leave_timestamps_as_text(core)
     session = boto3.session.Session(botocore_session=core)
     credentials = session.get_credentials()
     if credentials is None:

@@ -48,10 +48,27 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 def canonical_uri(path: str) -> str:
-    """The path as botocore puts it into the canonical request (for every service but S3)."""
-    from botocore.utils import normalize_url_path
+    """The path as SigV4 puts it into the canonical request (for every service but S3): normalized as RFC 3986
+    section 5.2.4 says, without empty segments, then percent-encoded once more ("Create a canonical request",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html). botocore signs the same path
+    (tests/lambda_src/test_signing.py compares the two for any path)."""
+    return quote(normalized_path(path), safe="/~")
 
-    return quote(normalize_url_path(path), safe="/~")
+
+def normalized_path(path: str) -> str:
+    """`path` without `.` and `..` segments or repeated slashes; `/` for an empty path."""
+    if not path:
+        return "/"
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment not in ("", "."):
+            kept.append(segment)
+    leading = "/" if path.startswith("/") else ""
+    trailing = "/" if path.endswith("/") and kept else ""
+    return leading + "/".join(kept) + trailing
 
 
 class PostSigner:

@@ -10,8 +10,10 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given
+from hypothesis import strategies as st
 
-from lambda_src.aws.signing import PostSigner
+from lambda_src.aws.signing import PostSigner, normalized_path
 
 SIGNED_AT = datetime.datetime(2026, 12, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
@@ -69,3 +71,16 @@ def test_the_signing_key_follows_the_date_and_the_credentials() -> None:
         clock.now = moment
         credentials.secret_key = secret
         assert dict(signer.headers(path, b"x")) == botocore_headers(credentials, "http://h:1" + path, b"x", moment)
+
+
+SEGMENTS = st.sampled_from(["", ".", "..", "a", "b%2F", "@connections", "x.y", "~t"])
+
+
+@given(st.lists(SEGMENTS, max_size=8), st.booleans(), st.booleans())
+def test_the_canonical_path_is_botocores_for_any_path(segments: list[str], leading: bool, trailing: bool) -> None:
+    # botocore's own normalization is the oracle here; the function does not import it (it is not boto3's API).
+    from botocore.utils import normalize_url_path
+
+    path = ("/" if leading else "") + "/".join(segments) + ("/" if trailing else "")
+
+    assert normalized_path(path) == normalize_url_path(path)

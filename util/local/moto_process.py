@@ -4,11 +4,11 @@ moto serves every request with a few milliseconds of pure-Python CPU (werkzeug, 
 stack's process it held the gateway's GIL for all of that time, so each S3 call of the function stalled the
 handshakes and `@connections` posts of everyone else. In a process of its own it runs on the other core.
 
-It serves moto's own WSGI application (`DomainDispatcherApplication(create_backend_app)`, as moto's
-`ThreadedMotoServer` does) behind one addition, `AtomicWrites`: moto checks S3's `If-Match`/`If-None-Match` and
-DynamoDB's condition expressions, then writes, without a lock, so two concurrent conditional writes can both
-pass the check (seen here: 2 of 16 `If-Match` PUTs with the same ETag succeeded). S3 and DynamoDB make each
-such write atomic, and the function's rate limit relies on it, so the writes of both services are serialized
+It serves moto's own WSGI application (as moto's `ThreadedMotoServer` does; the parts it is built from are reached
+through `moto_adapter`, the one module that touches moto's internals) behind one addition, `AtomicWrites`: moto
+checks S3's `If-Match`/`If-None-Match` and DynamoDB's condition expressions, then writes, without a lock, so two
+concurrent conditional writes can both pass the check (seen here: 2 of 16 `If-Match` PUTs with the same ETag
+succeeded). S3 and DynamoDB make each such write atomic, and the function's rate limit relies on it, so the writes of both services are serialized
 (docs/local-stack.md). A second addition only saves CPU: moto's serializer parses every timestamp it has
 formatted as text back with dateutil before formatting it again (per key of a ListObjectsV2 page, 40% of moto's
 CPU of a broadcast to 1,000); `fast_timestamps` parses ISO 8601 text with `datetime.fromisoformat` first, the
@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from util.local import moto_adapter
+from util.local.moto_adapter import WSGIApp
 
 S3_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/s3/aws4_request")
 """The SigV4 credential scope of a request signed for S3 (every SDK signs; moto itself picks the service so)."""
@@ -86,22 +87,15 @@ def fast_timestamps(original: Callable[[Any], datetime]) -> Callable[[Any], date
     return parse
 
 
-def install_fast_timestamps() -> None:
-    from moto.core import serialize
-
-    serialize.parse_to_aware_datetime = fast_timestamps(serialize.parse_to_aware_datetime)  # type: ignore[attr-defined,assignment]
-
-
 def serve(host: str) -> None:
-    from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    moto_adapter.check_version()
     # werkzeug logs one line per request: far too loud next to the stack's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    install_fast_timestamps()
-    app = AtomicWrites(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    moto_adapter.wrap_timestamp_parser(fast_timestamps)
+    app = AtomicWrites(moto_adapter.backend_app())
+    server = make_server(host, 0, app, threaded=True, request_handler=moto_adapter.request_handler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")

@@ -8,11 +8,11 @@ It serves moto's own WSGI application (as moto's `ThreadedMotoServer` does; the 
 through `moto_adapter`, the one module that touches moto's internals) behind one addition, `AtomicWrites`: moto
 checks S3's `If-Match`/`If-None-Match` and DynamoDB's condition expressions, then writes, without a lock, so two
 concurrent conditional writes can both pass the check (seen here: 2 of 16 `If-Match` PUTs with the same ETag
-succeeded). S3 and DynamoDB make each such write atomic, and the function's rate limit relies on it, so the writes of both services are serialized
-(docs/local-stack.md). A second addition only saves CPU: moto's serializer parses every timestamp it has
-formatted as text back with dateutil before formatting it again (per key of a ListObjectsV2 page, 40% of moto's
-CPU of a broadcast to 1,000); `fast_timestamps` parses ISO 8601 text with `datetime.fromisoformat` first, the
-same instant, and leaves anything else to moto.
+succeeded). S3 and DynamoDB make each such write atomic, and the function's rate limit relies on it, so the writes
+of both services are serialized (docs/local-stack.md). A second addition only saves CPU: moto's serializer parses
+every timestamp it has formatted as text back with dateutil before formatting it again (per key of a ListObjectsV2
+page, 40% of moto's CPU of a broadcast to 1,000); `fast_timestamps` parses ISO 8601 text with
+`datetime.fromisoformat` first, the same instant, and leaves anything else to moto.
 
 The child prints one JSON line, `{"port": N}`, once it listens on HOST:N (a free port), and serves until its
 stdin closes: the stack closes it to stop moto, and a stack that dies closes it too, so no moto outlives it.

@@ -11,7 +11,9 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: setup local test test-fast lint clean browser
 
+# System packages (apt-get as root or with passwordless sudo, else one line naming the command): scripts/system-packages.
 $(STAMP): pyproject.toml
+	PYTHON=$(PYTHON) scripts/system-packages venv
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
@@ -35,10 +37,12 @@ lint: $(STAMP)
 
 # wscat: an external WebSocket client (from npm) that the local stack's tests drive unchanged.
 $(WSCAT):
+	scripts/system-packages node
 	npm install --prefix .tools --no-audit --no-fund --silent wscat
 
-# The browser tests drive the system's Chromium (never a downloaded one): one line saying how to get it, if missing.
+# The browser tests drive the system's Chromium (never a downloaded one): installed with apt-get when missing.
 browser: $(STAMP)
+	scripts/system-packages browser
 	@$(VENV)/bin/python -m tests.browser.chromium
 
 test: lint $(WSCAT) $(CHECKOV) browser

@@ -32,7 +32,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from util.local.credentials import STATE_KEY, LocalCredentials
+from util.local.aws.credentials import STATE_KEY, LocalCredentials
 
 from .report import BenchError, default_json_path, positive_int, print_table, run_main, write_json
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
 from lambda_src.store.open import StoreKind
-from util.local.credentials import LocalCredentials
+from util.local.aws.credentials import LocalCredentials
 
 from .children import raise_open_files_limit
 from .report import (
@@ -195,7 +195,7 @@ class Baseline:
         if credentials is None:
             raise BenchError("the stack sent no credentials")
         session = boto3.session.Session(**credentials.client_kwargs(), region_name=outputs["region"])
-        from util.local.aws import store_for_outputs
+        from util.local.aws.resources import store_for_outputs
 
         self._store = store_for_outputs(outputs)
         self._api = session.client("apigatewaymanagementapi", endpoint_url=outputs["connections_url"])

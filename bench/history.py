@@ -140,7 +140,7 @@ def _timed_read(counting: CountingStore, services: Any, handle: Any) -> dict[str
 
 
 def main() -> None:
-    from util.local.aws import EmbeddedMoto
+    from util.local.aws.resources import EmbeddedMoto
 
     args = _arguments()
     moto = EmbeddedMoto()

@@ -2,7 +2,7 @@
 
 Each shard is one `lambda_src.delivery.pacing.QuotaPacer` shared by `--lanes` threads (the function's lanes); a post
 waits `--latency-ms` (as the stack's `--latency-ms` does, before the bucket is asked) and is then accepted or
-answered 429 by one `util.local.throttle.TokenBucket.for_rate` (API Gateway's shape: burst = rate / 2) shared
+answered 429 by one `util.local.gateway.throttle.TokenBucket.for_rate` (API Gateway's shape: burst = rate / 2) shared
 by every shard. Shards start `--stagger-ms` apart, as segment invocations do while the store is listed. A
 throttled post goes again, as `fanout._post_paced` does, until accepted.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src.delivery.pacing import QuotaPacer
-from util.local.throttle import TokenBucket
+from util.local.gateway.throttle import TokenBucket
 
 from .report import BenchError, default_json_path, positive_int, print_table, run_main, write_json
 

@@ -18,14 +18,14 @@ import sys
 import time
 from typing import IO, Any
 
-from util.local.credentials import LocalCredentials
+from util.local.aws.credentials import LocalCredentials
 
 from .children import ChildProcess, command_line, cpu_seconds, process_tree, reply_channel, rss_bytes, send
 from .report import BenchError
 
 STACK_START_TIMEOUT_S = 120.0
 ROLES = ("workers", "gateway", "moto")
-MOTO_MODULE = "util.local.moto_process"
+MOTO_MODULE = "util.local.aws.moto_process"
 STORE_POLL_S = 0.2
 BENCH_WORKSPACE = "bench"
 """The stack's resources are named `wspush-bench-*`: never mistaken for a developer's `local` stack."""
@@ -120,7 +120,7 @@ class StackProcess:
 
     def _connection_store(self) -> Any:
         if self._store is None:
-            from util.local.aws import store_for_outputs
+            from util.local.aws.resources import store_for_outputs
 
             self._store = store_for_outputs(self.outputs)
         return self._store

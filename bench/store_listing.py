@@ -51,7 +51,7 @@ class CountingStore:
         import boto3
 
         from lambda_src.store.open import open_store
-        from util.local.aws import EndpointSession, client, create_connections_table
+        from util.local.aws.resources import EndpointSession, client, create_connections_table
 
         self.requests = 0
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
@@ -109,7 +109,7 @@ def measure(kind: str, size: int, segments: int, endpoint_url: str, number: int)
 
 
 def main() -> None:
-    from util.local.aws import EmbeddedMoto
+    from util.local.aws.resources import EmbeddedMoto
 
     args = _arguments()
     moto = EmbeddedMoto()

@@ -264,7 +264,7 @@ class _SwarmChild:
 
         from lambda_src.aws.management_api import SignedPoster
         from lambda_src.aws.posting import Outcome
-        from util.local.credentials import LocalCredentials
+        from util.local.aws.credentials import LocalCredentials
 
         count = int(request["count"])
         socket = await self._open(str(request["url"]))

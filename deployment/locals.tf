@@ -13,7 +13,7 @@ locals {
   topic_name    = "${local.name}-push"
   bucket_name   = "${local.name}-connections-${data.aws_caller_identity.current.account_id}"
   table_name    = "${local.name}-connections"
-  # The dead-letter queue of failed asynchronous events (dead_letters.tf; util/local/names.py names it alike).
+  # The dead-letter queue of failed asynchronous events (dead_letters.tf; util/local/aws/names.py names it alike).
   dead_letter_queue_name = "${local.name}-dead-letters"
   lambda_log_name        = "/aws/lambda/${local.function_name}"
   # Built from names, not from the function resource: the role's policy must exist before the function.

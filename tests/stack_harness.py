@@ -60,8 +60,9 @@ def stop_process(process: subprocess.Popen[bytes], first: signal.Signals, timeou
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in its own process (in-process, its threads would fight the code under test for the GIL): the
-    local stack's own (`util.local.aws.EmbeddedMoto`), whose S3 and DynamoDB writes are atomic as AWS's are."""
-    from util.local.aws import EmbeddedMoto
+    local stack's own (`util.local.aws.resources.EmbeddedMoto`), whose S3 and DynamoDB writes are atomic as AWS's
+    are."""
+    from util.local.aws.resources import EmbeddedMoto
 
     moto = EmbeddedMoto()
     try:

@@ -14,7 +14,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 SCANNED = ("lambda_src", "util", "bench", "tests", "scripts")
 PROJECT_PACKAGES = {"lambda_src", "util", "bench", "tests"}
 ADAPTERS = {
-    "util/local/moto_adapter.py": "moto's server parts and serializer (TESTED_VERSIONS)",
+    "util/local/aws/moto_adapter.py": "moto's server parts and serializer (TESTED_VERSIONS)",
     "lambda_src/aws/botocore_tuning.py": "botocore's response parser defaults (optional: skipped where absent)",
     "tests/parallel.py": "pytest's fixture definitions of a test (`_fixtureinfo`: pytest has no public API for them)",
 }

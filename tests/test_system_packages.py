@@ -29,8 +29,8 @@ def bin_dir(tmp_path: Path, *, uid: int, sudo: bool) -> Path:
     (folder / "id").write_text(f"#!/bin/bash\necho {uid}\n")
     if sudo:
         (folder / "sudo").write_text('#!/bin/bash\nshift\n[[ "$1" == true ]] && exit 0\nexec "$@"\n')
-    for tool in folder.iterdir():
-        tool.chmod(0o755)
+    for stand_in in folder.iterdir():
+        stand_in.chmod(0o755)
     return folder
 
 

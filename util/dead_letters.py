@@ -94,7 +94,7 @@ def _sns_message_id(event: Any) -> str | None:
 
 def read(message: dict[str, Any]) -> DeadLetter:
     """A queue message as a `DeadLetter`; a body of neither kind is listed as unknown (and not replayed)."""
-    from .local.sns import sns_event
+    from .local.aws.sns import sns_event
 
     body_text = message.get("Body", "")
     try:

@@ -19,7 +19,7 @@ from . import terraform
 from .console import util_command
 from .errors import EnvironmentResolutionError, InputError, LocalStackNotRunning, MissingOutputs, UnknownWorkspace
 from .local import state
-from .local.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
+from .local.aws.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 
 ENV_VAR = "WSPUSH_ENV"
 LOCAL_ENV = "local"

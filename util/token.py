@@ -68,7 +68,7 @@ def command(
     from lambda_src.errors import InvalidClaims
     from lambda_src.protocol.identity import room_patterns
 
-    from .local.issuer import mint
+    from .local.aws.issuer import mint
 
     chosen = resolve_env(env, None)
     if chosen != LOCAL_ENV:

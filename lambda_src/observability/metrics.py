@@ -3,7 +3,7 @@
 EMF is a documented log format (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 a JSON object whose `_aws` key holds `Timestamp` (ms) and `CloudWatchMetrics` [{Namespace, Dimensions, Metrics}],
 with each metric's value and each dimension's value as top-level keys. Lambda ships stdout to CloudWatch Logs,
-which extracts the metrics; the local stack does the same (util/local/cloudwatch.py).
+which extracts the metrics; the local stack does the same (util/local/aws/cloudwatch.py).
 
 Hand-written rather than Powertools' Metrics or aws-embedded-metrics: those cost the cold start more than the
 whole handler's own import (figures in docs/benchmarks.md, "Metrics"), for a format that is twenty lines here.

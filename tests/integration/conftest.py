@@ -23,7 +23,7 @@ from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.open import StoreKind
 from tests import strict_json
 from tests.stack_harness import running_stack as harness_running_stack
-from util.local.aws import store_for_outputs
+from util.local.aws.resources import store_for_outputs
 from util.local.settings import StackSettings
 from util.local.stack import StackThread
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from util.local.authorizer import LocalAuthorizer, evaluate
-from util.local.runtime import InvocationResult
+from util.local.gateway.authorizer import LocalAuthorizer, evaluate
+from util.local.runtime.pool import InvocationResult
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/live/$connect"
 

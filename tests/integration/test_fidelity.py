@@ -35,7 +35,7 @@ from util.local.stack import StackThread
 from .conftest import EventLog, open_socket, recv_json, run, running_stack, stack_settings
 
 if TYPE_CHECKING:
-    from util.local.runtime import FailedEvent
+    from util.local.runtime.pool import FailedEvent
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 

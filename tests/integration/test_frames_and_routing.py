@@ -15,7 +15,7 @@ from websockets.frames import Frame
 from websockets.streams import StreamReader
 
 from util.errors import InputError
-from util.local.frames import (
+from util.local.gateway.frames import (
     FrameGuards,
     FrameGuardUnavailable,
     FrameSizeGuard,
@@ -23,11 +23,11 @@ from util.local.frames import (
     fragment,
     serve_guarded,
 )
-from util.local.gateway import error_frame
-from util.local.routing import RouteSelector, stringify
-from util.local.runtime import AsyncPolicy
+from util.local.gateway.routing import RouteSelector, stringify
+from util.local.gateway.server import error_frame
+from util.local.gateway.throttle import TokenBucket
+from util.local.runtime.pool import AsyncPolicy
 from util.local.settings import StackSettings
-from util.local.throttle import TokenBucket
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:

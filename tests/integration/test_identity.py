@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from util.local.issuer import ALGORITHM, key_id, mint
+from util.local.aws.issuer import ALGORITHM, key_id, mint
 from util.local.stack import StackThread
 
 from .conftest import REPO_ROOT, EventLog, open_socket, recv_json, run, running_stack, stack_settings
@@ -223,7 +223,7 @@ def test_no_token_or_key_appears_in_any_log_line(jwt_stack: JwtStack) -> None:
 
 
 async def _all_log_lines(outputs: dict[str, str]) -> list[str]:
-    from util.local import aws
+    from util.local.aws import resources as aws
 
     def read() -> list[str]:
         logs = aws.client("logs", outputs["aws_endpoint_url"], outputs["region"])

@@ -25,8 +25,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from websockets.asyncio.client import ClientConnection
 
-from util.local.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
-from util.local.sns import sns_event
+from util.local.aws.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
+from util.local.aws.sns import sns_event
 from util.local.stack import StackThread
 
 from .conftest import open_socket, recv_json, run, running_stack, stack_settings

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from util.local.cloudwatch import LogShipper
+from util.local.aws.cloudwatch import LogShipper
 
 GROUP = "/aws/lambda/shipper-test"
 STREAM = "worker-1"

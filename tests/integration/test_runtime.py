@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from util.local.runtime import FunctionConfig, Runtime
+from util.local.runtime.pool import FunctionConfig, Runtime
 
 from .conftest import HANDLERS, REPO_ROOT, run
 

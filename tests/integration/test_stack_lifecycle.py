@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from util.environments import LOCAL_STATE_VAR
-from util.local.credentials import STATE_KEY
+from util.local.aws.credentials import STATE_KEY
 from util.local.stack import StackThread
 
 from .conftest import REPO_ROOT, stack_settings

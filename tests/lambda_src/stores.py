@@ -9,7 +9,7 @@ import boto3
 from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.dynamodb import DynamoDBConnectionStore
 from lambda_src.store.open import StoreKind, open_store
-from util.local.aws import create_connections_table
+from util.local.aws.resources import create_connections_table
 
 __all__ = ["new_store_name", "open_fresh_store"]
 

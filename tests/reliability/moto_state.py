@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from lambda_src.store.contract import ConnectionStore
-from util.local.aws import store_for_outputs
+from util.local.aws.resources import store_for_outputs
 
 LOG_SETTLE_S = 0.6
 """Three of the stack's 200 ms shipping intervals: a count unchanged this long has been shipped whole."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from util.environments import LOCAL_STATE_VAR
-from util.local.credentials import STATE_KEY, LocalCredentials
+from util.local.aws.credentials import STATE_KEY, LocalCredentials
 
 STACK_STOP_TIMEOUT_S = 60.0
 

@@ -538,7 +538,7 @@ def test_terraform_outputs_and_the_local_state_file_carry_the_same_names(
     """Every `util` command reads one outputs mapping for any environment: the applied stack (hosting the page)
     and a running local stack's state file must name the same outputs; the local stack adds its own
     endpoints, Terraform the bucket and distribution that `util web-deploy` uploads to."""
-    from util.local.credentials import STATE_KEY
+    from util.local.aws.credentials import STATE_KEY
     from util.local.settings import StackSettings
     from util.local.stack import StackThread
 

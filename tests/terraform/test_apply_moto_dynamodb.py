@@ -142,7 +142,7 @@ def test_terraform_outputs_and_a_dynamodb_local_stacks_state_file_carry_the_same
     with StackThread(settings):
         local_names = set(json.loads(state_path.read_text()))
 
-    from util.local.credentials import STATE_KEY
+    from util.local.aws.credentials import STATE_KEY
 
     # The state file names every output (null where it does not apply) beside the stack's credentials.
     assert local_names - set(LOCAL_OUTPUT_NAMES) - set(WEB_OUTPUT_NAMES) - {STATE_KEY} == set(OUTPUT_NAMES)

@@ -2,7 +2,7 @@
 
 Terraform cannot import Python, so `deployment/` repeats a few facts; each test here fails when a copy drifts
 from its one Python source: the route keys (`lambda_src.handlers.message`), the access-log format
-(`util.local.access_log`), the handler and runtime (`lambda_src.function`) and the route selection expression.
+(`util.local.gateway.access_log`), the handler and runtime (`lambda_src.function`) and the route selection expression.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from lambda_src.function import HANDLER, RUNTIME
 from lambda_src.handlers.message import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
 from lambda_src.store.rate_limit import RateLimit
 from util.dependencies import runtime_facts
-from util.local.access_log import ACCESS_LOG_FORMAT, access_line
-from util.local.events import ConnectionFacts
-from util.local.names import StackNames
+from util.local.aws.names import StackNames
+from util.local.gateway.access_log import ACCESS_LOG_FORMAT, access_line
+from util.local.gateway.events import ConnectionFacts
 from util.local.settings import DEFAULT_ASYNC_MAX_EVENT_AGE_S, DEFAULT_ASYNC_RETRY_ATTEMPTS, StackSettings
 
 from .declarations import (

@@ -26,7 +26,7 @@ from typing import IO, Any
 import boto3
 import pytest
 
-from util.local.credentials import STATE_KEY, LocalCredentials
+from util.local.aws.credentials import STATE_KEY, LocalCredentials
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"

@@ -169,7 +169,7 @@ def test_compile_check_counts_every_python_file_of_the_real_package() -> None:
 
 def test_the_local_stacks_initial_code_sha256_is_lambda_builds() -> None:
     """So the first `lambda-deploy` of unchanged code after a start uploads nothing."""
-    from util.local.function_code import source_tree_version
+    from util.local.runtime.function_code import source_tree_version
 
     source = default_source()
     assert source_tree_version(source.parent, source.name).sha256 == build_package(source).code_sha256

@@ -1,4 +1,4 @@
-"""The local stack reads the function's EMF lines as CloudWatch does (util/local/cloudwatch.py), and `util stats`
+"""The local stack reads the function's EMF lines as CloudWatch does (util/local/aws/cloudwatch.py), and `util stats`
 renders what it reads back (util/stats.py).
 
 Specification: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lambda_src.observability.metrics import NAMESPACE, Metric, emf_record
-from util.local.cloudwatch import emf_metric_data
+from util.local.aws.cloudwatch import emf_metric_data
 from util.stats import period_for, sparkline, stat_for
 
 

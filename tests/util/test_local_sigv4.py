@@ -1,4 +1,4 @@
-"""`util.local.sigv4`: the local stack's SigV4 verifier, request by request (no server: sans-I/O)."""
+"""`util.local.aws.sigv4`: the local stack's SigV4 verifier, request by request (no server: sans-I/O)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from util.local.credentials import (
+from util.local.aws.credentials import (
     ACCESS_KEY_ID_FIELD,
     SECRET_ACCESS_KEY_FIELD,
     SESSION_TOKEN_FIELD,
     ClientCredentials,
     LocalCredentials,
 )
-from util.local.sigv4 import MAX_CLOCK_SKEW_S, Refusal, SigV4Verifier
+from util.local.aws.sigv4 import MAX_CLOCK_SKEW_S, Refusal, SigV4Verifier
 
 REGION = "us-east-1"
 HOST = "127.0.0.1:3001"

@@ -1,4 +1,4 @@
-"""The moto parts the local stack builds its server from (util/local/moto_adapter.py), held to the tested moto.
+"""The moto parts the local stack builds its server from (util/local/aws/moto_adapter.py), held to the tested moto.
 
 Each test names the part it holds: when a moto release moves or changes one, the failure says which, before a
 stack fails to start or serves wrong answers."""
@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.test import Client
 
-from util.local import moto_adapter
+from util.local.aws import moto_adapter
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 

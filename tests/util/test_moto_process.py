@@ -8,7 +8,7 @@ import pytest
 from botocore.utils import parse_to_aware_datetime
 from moto.core.serialize import TimestampSerializer
 
-from util.local.moto_process import fast_timestamps
+from util.local.aws.moto_process import fast_timestamps
 
 FORMATS = ("iso8601", "iso8601_zeroed", "rfc822", "unixtimestamp")
 VALUES = (

@@ -9,7 +9,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from util.local.issuer import KEY_FILE_MODE, key_id, write_private_key
+from util.local.aws.issuer import KEY_FILE_MODE, key_id, write_private_key
 from util.token import parse_ttl
 
 from .conftest import StateWriter, UtilRunner, assert_one_line_error

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from tests.util.conftest import UTIL
-from util.local.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, STATE_KEY, LocalCredentials
+from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, STATE_KEY, LocalCredentials
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0

@@ -21,7 +21,7 @@ from lambda_src.store.contract import Connection
 from tests.reliability import moto_state
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
 from tests.util.conftest import Result, run_util
-from util.local import aws
+from util.local.aws import resources as aws
 
 from .local_up import LocalUp, start_local_up, stop_local_up_process
 

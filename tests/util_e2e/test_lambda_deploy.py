@@ -17,7 +17,7 @@ from tests.util.conftest import Result, assert_one_line_error
 from util.build import build_package, default_source
 from util.environments import LOCAL_ENV, Outputs
 from util.lambda_deploy import deploy as deploy_package
-from util.local.credentials import STATE_KEY
+from util.local.aws.credentials import STATE_KEY
 
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S

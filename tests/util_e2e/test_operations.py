@@ -26,7 +26,7 @@ from lambda_src.observability.metrics import NAMESPACE, Metric, Source
 from lambda_src.store.contract import Connection, ConnectionStore
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
 from tests.util.conftest import Result, run_util
-from util.local.aws import store_for_outputs
+from util.local.aws.resources import store_for_outputs
 
 from .local_up import LocalUp, start_local_up, stop_local_up_process
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from util.local.credentials import STATE_KEY
+from util.local.aws.credentials import STATE_KEY
 
 from .conftest import UtilRunner
 from .local_up import LocalUp

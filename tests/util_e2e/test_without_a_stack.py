@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.util.conftest import assert_one_line_error, run_util
-from util.local.credentials import STATE_KEY, LocalCredentials
+from util.local.aws.credentials import STATE_KEY, LocalCredentials
 
 from .local_up import util_environment
 

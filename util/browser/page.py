@@ -1,6 +1,6 @@
 """The page's files, the headers every host serves them with, and its `config.json`.
 
-One source for the local stack (`util/local/web.py`) and `util web-deploy` (S3 + CloudFront): the same
+One source for the local stack (`util/local/gateway/web.py`) and `util web-deploy` (S3 + CloudFront): the same
 files, content types and Content-Security-Policy; deployment/web.tf carries the same policy for
 CloudFront and tests/browser/test_page_files.py holds the two equal.
 """

@@ -1,5 +1,5 @@
 """`python -m util.local up`: the local stack without the `util` console script."""
 
-from .cli import app
+from util.local.cli import app
 
 app(prog_name="python -m util.local")

@@ -27,11 +27,10 @@ from util.boundary import BoundaryGroup, UtilCommand
 from util.console import out, status, util_command
 from util.environments import LOCAL_ENV, local_state_path
 from util.errors import InputError, LocalStackNotRunning, UtilError
-
-from . import settings as defaults
-from . import state
-from .settings import StackSettings
-from .stack import LocalStack
+from util.local import settings as defaults
+from util.local import state
+from util.local.settings import StackSettings
+from util.local.stack import LocalStack
 
 DETACHED_START_TIMEOUT_S = 120.0
 """moto and the warm workers start in about 5-40 s; a machine under load may take longer."""

@@ -14,8 +14,7 @@ from lambda_src.handlers.message import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_K
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from lambda_src.store.open import StoreKind
 from util.errors import InputError
-
-from .names import LOCAL_WORKSPACE
+from util.local.aws.names import LOCAL_WORKSPACE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001

@@ -26,28 +26,28 @@ from lambda_src.config import AuthMode
 from util.browser.page import page_files
 from util.environments import LOCAL_OUTPUT_NAMES, NULLABLE_OUTPUT_NAMES
 from util.errors import InputError, UtilError
-
-from . import aws, ids
-from .api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
-from .authorizer import LocalAuthorizer
-from .cloudwatch import AccessLog, LogShipper, StreamSink
-from .credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
-from .destinations import SqsDestinations
-from .frames import FrameGuards, FrameGuardUnavailable, serve_guarded
-from .function_code import CodeVersion, source_tree_version
-from .gateway import Gateway
-from .issuer import KEY_FILE_NAME, LocalIssuer
-from .lambda_api import LambdaApi
-from .management import ManagementApi
-from .names import StackNames
-from .registry import ConnectionRegistry
-from .runtime import AsyncPolicy, FunctionConfig, Runtime
-from .server_log import quiet_server_errors
-from .settings import StackSettings
-from .sigv4 import SigV4Verifier
-from .sns import SnsDelivery
-from .state import remove_state, write_state
-from .web import WebPage
+from util.local import ids
+from util.local.aws import resources as aws
+from util.local.aws.api_guard import SMALL_BODY_BYTES, ApiGuard, allowed_hosts
+from util.local.aws.cloudwatch import AccessLog, LogShipper, StreamSink
+from util.local.aws.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
+from util.local.aws.issuer import KEY_FILE_NAME, LocalIssuer
+from util.local.aws.names import StackNames
+from util.local.aws.sigv4 import SigV4Verifier
+from util.local.aws.sns import SnsDelivery
+from util.local.gateway.authorizer import LocalAuthorizer
+from util.local.gateway.frames import FrameGuards, FrameGuardUnavailable, serve_guarded
+from util.local.gateway.management import ManagementApi
+from util.local.gateway.registry import ConnectionRegistry
+from util.local.gateway.server import Gateway
+from util.local.gateway.web import WebPage
+from util.local.runtime.destinations import SqsDestinations
+from util.local.runtime.function_code import CodeVersion, source_tree_version
+from util.local.runtime.lambda_api import LambdaApi
+from util.local.runtime.pool import AsyncPolicy, FunctionConfig, Runtime
+from util.local.server_log import quiet_server_errors
+from util.local.settings import StackSettings
+from util.local.state import remove_state, write_state
 
 LOGGER = logging.getLogger("wspush.local")
 ACCESS_LOGGER = logging.getLogger("wspush.local.access")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
-from .runtime import InvocationResult, RuntimeStopped
+from util.local.runtime.pool import InvocationResult, RuntimeStopped
 
 QUERY_SOURCE_PREFIX = "route.request.querystring."
 HEADER_SOURCE_PREFIX = "route.request.header."

@@ -27,7 +27,7 @@ from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 from multidict import CIMultiDictProxy
 
-from .credentials import LocalCredentials
+from util.local.aws.credentials import LocalCredentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"

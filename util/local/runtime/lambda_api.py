@@ -25,13 +25,12 @@ from aiohttp import web
 
 from lambda_src.function import RUNTIME
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
-
-from .api_guard import SMALL_BODY_BYTES, ApiGuard
-from .destinations import SqsDestinations, invocation_record
-from .function_code import CodeVersion, InvalidCode, extract_zip
-from .names import StackNames
-from .runtime import FailedEvent, Runtime, RuntimeStopped, log_failed_event
-from .settings import ASYNC_MAX_EVENT_AGE_S, ASYNC_MAX_RETRY_ATTEMPTS, ASYNC_MIN_EVENT_AGE_S, StackSettings
+from util.local.aws.api_guard import SMALL_BODY_BYTES, ApiGuard
+from util.local.aws.names import StackNames
+from util.local.runtime.destinations import SqsDestinations, invocation_record
+from util.local.runtime.function_code import CodeVersion, InvalidCode, extract_zip
+from util.local.runtime.pool import FailedEvent, Runtime, RuntimeStopped, log_failed_event
+from util.local.settings import ASYNC_MAX_EVENT_AGE_S, ASYNC_MAX_RETRY_ATTEMPTS, ASYNC_MIN_EVENT_AGE_S, StackSettings
 
 LOGGER = logging.getLogger("wspush.local.lambda")
 

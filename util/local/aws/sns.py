@@ -12,7 +12,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .runtime import Runtime, RuntimeStopped
+from util.local.runtime.pool import Runtime, RuntimeStopped
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -25,9 +25,8 @@ from lambda_src.config import STORE_NAME_VARIABLES, STORE_VARIABLE
 from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.dynamodb import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from lambda_src.store.open import StoreKind, open_store
-
-from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
-from .names import StackNames
+from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+from util.local.aws.names import StackNames
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,7 +63,7 @@ class EmbeddedMoto:
     def start(self) -> str:
         environment = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         process = self._process = subprocess.Popen(
-            [sys.executable, "-m", "util.local.moto_process", self._host],
+            [sys.executable, "-m", "util.local.aws.moto_process", self._host],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .runtime import FailedEvent
+from util.local.runtime.pool import FailedEvent
 
 LOGGER = logging.getLogger("wspush.local.destinations")
 

@@ -1,6 +1,6 @@
 """One Lambda execution environment: a process that imports the handler once and runs one invocation at a time.
 
-Started by `runtime.py` as `python -m util.local.worker MODULE.FUNCTION` with the code directory as working
+Started by `runtime.py` as `python -m util.local.runtime.worker MODULE.FUNCTION` with the code directory as working
 directory (Lambda's task root, first on `sys.path`) and the function's environment. It speaks one JSON object
 per line: invocations arrive on the original stdin, replies leave on the original stdout. Before the handler
 is imported, fds 0 and 1 are re-pointed (0 to /dev/null, 1 to stderr), so whatever the handler prints, from
@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any
 
-from .lambda_context import LambdaContext
+from util.local.runtime.context import LambdaContext
 
 Handler = Callable[[Any, LambdaContext], Any]
 
@@ -136,7 +136,7 @@ def _detach_standard_streams() -> tuple[IO[bytes], IO[bytes]]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m util.local.worker MODULE.FUNCTION\n")
+        sys.stderr.write("usage: python -m util.local.runtime.worker MODULE.FUNCTION\n")
         return 2
     requests, replies = _detach_standard_streams()
     cwd = os.getcwd()

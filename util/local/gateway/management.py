@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from lambda_src.aws.management_api import SIGNING_SERVICE
-
-from . import ids
-from .api_guard import SMALL_BODY_BYTES, ApiGuard
-from .gateway import CLOSE_HANDSHAKE_TIMEOUT_S, Gateway
-from .registry import ConnectionRegistry, LiveConnection
-from .settings import StackSettings
-from .throttle import TokenBucket
+from util.local import ids
+from util.local.aws.api_guard import SMALL_BODY_BYTES, ApiGuard
+from util.local.gateway.registry import ConnectionRegistry, LiveConnection
+from util.local.gateway.server import CLOSE_HANDSHAKE_TIMEOUT_S, Gateway
+from util.local.gateway.throttle import TokenBucket
+from util.local.settings import StackSettings
 
 DELETED = (1000, "Connection deleted")
 """Close code and reason of a connection closed by DELETE @connections (they reach `$disconnect`)."""

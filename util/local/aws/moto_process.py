@@ -1,4 +1,4 @@
-"""The embedded moto server's own process: `python -m util.local.moto_process HOST`.
+"""The embedded moto server's own process: `python -m util.local.aws.moto_process HOST`.
 
 moto serves every request with a few milliseconds of pure-Python CPU (werkzeug, flask, its serializers). In the
 stack's process it held the gateway's GIL for all of that time, so each S3 call of the function stalled the
@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from util.local import moto_adapter
-from util.local.moto_adapter import WSGIApp
+from util.local.aws import moto_adapter
+from util.local.aws.moto_adapter import WSGIApp
 
 S3_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/s3/aws4_request")
 """The SigV4 credential scope of a request signed for S3 (every SDK signs; moto itself picks the service so)."""
@@ -110,7 +110,7 @@ def main() -> None:
     # order (disconnects, log shipping, teardown), then closes our stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: python -m util.local.moto_process HOST\n")
+        sys.stderr.write("usage: python -m util.local.aws.moto_process HOST\n")
         sys.exit(2)
     serve(sys.argv[1])
 

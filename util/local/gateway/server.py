@@ -23,16 +23,15 @@ from typing import Any, Protocol
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lambda_src.observability.clock import now_ms
-
-from . import ids
-from .access_log import AccessLogSink, access_line
-from .authorizer import LocalAuthorizer
-from .events import ConnectionFacts, connect_event, disconnect_event, message_event
-from .frames import FrameGuards
-from .registry import ConnectionRegistry, LiveConnection
-from .routing import RouteSelector
-from .runtime import InvocationResult, RuntimeStopped
-from .settings import StackSettings
+from util.local import ids
+from util.local.gateway.access_log import AccessLogSink, access_line
+from util.local.gateway.authorizer import LocalAuthorizer
+from util.local.gateway.events import ConnectionFacts, connect_event, disconnect_event, message_event
+from util.local.gateway.frames import FrameGuards
+from util.local.gateway.registry import ConnectionRegistry, LiveConnection
+from util.local.gateway.routing import RouteSelector
+from util.local.runtime.pool import InvocationResult, RuntimeStopped
+from util.local.settings import StackSettings
 
 LOGGER = logging.getLogger("wspush.local.gateway")
 

@@ -6,7 +6,7 @@ with `Sandbox.Timedout`); a worker that dies fails only its own invocation (`Run
 replaced. Invocations are awaited on the event loop and never block it. New code replaces the pool: new
 workers start first, then the old ones finish their in-flight invocations and stop.
 
-Workers are plain `python -m util.local.worker` processes in their own session (a terminal's Ctrl-C
+Workers are plain `python -m util.local.runtime.worker` processes in their own session (a terminal's Ctrl-C
 reaches only the stack, which stops them in order), spoken to over pipes with asyncio: no helper threads,
 no multiprocessing resource tracker left behind, and the exact environment Lambda would give them.
 """
@@ -29,9 +29,9 @@ from typing import Any, Protocol
 
 from lambda_src.function import RUNTIME
 from lambda_src.observability.clock import now_ms
-
-from . import ids, worker
-from .credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FAKE_SESSION_TOKEN
+from util.local import ids
+from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FAKE_SESSION_TOKEN
+from util.local.runtime import worker
 
 LOGGER = logging.getLogger("wspush.local.runtime")
 
@@ -175,7 +175,7 @@ class Worker:
 
     def _environment(self) -> dict[str, str]:
         config = self._config
-        # The worker must import `util.local.worker` from wherever `util` lives, but after the code dir
+        # The worker must import `util.local.runtime.worker` from wherever `util` lives, but after the code dir
         # (its cwd, first on sys.path), so a deployed `lambda_src` wins over the source tree's.
         util_parent = str(Path(__file__).resolve().parent.parent.parent)
         env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
@@ -209,7 +209,7 @@ class Worker:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "util.local.worker",
+            "util.local.runtime.worker",
             self._config.handler,
             cwd=self._code_dir,
             env=self._environment(),

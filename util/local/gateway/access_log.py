@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .events import ConnectionFacts
+from util.local.gateway.events import ConnectionFacts
 
 ACCESS_LOG_FORMAT: Mapping[str, str] = {
     "requestId": "$context.requestId",

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from lambda_src.observability.clock import now_ms
-
-from .events import ConnectionFacts
+from util.local.gateway.events import ConnectionFacts
 
 if TYPE_CHECKING:
-    from .frames import GuardedProtocol
+    from util.local.gateway.frames import GuardedProtocol
 
 
 @dataclass

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .sigv4 import Refusal, SigV4Verifier
+from util.local.aws.sigv4 import Refusal, SigV4Verifier
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BodyLimit = int | Callable[[web.Request], int]

@@ -67,8 +67,9 @@ def test_the_local_stacks_segments_of_a_wave_list_one_after_another_in_its_one_m
     serial = predict(10_000, Settings(shard_size=1000), local(measured=measured))
     parallel = predict(10_000, Settings(shard_size=1000), replace(local(measured=measured), store_cpu_per_key_s=0.0))
 
-    # 4 workers: waves of 4 segments; moto renders the 4 segments' keys one after another in each wave.
+    # One moto lists every key of the store once, one after another: 10,000 keys at 0.15 ms are 1.5 s at least.
+    # The waves of 4 workers can pad that by at most one wave of the largest segments.
     segments = segment_count(10_000, 1000)
-    keys = math.ceil(10_000 / segments)
+    largest_segment = math.ceil(10_000 / segments)
     gained = serial["bounds_s"]["concurrency"] - parallel["bounds_s"]["concurrency"]
-    assert gained == pytest.approx(math.ceil(segments / 4) * 4 * keys * 0.00015)
+    assert 10_000 * 0.00015 <= gained <= 10_000 * 0.00015 + 4 * largest_segment * 0.00015

@@ -177,7 +177,7 @@ class Worker:
         config = self._config
         # The worker must import `util.local.runtime.worker` from wherever `util` lives, but after the code dir
         # (its cwd, first on sys.path), so a deployed `lambda_src` wins over the source tree's.
-        util_parent = str(Path(__file__).resolve().parent.parent.parent)
+        util_parent = str(Path(__file__).resolve().parents[3])
         env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
         env.update(
             {

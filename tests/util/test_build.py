@@ -89,9 +89,9 @@ def test_lambda_build_leaves_out_caches_tests_and_hidden_files(util: UtilRunner,
     # The dependencies' files sit beside the package (tests/util/test_dependencies.py covers them).
     names = [name for name in zipfile.ZipFile(output).namelist() if name.startswith(f"{PACKAGE_NAME}/")]
     expected = sorted(
-        f"{PACKAGE_NAME}/{path.name}"
-        for path in source.glob("*.py")
-        if path.name not in ("test_inline.py", "conftest.py")
+        f"{PACKAGE_NAME}/{path.relative_to(source).as_posix()}"
+        for path in source.rglob("*.py")
+        if path.name not in ("test_inline.py", "conftest.py", "test_app.py")
     )
     assert names == expected
 

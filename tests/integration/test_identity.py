@@ -73,9 +73,13 @@ def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JwtStack]:
 
 
 async def refusal(url: str) -> int:
+    return (await refused_response(url))[0]
+
+
+async def refused_response(url: str) -> tuple[int, bytes]:
     with pytest.raises(InvalidStatus) as refused:
         await open_socket(url)
-    return refused.value.response.status_code
+    return refused.value.response.status_code, refused.value.response.body
 
 
 async def ask(socket: ClientConnection, frame: dict[str, Any]) -> Any:
@@ -160,6 +164,21 @@ def test_the_name_claim_is_what_whoami_and_every_recipient_see_whatever_name_say
             await bob.close()
 
     run(body())
+
+
+def test_a_name_claim_with_a_bidi_override_is_refused_at_connect_with_the_name_rules_reason(
+    jwt_stack: JwtStack,
+) -> None:
+    async def body() -> tuple[int, bytes]:
+        return await refused_response(jwt_stack.url(jwt_stack.token("mallory-id", name="Admin\u202enimdA")))
+
+    status, text = run(body())
+    assert status == 400
+    assert json.loads(text) == {
+        "type": "error",
+        "code": "invalid_field",
+        "error": "a name may not hold control, format or line separator characters: it holds U+202E",
+    }
 
 
 def test_a_room_outside_the_rooms_claim_answers_forbidden_and_one_inside_works(jwt_stack: JwtStack) -> None:

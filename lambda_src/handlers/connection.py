@@ -80,7 +80,9 @@ def on_disconnect(request: DisconnectRequest, services: Services) -> dict[str, A
         return _disconnected(request, services)
     for room in record.rooms:
         try:
-            presence.announce(room, presence.Event.LEAVE, Member(record.connection_id, record.name, None), services)
+            user_id = None if request.identity is None else request.identity.principal_id
+            member = Member(record.connection_id, record.name, None, user_id)
+            presence.announce(room, presence.Event.LEAVE, member, services)
         except Exception as error:
             # The connection is gone whatever happens here; one room's failed frame must not keep the others'.
             services.logger.warning("presence failed", extra={"room": room, "error": type(error).__name__})

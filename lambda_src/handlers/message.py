@@ -78,6 +78,11 @@ def _speaker(request: MessageRequest, services: Services) -> Connection:
     return _sender(request, services)
 
 
+def _user_id(request: MessageRequest) -> str | None:
+    """The sender's user id (its token's `sub`), which recipients can trust: None without identity."""
+    return None if request.identity is None else request.identity.principal_id
+
+
 @route("broadcast")
 def broadcast(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     message = require_message(body)
@@ -97,6 +102,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
         room=room,
         sent_at_ms=sent_at_ms,
         message_id=message_id,
+        sender_user_id=_user_id(request),
     )
     if room is not None and message_id is not None:
         history.keep(room, message_id, data, services)
@@ -122,6 +128,7 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
         sender_name=sender.name,
         room=None,
         sent_at_ms=services.clock_ms(),
+        sender_user_id=_user_id(request),
     )
     started = time.perf_counter()
     result = post_one(connection_id=target, data=data, poster=services.poster, store=services.store)
@@ -159,7 +166,7 @@ def join(request: MessageRequest, body: dict[str, Any], services: Services) -> N
     services.store.join(sender, room, joined_at_ms)
     reply(request, room_frame("joined", room), services)
     if room not in sender.rooms:
-        member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms)
+        member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms, _user_id(request))
         presence.announce(room, presence.Event.JOIN, member, services)
 
 
@@ -171,7 +178,7 @@ def leave(request: MessageRequest, body: dict[str, Any], services: Services) -> 
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in room {room!r}")
     services.store.leave(sender, room)
     reply(request, room_frame("left", room), services)
-    member = Member(sender.connection_id, _speaker(request, services).name, None)
+    member = Member(sender.connection_id, _speaker(request, services).name, None, _user_id(request))
     presence.announce(room, presence.Event.LEAVE, member, services)
 
 

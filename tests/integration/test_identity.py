@@ -157,7 +157,7 @@ def test_the_name_claim_is_what_whoami_and_every_recipient_see_whatever_name_say
             assert me["name"] == "Alice"
             await alice.send(json.dumps({"action": "broadcast", "message": "hi", "echo": False}))
             received = await recv_json(bob)
-            assert received["from"]["name"] == "Alice"
+            assert received["from"] == {"connectionId": me["connectionId"], "name": "Alice", "userId": "alice-id"}
             assert received["message"] == "hi"
         finally:
             await alice.close()

@@ -88,8 +88,11 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     message = require_message(body)
     room = optional_room(body)
     echo = optional_bool(body, "echo", default=True)
-    if room is not None and request.identity is not None:
-        request.identity.require_room(room)
+    if request.identity is not None:
+        if room is None:
+            request.identity.require_broadcast_to_everyone()
+        else:
+            request.identity.require_room(room)
     sender = _speaker(request, services)
     sent_at_ms = services.clock_ms()
     # A room's message gets its id, and is in the room's history before anyone can have received it.
@@ -118,6 +121,8 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
 def send(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     target = require_connection_id(body, "to")
     message = require_message(body)
+    if request.identity is not None:
+        request.identity.require_send()
     if services.store.get(target) is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no connection {target!r}")
     sender = _speaker(request, services)

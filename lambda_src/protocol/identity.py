@@ -35,6 +35,13 @@ NAME_REFUSED_REASON_KEY = "nameRefusedReason"
 SUBJECT_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
 """A `sub`: OpenID Connect Core 1.0 section 2 says it "MUST NOT exceed 255 ASCII characters"; it is shown to
 every recipient as the sender's user id, so control characters are refused too."""
+BROADCAST_CLAIM = "broadcast"
+"""A token's grant of a `broadcast` without `room` (to everyone): true or false. Without it, granted exactly when the
+token has no rooms claim: a token limited to some rooms must not reach every connection, those rooms' members
+included, by leaving out `room`."""
+SEND_CLAIM = "send"
+"""A token's grant of `send` (a direct message to any other connection): true or false; the same default.
+Each grant claim is also the authorizer's context key of its value, "true" or "false", absent without the claim."""
 ROOMS_SEPARATOR = ","
 ROOM_PATTERN_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]{1,64}")
 """A room pattern: a room name that may hold glob characters (`*`, `?`, `[...]`), as `fnmatch` reads them."""
@@ -53,12 +60,30 @@ class NameRefusal:
 class Identity:
     """The authenticated sender: `principal_id` is the token's `sub`; `rooms` None means any room.
 
-    `name_refusal` is set when the name claim breaks the name rule: `$connect` then refuses the connection."""
+    `name_refusal` is set when the name claim breaks the name rule: `$connect` then refuses the connection.
+    `broadcast` and `send` are the token's grant claims, None when it had none (see `BROADCAST_CLAIM`)."""
 
     principal_id: str
     name: str
     rooms: tuple[str, ...] | None = None
     name_refusal: NameRefusal | None = None
+    broadcast: bool | None = None
+    send: bool | None = None
+
+    @property
+    def unrestricted(self) -> bool:
+        """No rooms claim: what a grant claim left out defaults to."""
+        return self.rooms is None
+
+    def require_broadcast_to_everyone(self) -> None:
+        """Raise `ProtocolError(forbidden)` unless the token grants a `broadcast` without `room`."""
+        if not (self.unrestricted if self.broadcast is None else self.broadcast):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "your token does not allow a broadcast to everyone; name a room")
+
+    def require_send(self) -> None:
+        """Raise `ProtocolError(forbidden)` unless the token grants `send`."""
+        if not (self.unrestricted if self.send is None else self.send):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "your token does not allow direct messages (send)")
 
     def may_use(self, room: str) -> bool:
         return self.rooms is None or any(fnmatchcase(room, pattern) for pattern in self.rooms)
@@ -77,6 +102,9 @@ class Identity:
             context = {NAME_REFUSED_KEY: refusal.code.value, NAME_REFUSED_REASON_KEY: refusal.reason}
         if self.rooms is not None:
             context[ROOMS_KEY] = ROOMS_SEPARATOR.join(self.rooms)
+        for key, grant in ((BROADCAST_CLAIM, self.broadcast), (SEND_CLAIM, self.send)):
+            if grant is not None:
+                context[key] = "true" if grant else "false"
         return context
 
 
@@ -94,7 +122,23 @@ def from_authorizer(value: object) -> Identity | None:
         name=name if isinstance(name, str) and name else principal[:MAX_NAME_CHARS],
         rooms=None if not isinstance(rooms, str) else tuple(p for p in rooms.split(ROOMS_SEPARATOR) if p),
         name_refusal=_name_refusal(value),
+        broadcast=_grant_of_context(value.get(BROADCAST_CLAIM)),
+        send=_grant_of_context(value.get(SEND_CLAIM)),
     )
+
+
+def _grant_of_context(value: object) -> bool | None:
+    # Absent: the token had no such claim. Anything but "true" is no grant: only our authorizer writes these keys.
+    return None if value is None else value == "true"
+
+
+def _grant_claim(claims: Mapping[str, object], claim: str) -> bool | None:
+    value = claims.get(claim)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidClaims(f"the {claim!r} claim must be true or false")
+    return value
 
 
 def _name_refusal(context: Mapping[object, object]) -> NameRefusal | None:
@@ -132,6 +176,8 @@ def from_claims(claims: Mapping[str, object], *, name_claim: str, rooms_claim: s
         name=display,
         rooms=None if rooms_claim not in claims else room_patterns(claims[rooms_claim]),
         name_refusal=refusal,
+        broadcast=_grant_claim(claims, BROADCAST_CLAIM),
+        send=_grant_claim(claims, SEND_CLAIM),
     )
 
 

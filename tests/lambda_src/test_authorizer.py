@@ -72,8 +72,17 @@ def test_a_bearer_header_works_when_the_query_has_no_token(jwt_services: Service
         authorizer_event({"token": token(rooms="not a list!")}),
         authorizer_event({"token": token(sub="alice\u202eecila")}),
         authorizer_event({"token": token(sub="a" * 256)}),
+        authorizer_event({"token": token(broadcast="yes")}),
     ],
-    ids=["no token", "garbage", "wrong audience", "malformed rooms claim", "sub with a bidi override", "sub over 255"],
+    ids=[
+        "no token",
+        "garbage",
+        "wrong audience",
+        "malformed rooms claim",
+        "sub with a bidi override",
+        "sub over 255",
+        "grant claim not a boolean",
+    ],
 )
 def test_a_refused_token_gets_a_deny(jwt_services: Services, event: dict[str, Any]) -> None:
     answer = invoke(jwt_services, event)

@@ -7,7 +7,8 @@
 #   jwt    a Lambda REQUEST authorizer on $connect, served by the one handler: it verifies the token against the
 #          issuer's JWKS. API Gateway needs every identity source present, so there is one: the query string's
 #          `token` (browsers cannot set headers on a WebSocket) or, by variable, the Authorization header.
-# create_user_pool adds a Cognito user pool and app client, and takes issuer and audience from them.
+# create_user_pool adds a Cognito user pool and app client, and takes issuer and audience from them. The name
+# recipients see comes from jwt_name_claim, which the app client does not let users write (write_attributes).
 
 locals {
   auth_jwt   = var.auth_mode == "jwt"
@@ -20,6 +21,12 @@ locals {
   jwt_issuer       = local.auth_jwt ? coalesce(local.user_pool_issuer, var.jwt_issuer) : null
   jwt_audience     = local.auth_jwt ? (var.create_user_pool ? aws_cognito_user_pool_client.this[0].id : var.jwt_audience) : null
   jwks_url         = local.auth_jwt ? coalesce(var.jwt_jwks_url, "${trimsuffix(local.jwt_issuer, "/")}/.well-known/jwks.json") : null
+
+  # The standard attributes a signed-in user may still change on their own (UpdateUserAttributes with their access
+  # token). Without write_attributes an app client may write every standard attribute, `name` included, and a user
+  # could rename themselves "Admin" (API_CreateUserPoolClient, WriteAttributes). The display name's claim
+  # (jwt_name_claim) must never be here; `sub` cannot be written by anyone.
+  user_writable_attributes = ["locale", "zoneinfo"]
 
   auth_environment = merge(
     { AUTH_MODE = var.auth_mode },
@@ -102,5 +109,15 @@ resource "aws_cognito_user_pool_client" "this" {
   id_token_validity             = 60
   token_validity_units {
     id_token = "minutes"
+  }
+  # An explicit, non-empty list: an empty one is the same as none, which lets users write every standard attribute.
+  # https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html
+  write_attributes = local.user_writable_attributes
+
+  lifecycle {
+    precondition {
+      condition     = length(local.user_writable_attributes) > 0 && !contains(local.user_writable_attributes, var.jwt_name_claim)
+      error_message = "Users may not write the display name's claim (jwt_name_claim): it is shown to every recipient."
+    }
   }
 }

@@ -61,6 +61,22 @@ def command(
             "Without any, every room.",
         ),
     ] = None,
+    broadcast: Annotated[
+        bool | None,
+        typer.Option(
+            "--broadcast/--no-broadcast",
+            help="Grant (or deny) a broadcast without a room, to everyone. Without either: granted unless --room "
+            "is given.",
+        ),
+    ] = None,
+    send: Annotated[
+        bool | None,
+        typer.Option(
+            "--send/--no-send",
+            help="Grant (or deny) direct messages (send) to other connections. Without either: granted unless "
+            "--room is given.",
+        ),
+    ] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="How long the token is valid: 90s, 30m, 1h, 2d.")] = "1h",
     env: EnvOption = None,
 ) -> None:
@@ -95,5 +111,7 @@ def command(
         name=name,
         rooms=rooms,
         ttl_s=seconds,
+        broadcast=broadcast,
+        send=send,
     )
     typer.echo(token)

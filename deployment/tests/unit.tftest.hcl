@@ -263,6 +263,22 @@ run "create_user_pool_makes_cognito_the_issuer" {
     condition     = !aws_cognito_user_pool_client.this[0].generate_secret && aws_cognito_user_pool.this[0].admin_create_user_config[0].allow_admin_create_user_only
     error_message = "A public client without secret; users invited by an administrator."
   }
+  assert {
+    condition     = length(aws_cognito_user_pool_client.this[0].write_attributes) > 0 && !contains(aws_cognito_user_pool_client.this[0].write_attributes, "name") && !contains(aws_cognito_user_pool_client.this[0].write_attributes, "sub")
+    error_message = "Users may not rewrite the name claim (nor sub): the app client lists the attributes they may write, and name is not one."
+  }
+}
+
+run "a_user_pool_whose_users_could_write_the_name_claim_is_refused" {
+  command = plan
+
+  variables {
+    auth_mode        = "jwt"
+    create_user_pool = true
+    jwt_name_claim   = "locale"
+  }
+
+  expect_failures = [aws_cognito_user_pool_client.this]
 }
 
 run "jwt_without_an_issuer_is_refused" {

@@ -20,7 +20,7 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
 
     A refused handshake cannot receive frames, so the error frame travels as the response body instead.
     In `jwt` mode the authorizer has already let the connect through, and its identity names the connection:
-    `?name=` is ignored.
+    `?name=` is ignored, and a name claim that broke the name rule is refused here as a bad `?name=` is.
     """
     if services.config.auth_mode == AuthMode.JWT:
         if request.identity is None:
@@ -29,6 +29,9 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
             metrics.refused(ErrorCode.UNAUTHORIZED.value)
             refusal = error_frame(ErrorCode.UNAUTHORIZED, "a valid token is required")
             return {"statusCode": 401, "body": refusal.decode()}
+        name_refusal = request.identity.name_refusal
+        if name_refusal is not None:
+            return _refuse_name(ProtocolError(name_refusal.code, name_refusal.reason), services)
         return _store(request, request.identity.name, services)
     expected = services.config.connect_token
     if expected is not None:
@@ -44,10 +47,15 @@ def on_connect(request: ConnectRequest, services: Services) -> dict[str, Any]:
     try:
         name = validate_name(request.query.get("name"))
     except ProtocolError as error:
-        services.logger.info("connect refused", extra={"code": error.code.value})
-        metrics.refused(error.code.value)
-        return {"statusCode": 400, "body": error_frame(error.code, error.message).decode()}
+        return _refuse_name(error, services)
     return _store(request, name, services)
+
+
+def _refuse_name(error: ProtocolError, services: Services) -> dict[str, Any]:
+    """400 with the name rule's error frame as body, whether the name came from `?name=` or from a token."""
+    services.logger.info("connect refused", extra={"code": error.code.value})
+    metrics.refused(error.code.value)
+    return {"statusCode": 400, "body": error_frame(error.code, error.message).decode()}
 
 
 def _store(request: ConnectRequest, name: str, services: Services) -> dict[str, Any]:
@@ -72,7 +80,9 @@ def on_disconnect(request: DisconnectRequest, services: Services) -> dict[str, A
         return _disconnected(request, services)
     for room in record.rooms:
         try:
-            presence.announce(room, presence.Event.LEAVE, Member(record.connection_id, record.name, None), services)
+            user_id = None if request.identity is None else request.identity.principal_id
+            member = Member(record.connection_id, record.name, None, user_id)
+            presence.announce(room, presence.Event.LEAVE, member, services)
         except Exception as error:
             # The connection is gone whatever happens here; one room's failed frame must not keep the others'.
             services.logger.warning("presence failed", extra={"room": room, "error": type(error).__name__})

@@ -78,13 +78,21 @@ def _speaker(request: MessageRequest, services: Services) -> Connection:
     return _sender(request, services)
 
 
+def _user_id(request: MessageRequest) -> str | None:
+    """The sender's user id (its token's `sub`), which recipients can trust: None without identity."""
+    return None if request.identity is None else request.identity.principal_id
+
+
 @route("broadcast")
 def broadcast(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     message = require_message(body)
     room = optional_room(body)
     echo = optional_bool(body, "echo", default=True)
-    if room is not None and request.identity is not None:
-        request.identity.require_room(room)
+    if request.identity is not None:
+        if room is None:
+            request.identity.require_broadcast_to_everyone()
+        else:
+            request.identity.require_room(room)
     sender = _speaker(request, services)
     sent_at_ms = services.clock_ms()
     # A room's message gets its id, and is in the room's history before anyone can have received it.
@@ -97,6 +105,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
         room=room,
         sent_at_ms=sent_at_ms,
         message_id=message_id,
+        sender_user_id=_user_id(request),
     )
     if room is not None and message_id is not None:
         history.keep(room, message_id, data, services)
@@ -112,6 +121,8 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
 def send(request: MessageRequest, body: dict[str, Any], services: Services) -> None:
     target = require_connection_id(body, "to")
     message = require_message(body)
+    if request.identity is not None:
+        request.identity.require_send()
     if services.store.get(target) is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no connection {target!r}")
     sender = _speaker(request, services)
@@ -122,6 +133,7 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
         sender_name=sender.name,
         room=None,
         sent_at_ms=services.clock_ms(),
+        sender_user_id=_user_id(request),
     )
     started = time.perf_counter()
     result = post_one(connection_id=target, data=data, poster=services.poster, store=services.store)
@@ -159,7 +171,7 @@ def join(request: MessageRequest, body: dict[str, Any], services: Services) -> N
     services.store.join(sender, room, joined_at_ms)
     reply(request, room_frame("joined", room), services)
     if room not in sender.rooms:
-        member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms)
+        member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms, _user_id(request))
         presence.announce(room, presence.Event.JOIN, member, services)
 
 
@@ -171,7 +183,7 @@ def leave(request: MessageRequest, body: dict[str, Any], services: Services) -> 
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in room {room!r}")
     services.store.leave(sender, room)
     reply(request, room_frame("left", room), services)
-    member = Member(sender.connection_id, _speaker(request, services).name, None)
+    member = Member(sender.connection_id, _speaker(request, services).name, None, _user_id(request))
     presence.announce(room, presence.Event.LEAVE, member, services)
 
 

@@ -34,6 +34,7 @@ class DisconnectRequest:
     request_id: str | None
     status_code: int | None
     reason: str | None
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ def parse_event(event: object) -> Request:
             request_id=request_id,
             status_code=status if isinstance(status, int) else None,
             reason=_str_or_none(context.get("disconnectReason")),
+            identity=from_authorizer(context.get("authorizer")),
         )
     if event_type == "MESSAGE":
         route_key = context.get("routeKey")

@@ -52,16 +52,18 @@ def message_frame(
     room: str | None,
     sent_at_ms: int,
     message_id: str | None = None,
+    sender_user_id: str | None = None,
 ) -> bytes:
     """A client's message as its recipients get it; `kind` is "message" (broadcast) or "direct" (send).
 
-    `message_id` (a room's messages, see `message_ids`) travels as the field `id`."""
+    `message_id` (a room's messages, see `message_ids`) travels as the field `id`; `sender_user_id` (the sender's
+    token `sub`, with identity) as `from.userId`: the one field of `from` the issuer, not the sender, controls."""
     frame: dict[str, Any] = {"type": kind}
     if message_id is not None:
         frame["id"] = message_id
     frame |= {
         "message": message,
-        "from": {"connectionId": sender_id, "name": sender_name},
+        "from": sender_json(sender_id, sender_name, sender_user_id),
     }
     if room is not None:
         frame["room"] = room
@@ -83,6 +85,14 @@ def message_frame(
         ) from None
     check_size(data)
     return data
+
+
+def sender_json(connection_id: str, name: str, user_id: str | None) -> dict[str, str]:
+    """Who sent a message or is present: `userId` only with an identity (and then always)."""
+    sender = {"connectionId": connection_id, "name": name}
+    if user_id is not None:
+        sender["userId"] = user_id
+    return sender
 
 
 def check_size(data: bytes) -> None:

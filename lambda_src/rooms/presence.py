@@ -17,7 +17,7 @@ from typing import Any
 
 from lambda_src.delivery.deliver import deliver
 from lambda_src.observability import metrics
-from lambda_src.protocol.frames import encode, require_connection_id
+from lambda_src.protocol.frames import encode, require_connection_id, sender_json
 from lambda_src.services import Services
 from lambda_src.store.contract import Member
 
@@ -31,7 +31,7 @@ class Event(StrEnum):
 
 
 def member_json(member: Member) -> dict[str, Any]:
-    return {"connectionId": member.connection_id, "name": member.name, "joinedAt": member.joined_at_ms}
+    return sender_json(member.connection_id, member.name, member.user_id) | {"joinedAt": member.joined_at_ms}
 
 
 def require_cursor(body: Mapping[str, Any]) -> str | None:

@@ -58,11 +58,13 @@ class Connection:
 
 @dataclass(frozen=True)
 class Member:
-    """One member of a room as `members` lists it."""
+    """One member of a room as `members` lists it; `user_id` (the token's `sub`) is set by presence frames from the
+    event's identity only: the stores do not keep it."""
 
     connection_id: str
     name: str
     joined_at_ms: int | None
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ import pytest
 from lambda_src.auth.jwks import JwksCache
 from lambda_src.auth.tokens import TokenVerifier
 from lambda_src.config import AuthMode
-from lambda_src.errors import InvalidClaims
+from lambda_src.errors import ErrorCode, InvalidClaims
 from lambda_src.handlers.authorize import token_of
-from lambda_src.protocol.identity import Identity, from_authorizer, from_claims
+from lambda_src.protocol.identity import Identity, NameRefusal, from_authorizer, from_claims
 from lambda_src.services import Services
+from tests.strict_json import loads
 
 from .conftest import connect_event, invoke, message_event
 from .connections_server import ConnectionsServer
+from .names import REFUSED_NAMES
 from .test_tokens import EC_KEY, SETTINGS, Issuer, claims, public_jwk
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc/live/$connect"
@@ -68,8 +70,19 @@ def test_a_bearer_header_works_when_the_query_has_no_token(jwt_services: Service
         authorizer_event({"token": "garbage"}),
         authorizer_event({"token": token(aud="other")}),
         authorizer_event({"token": token(rooms="not a list!")}),
+        authorizer_event({"token": token(sub="alice\u202eecila")}),
+        authorizer_event({"token": token(sub="a" * 256)}),
+        authorizer_event({"token": token(broadcast="yes")}),
     ],
-    ids=["no token", "garbage", "wrong audience", "malformed rooms claim"],
+    ids=[
+        "no token",
+        "garbage",
+        "wrong audience",
+        "malformed rooms claim",
+        "sub with a bidi override",
+        "sub over 255",
+        "grant claim not a boolean",
+    ],
 )
 def test_a_refused_token_gets_a_deny(jwt_services: Services, event: dict[str, Any]) -> None:
     answer = invoke(jwt_services, event)
@@ -119,11 +132,60 @@ def test_join_outside_the_rooms_claim_is_forbidden(
 
 
 def test_identity_from_claims_and_back() -> None:
-    identity = from_claims({"sub": "u1", "name": "N" * 80}, name_claim="name", rooms_claim="rooms")
-    assert identity == Identity("u1", "N" * 64, None), "name cut to 64 characters; no rooms claim, any room"
+    identity = from_claims({"sub": "u1", "name": "Ada"}, name_claim="name", rooms_claim="rooms")
+    assert identity == Identity("u1", "Ada", None), "no rooms claim: any room"
     assert from_claims({"sub": "u1"}, name_claim="name", rooms_claim="rooms").name == "u1"
+    assert from_claims({"sub": "u" * 80}, name_claim="name", rooms_claim="rooms").name == "u" * 64, "sub cut to 64"
+    too_long = from_claims({"sub": "u1", "name": "N" * 65}, name_claim="name", rooms_claim="rooms")
+    assert too_long.name_refusal == NameRefusal(ErrorCode.NAME_TOO_LONG, "a name is at most 64 characters")
+    assert from_authorizer({"principalId": "u1", **too_long.to_context()}) == too_long
     limited = from_claims({"sub": "u1", "rooms": []}, name_claim="name", rooms_claim="rooms")
     assert not limited.may_use("lobby"), "an empty rooms claim allows no room"
     assert from_authorizer({"principalId": "u1", **limited.to_context()}) == limited
     with pytest.raises(InvalidClaims):
         from_claims({"sub": "u1", "rooms": ["a,b"]}, name_claim="name", rooms_claim="rooms")
+
+
+def _connect_through_the_authorizer(services: Services, name: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """What API Gateway does: run the authorizer, then `$connect` with its answer as `requestContext.authorizer`.
+    Returns the authorizer's context and `$connect`'s result."""
+    answer = invoke(services, authorizer_event({"token": token(name=name)}))
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow", "the token itself is valid"
+    authorizer = {"principalId": answer["principalId"], **answer["context"]}
+    return answer["context"], invoke(services, with_authorizer(connect_event("c-9"), authorizer))
+
+
+def _connect_with_query_name(services: Services, name: str) -> dict[str, Any]:
+    jwt_config = services.config
+    services.config = replace(jwt_config, auth_mode=AuthMode.NONE)
+    try:
+        return invoke(services, connect_event("q-9", {"name": name}))
+    finally:
+        services.config = jwt_config
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for _, n in REFUSED_NAMES] + ["N" * 65],
+    ids=[case for case, _ in REFUSED_NAMES] + ["65 characters"],
+)
+def test_a_name_claim_is_refused_at_connect_exactly_as_the_same_name_in_the_query(
+    jwt_services: Services, name: str
+) -> None:
+    context, by_claim = _connect_through_the_authorizer(jwt_services, name)
+    by_query = _connect_with_query_name(jwt_services, name)
+
+    assert "name" not in context, "a refused name never travels as the connection's name"
+
+    assert by_claim["statusCode"] == by_query["statusCode"] == 400
+    assert loads(by_claim["body"]) == loads(by_query["body"])
+    assert loads(by_claim["body"])["code"] == ("name_too_long" if len(name) > 64 else "invalid_field")
+    assert jwt_services.store.get("c-9") is None and jwt_services.store.get("q-9") is None
+
+
+@pytest.mark.parametrize("name", ["Zoë", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "👩\u200d💻", "N" * 64])
+def test_a_name_claim_the_rule_allows_names_the_connection(jwt_services: Services, name: str) -> None:
+    context, result = _connect_through_the_authorizer(jwt_services, name)
+    assert (context["name"], result) == (name, {"statusCode": 200})
+    stored = jwt_services.store.get("c-9")
+    assert stored is not None and stored.name == name

@@ -12,6 +12,7 @@ from tests.strict_json import loads
 
 from .conftest import connect_event, invoke, message_event
 from .connections_server import ConnectionsServer
+from .names import REFUSED_NAMES
 
 
 def test_connect_stores_the_connection_with_its_name(services: Services) -> None:
@@ -72,29 +73,6 @@ def test_token_never_appears_in_the_logs(services: Services, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert out.strip(), "the handler logs its connects"
     assert "s3cret-token-value" not in out and "wrong-token-value" not in out
-
-
-REFUSED_NAMES = [
-    ("lone surrogate", "ada\ud800"),
-    ("lone low surrogate", "\udfff"),
-    ("NUL", "ada\x00"),
-    ("newline", "ada\nINFO fake log line"),
-    ("escape", "\x1b[31mred"),
-    ("DEL", "ada\x7f"),
-    ("C1 control", "ada\x85"),
-    ("right-to-left override", "ada\u202egnp.exe"),
-    ("left-to-right embedding", "\u202aada"),
-    ("pop directional formatting", "ada\u202c"),
-    ("right-to-left isolate", "\u2067ada"),
-    ("pop directional isolate", "ada\u2069"),
-    ("left-to-right mark", "ada\u200e"),
-    ("soft hyphen", "a\u00adda"),
-    ("zero-width space", "ad\u200ba"),
-    ("byte order mark", "\ufeffada"),
-    ("invisible tag characters", "ada\U000e0041\U000e0042"),
-    ("line separator", "ada\u2028"),
-    ("paragraph separator", "ada\u2029"),
-]
 
 
 @pytest.mark.parametrize("name", [n for _, n in REFUSED_NAMES], ids=[case for case, _ in REFUSED_NAMES])

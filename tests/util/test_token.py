@@ -48,6 +48,25 @@ def test_util_token_prints_one_verifiable_token_and_nothing_else(
     assert claims["exp"] - claims["iat"] == 7200
     assert jwt.get_unverified_header(token)["kid"] == key_id(key.public_key())
     assert "PRIVATE" not in result.stdout
+    assert "broadcast" not in claims and "send" not in claims, "no grant flag: no grant claim (the default decides)"
+
+
+def test_util_token_grant_flags_set_the_broadcast_and_send_claims(
+    util: UtilRunner, tmp_path: Path, write_state: StateWriter
+) -> None:
+    key = issuer_state(tmp_path, write_state)
+
+    def claims_of(*flags: str) -> dict[str, object]:
+        result = util("token", "--sub", "alice", "--room", "lobby", *flags)
+        assert result.code == 0, result
+        (token,) = result.stdout.split()
+        decoded: dict[str, object] = jwt.decode(token, key.public_key(), algorithms=["ES256"], audience="wspush-local")
+        return decoded
+
+    granted = claims_of("--broadcast", "--send")
+    denied = claims_of("--no-broadcast", "--no-send")
+    assert (granted["broadcast"], granted["send"]) == (True, True)
+    assert (denied["broadcast"], denied["send"]) == (False, False)
 
 
 def test_util_token_refuses_a_key_file_others_can_read(

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lambda_src.protocol.identity import BROADCAST_CLAIM, SEND_CLAIM
+
 ISSUER_PATH = "/.issuer"
 """A path no stage can take (a stage name has no dot): the issuer shares the stack's origin."""
 JWKS_PATH = f"{ISSUER_PATH}/.well-known/jwks.json"
@@ -91,8 +93,12 @@ def mint(
     rooms: Sequence[str] | None,
     ttl_s: int,
     now_s: int | None = None,
+    broadcast: bool | None = None,
+    send: bool | None = None,
 ) -> str:
-    """A token of the local issuer: `sub`, `name` and `rooms` as given, valid from now for `ttl_s` seconds."""
+    """A token of the local issuer: `sub`, `name`, `rooms` and the grant claims `broadcast` and `send` as given (None
+    leaves a claim out), valid from now for `ttl_s` seconds."""
+
     import jwt
     from cryptography.hazmat.primitives import serialization
 
@@ -103,4 +109,7 @@ def mint(
         claims["name"] = name
     if rooms is not None:
         claims["rooms"] = list(rooms)
+    for claim, grant in ((BROADCAST_CLAIM, broadcast), (SEND_CLAIM, send)):
+        if grant is not None:
+            claims[claim] = grant
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key_id(private.public_key())})  # type: ignore[arg-type]

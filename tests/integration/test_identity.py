@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
+from util.local.credentials import LocalCredentials
 from util.local.issuer import ALGORITHM, key_id, mint
 from util.local.stack import StackThread
 
@@ -213,7 +214,7 @@ def test_no_token_or_key_appears_in_any_log_line(jwt_stack: JwtStack) -> None:
         await refusal(jwt_stack.url(token[:-3] + "AAA"))
 
     run(body())
-    logs = jwt_stack.thread.run(_all_log_lines(jwt_stack.outputs))
+    logs = jwt_stack.thread.run(_all_log_lines(jwt_stack.outputs, jwt_stack.thread.credentials))
     assert logs, "no log lines were shipped"
     signature = token.split(".")[2]
     key_body = b"".join(jwt_stack.key.splitlines()[1:-1]).decode()
@@ -222,11 +223,11 @@ def test_no_token_or_key_appears_in_any_log_line(jwt_stack: JwtStack) -> None:
         assert key_body[:40] not in line
 
 
-async def _all_log_lines(outputs: dict[str, str]) -> list[str]:
+async def _all_log_lines(outputs: dict[str, str], credentials: LocalCredentials) -> list[str]:
     from util.local import aws
 
     def read() -> list[str]:
-        logs = aws.client("logs", outputs["aws_endpoint_url"], outputs["region"])
+        logs = aws.moto_of(outputs, credentials).client("logs")
         lines: list[str] = []
         for group in (outputs["lambda_log_group"], outputs["api_log_group"]):
             for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):

@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from websockets.asyncio.client import ClientConnection
 
+from util.local.aws import moto_of
 from util.local.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
 from util.local.sns import sns_event
 from util.local.stack import StackThread
@@ -383,7 +384,7 @@ def _send_raw(port: int, payload: bytes) -> bytes:
 
 
 def _log_text(outputs: dict[str, Any]) -> str:
-    logs = boto3.client("logs", endpoint_url=outputs["aws_endpoint_url"], region_name=REGION)
+    logs = moto_of(outputs).client("logs")  # the state file's document: its credentials sign
     messages = []
     for group in (outputs["lambda_log_group"], outputs["api_log_group"]):
         for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):

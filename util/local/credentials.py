@@ -105,5 +105,5 @@ class LocalCredentials:
 FAKE_ACCESS_KEY_ID = "test"
 FAKE_SECRET_ACCESS_KEY = "test"
 FAKE_SESSION_TOKEN = "test"
-"""For clients of the embedded moto only (it accepts any credentials): never the user's real keys. The Lambda API
-and `@connections` accept only a stack's generated `LocalCredentials`."""
+"""A worker's credentials where no stack gives it its own (the runtime alone, in tests): never the user's real
+keys. A stack's Lambda API, `@connections` and moto accept only its generated `LocalCredentials`."""

@@ -404,8 +404,8 @@ def test_no_token_or_credential_reaches_the_stacks_output_or_logs(tmp_path: Path
     stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            up_command("--port", "0", "--workers", "1", "--token", SECRET, "--verbose"),
-            env=child_environment(state),
+            up_command("--port", "0", "--workers", "1", "--verbose"),
+            env=child_environment(state, token=SECRET),
             stdout=stdout,
             stderr=stderr,
         )

@@ -504,5 +504,5 @@ def _auth_hint(mode: str) -> str:
     if mode == AuthMode.JWT:
         return f'  (TOKEN=$({util} token --sub alice --name Alice), then {util} connect --token "$TOKEN")'
     if mode == AuthMode.TOKEN:
-        return f"  ({util} connect reads your --token from the state file; other clients pass it as ?token=)"
+        return f"  ({util} connect reads your token from the state file; other clients pass it as ?token=)"
     return ""

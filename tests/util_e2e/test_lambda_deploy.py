@@ -39,7 +39,7 @@ def whoami_frame(*args, **kwargs):
     frame["codeVersion"] = "{CODE_MARK}"
     return _e2e_json.dumps(frame).encode()
 '''
-"""Redefines `protocol.whoami_frame` before `routes` imports it, whatever the original's body is."""
+"""Redefines `protocol.frames.whoami_frame` before anything imports it, whatever the original's body is."""
 NOTHING_TO_DEPLOY = "already runs this code: nothing to deploy"
 
 
@@ -48,7 +48,7 @@ def changed_source(tmp_path: Path) -> Path:
     """A copy of the installed `lambda_src` whose `whoami` reply has one more field."""
     source = tmp_path / "changed" / "lambda_src"
     shutil.copytree(default_source(), source, ignore=shutil.ignore_patterns("__pycache__"))
-    protocol = source / "protocol.py"
+    protocol = source / "protocol" / "frames.py"
     assert "def whoami_frame(" in protocol.read_text(encoding="utf-8"), "the change below needs whoami_frame"
     with protocol.open("a", encoding="utf-8") as file:
         file.write(WHOAMI_CHANGE)
@@ -163,8 +163,8 @@ def test_lambda_deploy_of_code_with_a_syntax_error_uploads_nothing_and_names_the
     local_up: LocalUp, util: UtilRunner, changed_source: Path
 ) -> None:
     deployed_at = last_modified(local_up)
-    lines = (changed_source / "routes.py").read_text(encoding="utf-8").count("\n")
-    with (changed_source / "routes.py").open("a", encoding="utf-8") as file:
+    lines = (changed_source / "handlers" / "message.py").read_text(encoding="utf-8").count("\n")
+    with (changed_source / "handlers" / "message.py").open("a", encoding="utf-8") as file:
         file.write("\ndef broken(:\n")
 
     result = util("lambda-deploy", "local", "--source", str(changed_source))
@@ -181,7 +181,7 @@ def test_lambda_deploy_of_code_that_cannot_import_goes_live_and_the_next_deploy_
 ) -> None:
     # It compiles, but fails at import. As on AWS: the upload succeeds, then every invocation fails, so
     # $connect rejects the handshake with 500.
-    with (changed_source / "routes.py").open("a", encoding="utf-8") as file:
+    with (changed_source / "handlers" / "message.py").open("a", encoding="utf-8") as file:
         file.write("\nimport wspush_e2e_module_that_does_not_exist\n")
     deploy(util, "--source", str(changed_source))
 

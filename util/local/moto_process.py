@@ -45,6 +45,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wsgi import get_input_stream
 
+from .api_guard import MISDIRECTED, allowed_hosts
 from .sigv4 import Refusal, SigV4Verifier
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -89,8 +90,6 @@ MOTO_API_PREFIX = "/moto-api"
 """moto's own API (`data.json`: every backend's state; `reset`; `seed`, ...): refused, signed or not. The stack
 never calls it."""
 MOTO_API_REFUSED = "moto's own API (/moto-api) is not served by the local stack"
-MISDIRECTED_STATUS = "421 Misdirected Request"
-"""As the gateway answers a Host that is not the stack's (`api_guard.MISDIRECTED`)."""
 
 
 class SignedOnly:
@@ -107,7 +106,7 @@ class SignedOnly:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("HTTP_HOST", "").lower() not in self.hosts:
-            return _answer(start_response, MISDIRECTED_STATUS, {"message": "Misdirected Request"})
+            return _answer(start_response, _status(MISDIRECTED), {"message": HTTPStatus(MISDIRECTED).phrase})
         if environ.get("PATH_INFO", "").startswith(MOTO_API_PREFIX):
             return _refuse(start_response, Refusal("AccessDeniedException", MOTO_API_REFUSED))
         headers = CIMultiDictProxy(CIMultiDict(EnvironHeaders(environ)))
@@ -131,8 +130,12 @@ class SignedOnly:
 
 def _refuse(start_response: Callable[..., Any], refusal: Refusal) -> Iterable[bytes]:
     """The gateway's shape for a refusal (`api_guard.refusal_response`): AWS's JSON error, its type in a header."""
-    status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
-    return _answer(start_response, status, {"message": refusal.message}, [("x-amzn-ErrorType", refusal.error_type)])
+    headers = [("x-amzn-ErrorType", refusal.error_type)]
+    return _answer(start_response, _status(refusal.status), {"message": refusal.message}, headers)
+
+
+def _status(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
 
 
 def _answer(
@@ -175,7 +178,6 @@ def serve(host: str, region: str) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from .api_guard import allowed_hosts
     from .credentials import LocalCredentials
 
     # werkzeug logs one line per request: far too loud next to the stack's own output.

@@ -197,7 +197,7 @@ class Baseline:
         session = boto3.session.Session(**credentials.client_kwargs(), region_name=outputs["region"])
         from util.local.aws.resources import store_for_outputs
 
-        self._store = store_for_outputs(outputs)
+        self._store = store_for_outputs(outputs, credentials)
         self._api = session.client("apigatewaymanagementapi", endpoint_url=outputs["connections_url"])
 
     def connection_ids(self) -> list[str]:

@@ -30,7 +30,7 @@ from lambda_src.store.contract import Connection
 from lambda_src.store.open import StoreKind
 
 from .report import BenchError, default_json_path, parse_sizes, positive_int, print_table, run_main, write_json
-from .store_listing import FILL_THREADS, CountingStore, _stores
+from .store_listing import FILL_THREADS, REGION, CountingStore, _stores
 
 ROOM = "bench"
 SENDER = "sender="
@@ -140,18 +140,20 @@ def _timed_read(counting: CountingStore, services: Any, handle: Any) -> dict[str
 
 
 def main() -> None:
-    from util.local.aws.resources import EmbeddedMoto
+    from util.local.aws.credentials import LocalCredentials
+    from util.local.aws.resources import EmbeddedMoto, MotoEndpoint
 
     args = _arguments()
-    moto = EmbeddedMoto()
-    endpoint_url = moto.start()
+    credentials = LocalCredentials.generate()
+    moto = EmbeddedMoto(credentials, REGION)
+    endpoint = MotoEndpoint(moto.start(), REGION, credentials)
     rows: list[dict[str, Any]] = []
     try:
         for size in args.sizes:
             for kind in args.stores:
                 settings = []
                 for history_size in (DEFAULT_HISTORY_SIZE, 0):
-                    counting = CountingStore(kind, f"bench-history-{kind}-{len(rows)}-{history_size}", endpoint_url)
+                    counting = CountingStore(kind, f"bench-history-{kind}-{len(rows)}-{history_size}", endpoint)
                     fill_room(counting, size)
                     settings.append(run_broadcasts(counting, history_size, args.broadcasts))
                 rows.append({"store": kind, "members": size, "on": settings[0], "off": settings[1]})

@@ -122,16 +122,13 @@ class StackProcess:
         if self._store is None:
             from util.local.aws.resources import store_for_outputs
 
-            self._store = store_for_outputs(self.outputs)
+            self._store = store_for_outputs(self.outputs, self.credentials)
         return self._store
 
     def _client(self, service: str) -> Any:
-        import boto3
+        from util.local.aws.resources import moto_of
 
-        session = boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name=self.outputs["region"]
-        )
-        return session.client(service, endpoint_url=self.outputs["aws_endpoint_url"])  # type: ignore[call-overload]
+        return moto_of(self.outputs, self.credentials).client(service)
 
 
 async def _serve(raw_settings: dict[str, Any], channel: IO[bytes]) -> None:

@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_src.store.contract import Connection, ConnectionStore
 from lambda_src.store.open import StoreKind
+
+if TYPE_CHECKING:
+    from util.local.aws.resources import MotoEndpoint
 
 from .report import BenchError, default_json_path, parse_sizes, positive_int, print_table, run_main, write_json
 
@@ -47,20 +50,20 @@ def _stores(text: str) -> list[str]:
 class CountingStore:
     """A store on a fresh bucket or table of the embedded moto, counting the API calls its client makes."""
 
-    def __init__(self, kind: str, name: str, endpoint_url: str) -> None:
+    def __init__(self, kind: str, name: str, moto: MotoEndpoint) -> None:
         import boto3
 
         from lambda_src.store.open import open_store
-        from util.local.aws.resources import EndpointSession, client, create_connections_table
+        from util.local.aws.resources import EndpointSession, create_connections_table
 
         self.requests = 0
-        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+        session = boto3.session.Session(**moto.credentials.client_kwargs(), region_name=moto.region)
         session.events.register("before-call", self._count)
         if kind == StoreKind.DYNAMODB:
-            create_connections_table(client("dynamodb", endpoint_url, REGION), name)
+            create_connections_table(moto.client("dynamodb"), name)
         else:
-            client("s3", endpoint_url, REGION).create_bucket(Bucket=name)
-        self.store: ConnectionStore = open_store(kind, name, EndpointSession(session, endpoint_url))
+            moto.client("s3").create_bucket(Bucket=name)
+        self.store: ConnectionStore = open_store(kind, name, EndpointSession(session, moto.url))
 
     def _count(self, **_: Any) -> None:
         self.requests += 1
@@ -87,8 +90,8 @@ def timed(counting: CountingStore, listing: Callable[[], Iterator[str]]) -> dict
     }
 
 
-def measure(kind: str, size: int, segments: int, endpoint_url: str, number: int) -> dict[str, Any]:
-    counting = CountingStore(kind, f"bench-listing-{kind}-{number}", endpoint_url)
+def measure(kind: str, size: int, segments: int, moto: MotoEndpoint, number: int) -> dict[str, Any]:
+    counting = CountingStore(kind, f"bench-listing-{kind}-{number}", moto)
     fill(counting.store, size)
     whole = timed(counting, counting.store.connection_ids)
     parts = [
@@ -109,16 +112,18 @@ def measure(kind: str, size: int, segments: int, endpoint_url: str, number: int)
 
 
 def main() -> None:
-    from util.local.aws.resources import EmbeddedMoto
+    from util.local.aws.credentials import LocalCredentials
+    from util.local.aws.resources import EmbeddedMoto, MotoEndpoint
 
     args = _arguments()
-    moto = EmbeddedMoto()
-    endpoint_url = moto.start()
+    credentials = LocalCredentials.generate()
+    moto = EmbeddedMoto(credentials, REGION)
+    endpoint = MotoEndpoint(moto.start(), REGION, credentials)
     rows: list[dict[str, Any]] = []
     try:
         for size in args.sizes:
             for kind in args.stores:
-                rows.append(measure(kind, size, args.segments, endpoint_url, len(rows)))
+                rows.append(measure(kind, size, args.segments, endpoint, len(rows)))
                 print(f"{kind} {size}: {rows[-1]['whole']['seconds']} s", flush=True)
     finally:
         moto.stop()

@@ -57,14 +57,18 @@ def stop_process(process: subprocess.Popen[bytes], first: signal.Signals, timeou
         process.wait()
 
 
+MOTO_REGION = "us-east-1"
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in its own process (in-process, its threads would fight the code under test for the GIL): the
     local stack's own (`util.local.aws.resources.EmbeddedMoto`), whose S3 and DynamoDB writes are atomic as AWS's
-    are."""
+    are, but without its guard: Terraform and these tests sign with fixed keys. A stack's own moto serves only its
+    credentials (`tests/integration/test_moto_security.py`)."""
     from util.local.aws.resources import EmbeddedMoto
 
-    moto = EmbeddedMoto()
+    moto = EmbeddedMoto(None, MOTO_REGION)
     try:
         yield moto.start()
     finally:

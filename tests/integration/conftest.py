@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -23,7 +22,7 @@ from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.open import StoreKind
 from tests import strict_json
 from tests.stack_harness import running_stack as harness_running_stack
-from util.local.aws.resources import store_for_outputs
+from util.local.aws.resources import moto_of, store_for_outputs
 from util.local.settings import StackSettings
 from util.local.stack import StackThread
 
@@ -70,7 +69,7 @@ def sharded_stack_settings(store: str, shard_size: int, workers: int) -> StackSe
 
 def function_log_lines(stack: StackThread, since_ms: int, message: str) -> list[dict[str, Any]]:
     """The function's JSON log lines whose `message` is `message`, shipped to moto's CloudWatch since `since_ms`."""
-    logs = boto3.client("logs", endpoint_url=stack.outputs["aws_endpoint_url"], region_name="us-east-1")
+    logs = moto_of(stack.outputs, stack.credentials).client("logs")
     found: list[dict[str, Any]] = []
     for page in logs.get_paginator("filter_log_events").paginate(
         logGroupName=stack.outputs["lambda_log_group"], startTime=since_ms
@@ -87,7 +86,7 @@ def function_log_lines(stack: StackThread, since_ms: int, message: str) -> list[
 
 def stack_store(stack: StackThread) -> ConnectionStore:
     """The stack's connection store, read through `ConnectionStore` whatever its kind."""
-    return store_for_outputs(stack.outputs)
+    return store_for_outputs(stack.outputs, stack.credentials)
 
 
 def run(coroutine: Coroutine[Any, Any, T], timeout_s: float = ASYNC_TEST_TIMEOUT_S) -> T:

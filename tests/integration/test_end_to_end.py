@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lambda_src.store.contract import Connection
 from lambda_src.store.open import StoreKind
+from util.local.aws.resources import moto_of
 from util.local.stack import StackThread
 
 from .conftest import (
@@ -57,11 +58,7 @@ def ws_url(stack: StackThread, name: str | None = None, token: str | None = TOKE
 
 
 def aws(stack: StackThread, service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=stack.outputs["aws_endpoint_url"],
-        region_name="us-east-1",
-    )
+    return moto_of(stack.outputs, stack.credentials).client(service)
 
 
 def management(stack: StackThread) -> Any:

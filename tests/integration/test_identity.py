@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
+from util.local.aws.credentials import LocalCredentials
 from util.local.aws.issuer import ALGORITHM, key_id, mint
 from util.local.stack import StackThread
 
@@ -34,15 +35,7 @@ class JwtStack:
         self.outputs = thread.outputs
         self.key = Path(self.outputs["local_issuer_key"]).read_bytes()
 
-    def token(
-        self,
-        sub: str,
-        *,
-        name: str | None = None,
-        rooms: list[str] | None = None,
-        broadcast: bool | None = None,
-        send: bool | None = None,
-    ) -> str:
+    def token(self, sub: str, *, name: str | None = None, rooms: list[str] | None = None, **claims: Any) -> str:
         return mint(
             self.key,
             issuer=self.outputs["jwt_issuer"],
@@ -51,8 +44,7 @@ class JwtStack:
             name=name,
             rooms=rooms,
             ttl_s=300,
-            broadcast=broadcast,
-            send=send,
+            **claims,
         )
 
     def url(self, token: str | None, name: str | None = None) -> str:
@@ -82,13 +74,9 @@ def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JwtStack]:
 
 
 async def refusal(url: str) -> int:
-    return (await refused_response(url))[0]
-
-
-async def refused_response(url: str) -> tuple[int, bytes]:
     with pytest.raises(InvalidStatus) as refused:
         await open_socket(url)
-    return refused.value.response.status_code, bytes(refused.value.response.body)
+    return refused.value.response.status_code
 
 
 async def ask(socket: ClientConnection, frame: dict[str, Any]) -> Any:
@@ -166,28 +154,13 @@ def test_the_name_claim_is_what_whoami_and_every_recipient_see_whatever_name_say
             assert me["name"] == "Alice"
             await alice.send(json.dumps({"action": "broadcast", "message": "hi", "echo": False}))
             received = await recv_json(bob)
-            assert received["from"] == {"connectionId": me["connectionId"], "name": "Alice", "userId": "alice-id"}
+            assert received["from"]["name"] == "Alice"
             assert received["message"] == "hi"
         finally:
             await alice.close()
             await bob.close()
 
     run(body())
-
-
-def test_a_name_claim_with_a_bidi_override_is_refused_at_connect_with_the_name_rules_reason(
-    jwt_stack: JwtStack,
-) -> None:
-    async def body() -> tuple[int, bytes]:
-        return await refused_response(jwt_stack.url(jwt_stack.token("mallory-id", name="Admin\u202enimdA")))
-
-    status, text = run(body())
-    assert status == 400
-    assert json.loads(text) == {
-        "type": "error",
-        "code": "invalid_field",
-        "error": "a name may not hold control, format or line separator characters: it holds U+202E",
-    }
 
 
 def test_a_room_outside_the_rooms_claim_answers_forbidden_and_one_inside_works(jwt_stack: JwtStack) -> None:
@@ -203,40 +176,6 @@ def test_a_room_outside_the_rooms_claim_answers_forbidden_and_one_inside_works(j
             assert echoed["type"] == "message" and echoed["room"] == "team-42"
         finally:
             await carol.close()
-
-    run(body())
-
-
-def test_a_token_limited_to_rooms_reaches_a_private_rooms_members_only_with_the_grant_claims(
-    jwt_stack: JwtStack,
-) -> None:
-    """The attack of issue 31: a token with `rooms: []` may not join `secret`, so it may not reach `secret`'s member
-    by a room-less broadcast or a send either, unless its issuer granted those."""
-
-    async def body() -> None:
-        member = await open_socket(jwt_stack.url(jwt_stack.token("member-id", rooms=["secret"])))
-        limited = await open_socket(jwt_stack.url(jwt_stack.token("limited-id", rooms=[])))
-        granted = await open_socket(jwt_stack.url(jwt_stack.token("granted-id", rooms=[], broadcast=True, send=True)))
-        try:
-            assert await ask(member, {"action": "join", "room": "secret"}) == {"type": "joined", "room": "secret"}
-            target = (await ask(member, {"action": "whoami"}))["connectionId"]
-            for frame in (
-                {"action": "broadcast", "message": "psst"},
-                {"action": "send", "to": target, "message": "psst"},
-            ):
-                refused = await ask(limited, frame)
-                assert (refused["type"], refused["code"]) == ("error", "forbidden"), frame
-            await granted.send(json.dumps({"action": "broadcast", "message": "to all", "echo": False}))
-            await granted.send(json.dumps({"action": "send", "to": target, "message": "to you"}))
-            got = [await recv_json(member), await recv_json(member)]
-            # The refused frames never arrived: the member's first frames are the granted sender's.
-            assert sorted((frame["type"], frame["message"], frame["from"]["userId"]) for frame in got) == [
-                ("direct", "to you", "granted-id"),
-                ("message", "to all", "granted-id"),
-            ]
-        finally:
-            for socket in (member, limited, granted):
-                await socket.close()
 
     run(body())
 
@@ -275,7 +214,7 @@ def test_no_token_or_key_appears_in_any_log_line(jwt_stack: JwtStack) -> None:
         await refusal(jwt_stack.url(token[:-3] + "AAA"))
 
     run(body())
-    logs = jwt_stack.thread.run(_all_log_lines(jwt_stack.outputs))
+    logs = jwt_stack.thread.run(_all_log_lines(jwt_stack.outputs, jwt_stack.thread.credentials))
     assert logs, "no log lines were shipped"
     signature = token.split(".")[2]
     key_body = b"".join(jwt_stack.key.splitlines()[1:-1]).decode()
@@ -284,11 +223,11 @@ def test_no_token_or_key_appears_in_any_log_line(jwt_stack: JwtStack) -> None:
         assert key_body[:40] not in line
 
 
-async def _all_log_lines(outputs: dict[str, str]) -> list[str]:
+async def _all_log_lines(outputs: dict[str, str], credentials: LocalCredentials) -> list[str]:
     from util.local.aws import resources as aws
 
     def read() -> list[str]:
-        logs = aws.client("logs", outputs["aws_endpoint_url"], outputs["region"])
+        logs = aws.moto_of(outputs, credentials).client("logs")
         lines: list[str] = []
         for group in (outputs["lambda_log_group"], outputs["api_log_group"]):
             for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):

@@ -26,6 +26,7 @@ from botocore.credentials import Credentials
 from websockets.asyncio.client import ClientConnection
 
 from util.local.aws.credentials import CONNECT_TOKEN_KEY, STATE_KEY, LocalCredentials
+from util.local.aws.resources import moto_of
 from util.local.aws.sns import sns_event
 from util.local.stack import StackThread
 
@@ -383,7 +384,7 @@ def _send_raw(port: int, payload: bytes) -> bytes:
 
 
 def _log_text(outputs: dict[str, Any]) -> str:
-    logs = boto3.client("logs", endpoint_url=outputs["aws_endpoint_url"], region_name=REGION)
+    logs = moto_of(outputs).client("logs")  # the state file's document: its credentials sign
     messages = []
     for group in (outputs["lambda_log_group"], outputs["api_log_group"]):
         for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
@@ -403,8 +404,8 @@ def test_no_token_or_credential_reaches_the_stacks_output_or_logs(tmp_path: Path
     stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            up_command("--port", "0", "--workers", "1", "--token", SECRET, "--verbose"),
-            env=child_environment(state),
+            up_command("--port", "0", "--workers", "1", "--verbose"),
+            env=child_environment(state, token=SECRET),
             stdout=stdout,
             stderr=stderr,
         )

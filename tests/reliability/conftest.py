@@ -29,9 +29,7 @@ delivery, so the per-connection limit is at its highest (and still in the path: 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    with stack_process(
-        tmp_path_factory.mktemp("stack"), ["--token", TOKEN, "--workers", "4", *MESSAGE_LIMITS]
-    ) as process:
+    with stack_process(tmp_path_factory.mktemp("stack"), ["--workers", "4", *MESSAGE_LIMITS], token=TOKEN) as process:
         yield process
 
 

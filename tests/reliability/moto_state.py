@@ -12,10 +12,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-
 from lambda_src.store.contract import ConnectionStore
-from util.local.aws.resources import store_for_outputs
+from util.local.aws.resources import moto_of, store_for_outputs
 
 LOG_SETTLE_S = 0.6
 """Three of the stack's 200 ms shipping intervals: a count unchanged this long has been shipped whole."""
@@ -31,14 +29,9 @@ FAILURE_MARKERS = (
 """What a handler exception, an unhandled error, a timeout or a crashed worker leaves in the Lambda's log group."""
 
 
-def client(outputs: Mapping[str, str], service: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=outputs["aws_endpoint_url"],
-        region_name=outputs["region"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+def client(outputs: Mapping[str, Any], service: str) -> Any:
+    """A client of the stack's moto, signed with the credentials of its state file (`outputs` is its document)."""
+    return moto_of(outputs).client(service)
 
 
 def store(outputs: Mapping[str, str]) -> ConnectionStore:

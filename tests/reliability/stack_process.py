@@ -16,6 +16,7 @@ from typing import Any
 from tests.stack_harness import local_up_process, stop_process, wait_for_state
 from util.environments import LOCAL_STATE_VAR
 from util.local.aws.credentials import STATE_KEY, LocalCredentials
+from util.local.settings import TOKEN_VARIABLE
 
 STACK_STOP_TIMEOUT_S = 60.0
 
@@ -46,19 +47,24 @@ def up_command(*options: str) -> list[str]:
     return [sys.executable, "-m", "util.local", "up", *options]
 
 
-def child_environment(state_path: Path) -> dict[str, str]:
+def child_environment(state_path: Path, token: str | None = None) -> dict[str, str]:
+    """The environment of `util local up`: this state file, and `token` where a user keeps it out of `ps`."""
     env = {**os.environ, LOCAL_STATE_VAR: str(state_path)}
     env.pop("WSPUSH_ENV", None)
+    env.pop(TOKEN_VARIABLE, None)
+    if token is not None:
+        env[TOKEN_VARIABLE] = token
     return env
 
 
 @contextmanager
-def stack_process(work_dir: Path, options: Sequence[str] = ()) -> Iterator[StackProcess]:
-    """Run `util local up --port 0 OPTIONS` until the state file appears; SIGTERM it (and wait) afterwards."""
+def stack_process(work_dir: Path, options: Sequence[str] = (), token: str | None = None) -> Iterator[StackProcess]:
+    """Run `util local up --port 0 OPTIONS` (`token` in its environment) until the state file appears; SIGTERM it
+    (and wait) afterwards."""
     state_path = work_dir / "local-stack.json"
     stderr_path = work_dir / "stack.stderr"
     with stderr_path.open("wb") as stderr:
-        process = local_up_process(up_command("--port", "0", *options), child_environment(state_path), stderr)
+        process = local_up_process(up_command("--port", "0", *options), child_environment(state_path, token), stderr)
     try:
         outputs = wait_for_state(process, state_path, stderr_path)
         yield StackProcess(process, outputs, stderr_path)

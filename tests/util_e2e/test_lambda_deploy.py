@@ -39,7 +39,7 @@ def whoami_frame(*args, **kwargs):
     frame["codeVersion"] = "{CODE_MARK}"
     return _e2e_json.dumps(frame).encode()
 '''
-"""Redefines `protocol.whoami_frame` before `routes` imports it, whatever the original's body is."""
+"""Redefines `protocol.frames.whoami_frame` before anything imports it, whatever the original's body is."""
 NOTHING_TO_DEPLOY = "already runs this code: nothing to deploy"
 
 

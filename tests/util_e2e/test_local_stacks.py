@@ -11,12 +11,14 @@ import shlex
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.util.conftest import Result, assert_one_line_error, run_util
+from util.local.settings import TOKEN_VARIABLE
 
 from .local_up import util_environment
 
@@ -156,3 +158,39 @@ def test_the_banner_commands_work_as_printed_and_never_show_the_token(env: dict[
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["type"] == "whoami"
+
+
+def every_command_line() -> dict[int, bytes]:
+    """`/proc/PID/cmdline` of every process on this machine (what `ps` shows any local user), by pid."""
+    lines = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines[int(entry.name)] = (entry / "cmdline").read_bytes()
+            except OSError:  # it exited meanwhile
+                continue
+    return lines
+
+
+@pytest.mark.parametrize("way", ["--token", "--token-file", TOKEN_VARIABLE])
+def test_a_detached_stacks_token_is_in_no_processs_command_line(env: dict[str, str], tmp_path: Path, way: str) -> None:
+    token = f"argv-probe-{uuid.uuid4().hex}"
+    up_env, args = dict(env), ["--token", token]
+    if way == "--token-file":
+        path = tmp_path / "token"
+        path.write_text(token + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        args = ["--token-file", str(path)]
+    elif way == TOKEN_VARIABLE:
+        up_env[TOKEN_VARIABLE] = token
+        args = []
+    pid, _ = up_detached(up_env, *args)
+
+    # The whole stack runs now: the detached `up`, its moto and its Lambda workers.
+    lines = every_command_line()
+    assert b"util.local\0up\0" in lines[pid], lines[pid]
+    assert [other for other, line in lines.items() if token.encode() in line] == []
+    # ... and it has the token: `util connect -e local` sends the one in its state file, a wrong one is refused.
+    assert whoami(env)["type"] == "whoami"
+    refused = util(env, "connect", "-e", "local", "--token", "not-the-token", "--listen", "1", "--no-reconnect")
+    assert refused.code != 0 and "401" in refused.stderr, refused

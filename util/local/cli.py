@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from util.environments import LOCAL_ENV, local_state_path
 from util.errors import InputError, LocalStackNotRunning, UtilError
 from util.local import settings as defaults
 from util.local import state
-from util.local.settings import StackSettings
+from util.local.settings import TOKEN_FILE_OPTION, TOKEN_OPTION, TOKEN_VARIABLE, StackSettings
 from util.local.stack import LocalStack
 
 DETACHED_START_TIMEOUT_S = 120.0
@@ -38,6 +39,11 @@ STOP_TIMEOUT_S = 60.0
 POLL_S = 0.1
 DETACH_OPTION = "--detach"
 LOG_FILE_OPTION = "--log-file"
+TOKEN_FILE_PRIVATE_BITS = 0o077
+"""A token file must grant its group and others nothing (0600 or stricter), as ssh requires of a private key."""
+TOKEN_FILE_MAX_BYTES = 8190
+"""More than a token can be: the gateway refuses a request line longer than this (aiohttp's limit), `?token=`
+included, so a longer first line is not read further."""
 
 # BoundaryGroup: `python -m util.local` fails in one line too (under `util`, the root group's boundary runs).
 app = typer.Typer(
@@ -67,13 +73,26 @@ def up(
         str | None,
         typer.Option(
             help="Who may connect: none, token (a shared --token) or jwt (a local issuer; `util token` mints). "
-            "[default: token if --token is given, else none]",
+            "[default: token if a token is given, else none]",
             show_default=False,
         ),
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(help="--auth token: the shared secret clients pass as ?token= (kept in the stack's SSM)."),
+        typer.Option(
+            TOKEN_OPTION,
+            help="--auth token: the shared secret clients pass as ?token= (kept in the stack's SSM). On the command "
+            f"line `ps` shows it to every local user: prefer ${TOKEN_VARIABLE} or {TOKEN_FILE_OPTION}.",
+            show_default=False,
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            TOKEN_FILE_OPTION,
+            help="--auth token: read the token from this file (its first line; mode 0600 or stricter).",
+            show_default=False,
+        ),
     ] = None,
     authorizer_ttl: Annotated[
         float, typer.Option(help="--auth jwt: seconds the $connect authorizer's answer is cached per token.")
@@ -131,6 +150,9 @@ def up(
     ] = None,
 ) -> None:
     """Start the local stack in the foreground; Ctrl-C (or SIGTERM) stops it and everything it started."""
+    token = _connect_token(token, token_file)
+    # Read once: no child of the stack (moto) inherits it; a detached one is given it explicitly.
+    os.environ.pop(TOKEN_VARIABLE, None)
     settings = StackSettings(
         host=host,
         port=port,
@@ -157,7 +179,7 @@ def up(
     current = local_state_path()
     _refuse_a_taken_port(current, port)
     if detach:
-        _detach(ctx, current, port)
+        _detach(ctx, current, port, token)
         return
     # The current file goes to this stack only if no live stack holds it: a second stack never
     # redirects the first one's commands, nor deletes its file when it stops.
@@ -171,6 +193,47 @@ def up(
             "(@connections and the Lambda API still require the stack's credentials)"
         )
     asyncio.run(_serve(settings, current, takes_current, log_file))
+
+
+def _connect_token(token: str | None, token_file: Path | None) -> str | None:
+    """The token from `--token`, `--token-file` or `$WSPUSH_LOCAL_TOKEN` (an option beats the variable)."""
+    if token is not None and token_file is not None:
+        raise InputError(f"give the token once: {TOKEN_OPTION} or {TOKEN_FILE_OPTION}, not both")
+    if token_file is not None:
+        return read_token_file(token_file)
+    if token is not None:
+        status(
+            f"note: {TOKEN_OPTION} on the command line is visible to every local user (`ps`): "
+            f"prefer ${TOKEN_VARIABLE} or {TOKEN_FILE_OPTION}"
+        )
+        return token
+    from_environment = os.environ.get(TOKEN_VARIABLE)
+    if from_environment == "":
+        raise InputError(f"${TOKEN_VARIABLE} is set but empty: unset it, or give the token")
+    return from_environment
+
+
+def read_token_file(path: Path) -> str:
+    """The first line of `path`, which only its owner may read (else a clear error, as for a readable key)."""
+    try:
+        with path.open("rb") as file:
+            # A pipe passes too (`--token-file <(pass show wspush)`): the kernel makes it 0600.
+            mode = os.fstat(file.fileno()).st_mode
+            if mode & TOKEN_FILE_PRIVATE_BITS:
+                raise InputError(
+                    f"{TOKEN_FILE_OPTION} {path} is readable by others (mode {stat.S_IMODE(mode):04o}): "
+                    f"`chmod 600 {path}` first"
+                )
+            first = file.readline(TOKEN_FILE_MAX_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read {TOKEN_FILE_OPTION} {path}: {error.strerror or error}") from None
+    try:
+        token = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InputError(f"{TOKEN_FILE_OPTION} {path} is not UTF-8 text") from None
+    if not token.strip():
+        raise InputError(f"{TOKEN_FILE_OPTION} {path} holds no token on its first line")
+    return token
 
 
 def _with_state_path(settings: StackSettings, path: Path | None) -> StackSettings:
@@ -271,12 +334,19 @@ def banner(
     )
 
 
-def _detach(context: typer.Context, current: Path, port: int) -> None:
-    """Start `util local up` (these options, without --detach) in its own session; return once it is ready."""
+def _detach(context: typer.Context, current: Path, port: int, token: str | None) -> None:
+    """Start `util local up` (these options, without --detach) in its own session; return once it is ready.
+
+    The token goes to the child in its environment (`TOKEN_VARIABLE`), never among its arguments.
+    """
     log_dir = state.records_dir(current)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"up-{port or 'any'}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    arguments = [*forwarded_options(context, skip={"detach", "log_file"}), LOG_FILE_OPTION, str(log_path)]
+    skip = {"detach", "log_file", "token", "token_file"}
+    arguments = [*forwarded_options(context, skip=skip), LOG_FILE_OPTION, str(log_path)]
+    environment = {name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE}
+    if token is not None:
+        environment[TOKEN_VARIABLE] = token
     with log_path.open("ab") as log:
         log_path.chmod(state.RECORD_FILE_MODE)
         process = subprocess.Popen(
@@ -284,6 +354,7 @@ def _detach(context: typer.Context, current: Path, port: int) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=environment,
             # Its own session: closing this terminal or a Ctrl-C here must not reach it.
             start_new_session=True,
         )
@@ -432,5 +503,5 @@ def _auth_hint(mode: str) -> str:
     if mode == AuthMode.JWT:
         return f'  (TOKEN=$({util} token --sub alice --name Alice), then {util} connect --token "$TOKEN")'
     if mode == AuthMode.TOKEN:
-        return f"  ({util} connect reads your --token from the state file; other clients pass it as ?token=)"
+        return f"  ({util} connect reads your token from the state file; other clients pass it as ?token=)"
     return ""

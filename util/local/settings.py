@@ -18,6 +18,13 @@ from util.local.aws.names import LOCAL_WORKSPACE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
+TOKEN_VARIABLE = "WSPUSH_LOCAL_TOKEN"
+"""Where `util local up` also takes the connect token: a process's environment is its user's alone to read, its
+argv anyone's (`ps`). A detached stack gets the token here, never in its command line."""
+TOKEN_OPTION = "--token"
+TOKEN_FILE_OPTION = "--token-file"
+TOKEN_SOURCES = f"{TOKEN_FILE_OPTION} FILE, ${TOKEN_VARIABLE} or {TOKEN_OPTION} TOKEN"
+"""Every way to give `util local up` the token, for its error messages."""
 DEFAULT_STAGE = "live"
 DEFAULT_HANDLER = HANDLER
 DEFAULT_WORKERS = 4
@@ -151,13 +158,13 @@ class StackSettings:
         if self.store not in tuple(StoreKind):
             raise InputError(f"--store must be one of {', '.join(StoreKind)}, not {self.store!r}")
         if self.token is not None and not self.token:
-            raise InputError("--token must not be empty")
+            raise InputError(f"the token ({TOKEN_SOURCES}) must not be empty")
         if self.auth is not None and self.auth not in tuple(AuthMode):
             raise InputError(f"--auth must be one of {', '.join(AuthMode)}, not {self.auth!r}")
         if self.auth_mode == AuthMode.TOKEN and not self.token:
-            raise InputError("--auth token needs --token TOKEN (the shared secret clients pass as ?token=)")
+            raise InputError(f"--auth token needs a token ({TOKEN_SOURCES}): the shared secret clients pass as ?token=")
         if self.auth_mode != AuthMode.TOKEN and self.token:
-            raise InputError(f"--token is for --auth token, not --auth {self.auth_mode}")
+            raise InputError(f"a token ({TOKEN_SOURCES}) is for --auth token, not --auth {self.auth_mode}")
         if not 0 <= self.authorizer_ttl_s <= MAX_AUTHORIZER_TTL_S:
             raise InputError(f"--authorizer-ttl must be from 0 to {MAX_AUTHORIZER_TTL_S:g} seconds")
         return self

@@ -94,7 +94,8 @@ class LocalStack:
         self.credentials = LocalCredentials.generate()
         """The only credentials the stack's Lambda API and `@connections` accept; the function runs with them."""
         self.runtime: Runtime | None = None
-        self._moto = aws.EmbeddedMoto()
+        self._moto = aws.EmbeddedMoto(self.credentials, StackNames().region)
+        self._moto_endpoint: aws.MotoEndpoint | None = None
         self._resources: aws.Resources | None = None
         self._work_dir: Path | None = None
         self._shipper: LogShipper | None = None
@@ -126,11 +127,12 @@ class LocalStack:
         self._work_dir = Path(tempfile.mkdtemp(prefix="wspush-local-"))
 
         moto_url = await asyncio.to_thread(self._moto.start)
-        account = await asyncio.to_thread(aws.account_id, moto_url, StackNames().region)
+        moto = self._moto_endpoint = aws.MotoEndpoint(moto_url, StackNames().region, self.credentials)
+        account = await asyncio.to_thread(aws.account_id, moto)
         names = StackNames(workspace=settings.workspace, account_id=account)
         api_id = ids.api_id()
         self._resources = await asyncio.to_thread(
-            aws.provision, moto_url, names, f"{names.name}-push-delivery-{api_id}", settings.store
+            aws.provision, moto, names, f"{names.name}-push-delivery-{api_id}", settings.store
         )
 
         public_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -142,7 +144,7 @@ class LocalStack:
             **aws.store_variables(settings.store, names),
             "CONNECTIONS_URL": connections_url,
             "LOG_LEVEL": settings.log_level,
-            **await self._auth_variables(moto_url, names, base_url),
+            **await self._auth_variables(moto, names, base_url),
             **settings.message_rate_variables(),
         }
         function_variables.update(settings.function_environment)
@@ -153,9 +155,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_LAMBDA": base_url,
         }
 
-        self._shipper = LogShipper(
-            aws.client("logs", moto_url, names.region), aws.client("cloudwatch", moto_url, names.region)
-        )
+        self._shipper = LogShipper(moto.client("logs"), moto.client("cloudwatch"))
         self._shipper.start()
         self.runtime = Runtime(
             FunctionConfig(
@@ -199,7 +199,7 @@ class LocalStack:
             authorizer=authorizer,
         )
         self._management = ManagementApi(settings, registry, self._gateway)
-        lambda_api = self._lambda_api = self._make_lambda_api(names, code_dir, function_variables, moto_url)
+        lambda_api = self._lambda_api = self._make_lambda_api(names, code_dir, function_variables, moto)
         # Routes that take larger bodies say so through the guard; everything else reads at most this.
         app = web.Application(client_max_size=SMALL_BODY_BYTES)
         guard = ApiGuard(SigV4Verifier(self.credentials, names.region), allowed_hosts(settings.host, port))
@@ -219,7 +219,7 @@ class LocalStack:
             raise StackError(f"cannot enforce the WebSocket frame limit: {error}") from None
 
         self._sns = SnsDelivery(
-            aws.client("sqs", moto_url, names.region),
+            moto.client("sqs"),
             self._resources.delivery_queue_url,
             self._resources.subscription_arn,
             self.runtime,
@@ -249,7 +249,7 @@ class LocalStack:
         return self.outputs
 
     def _make_lambda_api(
-        self, names: StackNames, code_dir: Path, function_variables: dict[str, str], moto_url: str
+        self, names: StackNames, code_dir: Path, function_variables: dict[str, str], moto: aws.MotoEndpoint
     ) -> LambdaApi:
         assert self.runtime is not None and self._work_dir is not None and self._resources is not None
         lambda_api = LambdaApi(
@@ -259,8 +259,8 @@ class LocalStack:
             code=self._initial_code(code_dir),
             environment=function_variables,
             work_dir=self._work_dir,
-            fetch_s3=lambda bucket, key, version: aws.fetch_object(moto_url, names.region, bucket, key, version),
-            destinations=SqsDestinations(lambda: aws.client("sqs", moto_url, names.region)),
+            fetch_s3=lambda bucket, key, version: aws.fetch_object(moto, bucket, key, version),
+            destinations=SqsDestinations(lambda: moto.client("sqs")),
         )
         # What deployment/lambda.tf's aws_lambda_function_event_invoke_config declares: retries, age, and the
         # dead-letter queue as on-failure destination.
@@ -292,13 +292,13 @@ class LocalStack:
         nulls = dict.fromkeys((*NULLABLE_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES))
         return {**nulls, **self.outputs, **secrets}
 
-    async def _auth_variables(self, moto_url: str, names: StackNames, base_url: str) -> dict[str, str]:
+    async def _auth_variables(self, moto: aws.MotoEndpoint, names: StackNames, base_url: str) -> dict[str, str]:
         """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
         settings = self.settings
         mode = settings.auth_mode
         if mode == AuthMode.TOKEN:
             assert settings.token is not None
-            ssm = aws.client("ssm", moto_url, names.region)
+            ssm = moto.client("ssm")
             await asyncio.to_thread(
                 ssm.put_parameter,
                 Name=names.connect_token_parameter,
@@ -352,8 +352,8 @@ class LocalStack:
         if self._shipper is not None:
             await self._shipper.close()
             self._shipper = None
-        if self._resources is not None:
-            await asyncio.to_thread(aws.teardown, self._moto.endpoint_url, self._resources)
+        if self._resources is not None and self._moto_endpoint is not None:
+            await asyncio.to_thread(aws.teardown, self._moto_endpoint, self._resources)
             self._resources = None
         await asyncio.to_thread(self._moto.stop)
         if self._work_dir is not None:

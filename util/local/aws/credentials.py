@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 STATE_KEY = "local_credentials"
+"""The state file's key for the credentials: not an output name, so the outputs contract never sees it."""
 CONNECT_TOKEN_KEY = "local_connect_token"
 """The state file's key for `--token`, so `util connect -e local` can send it without the banner printing it."""
-"""The state file's key for the credentials: not an output name, so the outputs contract never sees it."""
 ACCESS_KEY_ID_FIELD = "aws_access_key_id"
 SECRET_ACCESS_KEY_FIELD = "aws_secret_access_key"
 SESSION_TOKEN_FIELD = "aws_session_token"
 """The state file's field names: those of `ClientCredentials` (a unit test holds them equal)."""
+CHILD_VARIABLES = ("WSPUSH_LOCAL_ACCESS_KEY_ID", "WSPUSH_LOCAL_SECRET_ACCESS_KEY", "WSPUSH_LOCAL_SESSION_TOKEN")
+"""Where the stack's children that check its credentials (the embedded moto) read them."""
 ACCESS_KEY_PREFIX = "ASIA"
 """What AWS's temporary credentials (a Lambda function's) start with; never 12 digits, which moto would read as
 an account id."""
@@ -69,6 +71,17 @@ class LocalCredentials:
             "AWS_SESSION_TOKEN": self.session_token,
         }
 
+    def child_environment(self) -> dict[str, str]:
+        """The variables a child of the stack finds them in (`CHILD_VARIABLES`): never its argv, which every
+        local user can read in `ps`; not `AWS_*`, which would make them the child's own for any AWS call."""
+        return dict(zip(CHILD_VARIABLES, (self.access_key_id, self.secret_access_key, self.session_token), strict=True))
+
+    @classmethod
+    def from_child_environment(cls, environment: Mapping[str, str]) -> LocalCredentials | None:
+        """What `child_environment` passed, or None if a variable is missing or empty."""
+        key_id, secret, token = (environment.get(name, "") for name in CHILD_VARIABLES)
+        return cls(key_id, secret, token) if key_id and secret and token else None
+
     def to_state(self) -> dict[str, str]:
         return {
             ACCESS_KEY_ID_FIELD: self.access_key_id,
@@ -92,5 +105,5 @@ class LocalCredentials:
 FAKE_ACCESS_KEY_ID = "test"
 FAKE_SECRET_ACCESS_KEY = "test"
 FAKE_SESSION_TOKEN = "test"
-"""For clients of the embedded moto only (it accepts any credentials): never the user's real keys. The Lambda API
-and `@connections` accept only a stack's generated `LocalCredentials`."""
+"""A worker's credentials where no stack gives it its own (the runtime alone, in tests): never the user's real
+keys. A stack's Lambda API, `@connections` and moto accept only its generated `LocalCredentials`."""

@@ -25,7 +25,7 @@ from lambda_src.config import STORE_NAME_VARIABLES, STORE_VARIABLE
 from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.dynamodb import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from lambda_src.store.open import StoreKind, open_store
-from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+from util.local.aws.credentials import CHILD_VARIABLES, STATE_KEY, LocalCredentials
 from util.local.aws.names import StackNames
 
 if TYPE_CHECKING:
@@ -40,30 +40,49 @@ DEAD_LETTER_RETENTION_S = 14 * 24 * 60 * 60
 """SQS's longest retention: failed events wait two weeks for `util dead-letters --replay` (as deployed)."""
 
 
-def client(service: str, endpoint_url: str, region: str) -> Any:
-    """A boto3 client on the embedded moto: fake credentials, never the user's real ones."""
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_ACCESS_KEY_ID, aws_secret_access_key=FAKE_SECRET_ACCESS_KEY, region_name=region
-    )
-    return session.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint_url,
-        config=BotoConfig(retries={"mode": "standard"}),
-    )
+@dataclass(frozen=True)
+class MotoEndpoint:
+    """The stack's embedded moto: where it listens, and the region and credentials its requests are signed with
+    (the stack's own: its moto serves no others, and never the user's real keys)."""
+
+    url: str
+    region: str
+    credentials: LocalCredentials
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, config=BotoConfig(retries={"mode": "standard"}))
+
+    def session(self) -> EndpointSession:
+        """A session whose clients all go to this moto (what `open_store` takes)."""
+        return EndpointSession(
+            boto3.session.Session(**self.credentials.client_kwargs(), region_name=self.region), self.url
+        )
 
 
 class EmbeddedMoto:
-    """A moto server on a free port of 127.0.0.1, in a child process (`moto_process`) that dies with the stack."""
+    """A moto server on a free port of 127.0.0.1, in a child process (`moto_process`) that dies with the stack.
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    With `credentials` it serves only requests they signed for `region`, sent to its own Host (the stack's moto);
+    with None, any request, as moto does (only the tests' shared moto, which Terraform signs with fixed keys).
+    """
+
+    def __init__(self, credentials: LocalCredentials | None, region: str, host: str = "127.0.0.1") -> None:
+        self._credentials = credentials
+        self._region = region
         self._host = host
         self._process: subprocess.Popen[bytes] | None = None
         self.endpoint_url = ""
 
     def start(self) -> str:
-        environment = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        environment = {
+            **{name: value for name, value in os.environ.items() if name not in CHILD_VARIABLES},
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+            # moto's own switch: otherwise every answer allows any Origin to read it.
+            "MOTO_DISABLE_GLOBAL_CORS": "true",
+            **(self._credentials.child_environment() if self._credentials else {}),
+        }
         process = self._process = subprocess.Popen(
-            [sys.executable, "-m", "util.local.aws.moto_process", self._host],
+            [sys.executable, "-m", "util.local.aws.moto_process", self._host, self._region],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
@@ -115,26 +134,25 @@ def store_outputs(store: str, names: StackNames) -> dict[str, str]:
     return {"connections_table": names.table} if store == StoreKind.DYNAMODB else {"connections_bucket": names.bucket}
 
 
-def account_id(endpoint_url: str, region: str) -> str:
-    return str(client("sts", endpoint_url, region).get_caller_identity()["Account"])
+def account_id(moto: MotoEndpoint) -> str:
+    return str(moto.client("sts").get_caller_identity()["Account"])
 
 
-def provision(endpoint_url: str, names: StackNames, delivery_queue: str, store: str = StoreKind.S3) -> Resources:
+def provision(moto: MotoEndpoint, names: StackNames, delivery_queue: str, store: str = StoreKind.S3) -> Resources:
     """Create the store (bucket or table), topic and log groups as Terraform names them, and the SNS delivery queue."""
-    region = names.region
     if store == StoreKind.DYNAMODB:
-        create_connections_table(client("dynamodb", endpoint_url, region), names.table)
+        create_connections_table(moto.client("dynamodb"), names.table)
     else:
-        s3: S3Client = client("s3", endpoint_url, region)
+        s3: S3Client = moto.client("s3")
         s3.create_bucket(Bucket=names.bucket)  # us-east-1 answers 200 for a bucket one already owns
         empty_bucket(s3, names.bucket)
-    sns = client("sns", endpoint_url, region)
+    sns = moto.client("sns")
     topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
-    logs = client("logs", endpoint_url, region)
+    logs = moto.client("logs")
     for group in (names.lambda_log_group, names.api_log_group):
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=group)
-    sqs = client("sqs", endpoint_url, region)
+    sqs = moto.client("sqs")
     queue_url = sqs.create_queue(QueueName=delivery_queue)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # Not raw delivery: the SNS envelope is what carries the message attributes.
@@ -177,18 +195,24 @@ def create_connections_table(dynamodb: DynamoDBClient, table: str) -> None:
     )
 
 
-def store_for_outputs(outputs: Mapping[str, Any]) -> ConnectionStore:
-    """The connection store a local stack's outputs name (its bucket or its table), on its embedded moto.
+def moto_of(outputs: Mapping[str, Any], credentials: LocalCredentials | None = None) -> MotoEndpoint:
+    """The embedded moto of a stack, from its outputs, signed with `credentials` or else with those its state
+    file holds beside the outputs (`STATE_KEY`: a state file's whole document carries them)."""
+    credentials = credentials or LocalCredentials.from_state(outputs.get(STATE_KEY))
+    if credentials is None:
+        raise ValueError("no credentials for the stack's moto: pass the stack's, or its state file's document")
+    return MotoEndpoint(str(outputs["aws_endpoint_url"]), str(outputs["region"]), credentials)
+
+
+def store_for_outputs(outputs: Mapping[str, Any], credentials: LocalCredentials | None = None) -> ConnectionStore:
+    """The connection store a local stack's outputs name (its bucket or its table), on its embedded moto
+    (`credentials` as `moto_of` takes them).
 
     Tests and benchmarks read and seed the store through this, never through S3 keys or DynamoDB items.
     """
-    session = boto3.session.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=outputs["region"]
-    )
-    endpoint = outputs["aws_endpoint_url"]
     table = outputs.get("connections_table")
     kind, name = (StoreKind.DYNAMODB, table) if table else (StoreKind.S3, outputs["connections_bucket"])
-    return open_store(kind, str(name), EndpointSession(session, endpoint))
+    return open_store(kind, str(name), moto_of(outputs, credentials).session())
 
 
 class EndpointSession:
@@ -210,15 +234,14 @@ def empty_bucket(s3: S3Client, bucket: str) -> None:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 
 
-def teardown(endpoint_url: str, resources: Resources) -> None:
-    region = resources.names.region
+def teardown(moto: MotoEndpoint, resources: Resources) -> None:
     with contextlib.suppress(Exception):
-        client("sns", endpoint_url, region).unsubscribe(SubscriptionArn=resources.subscription_arn)
+        moto.client("sns").unsubscribe(SubscriptionArn=resources.subscription_arn)
     with contextlib.suppress(Exception):
-        client("sqs", endpoint_url, region).delete_queue(QueueUrl=resources.delivery_queue_url)
+        moto.client("sqs").delete_queue(QueueUrl=resources.delivery_queue_url)
 
 
-def fetch_object(endpoint_url: str, region: str, bucket: str, key: str, version: str | None) -> bytes:
-    s3: S3Client = client("s3", endpoint_url, region)
+def fetch_object(moto: MotoEndpoint, bucket: str, key: str, version: str | None) -> bytes:
+    s3: S3Client = moto.client("s3")
     extra = {"VersionId": version} if version else {}
     return s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()  # type: ignore[arg-type]

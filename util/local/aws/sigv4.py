@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
@@ -47,6 +47,9 @@ SIGNATURE_MISMATCH_MESSAGE = (
 )
 INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
 _REQUIRED_PARAMETERS = ("Credential", "Signature", "SignedHeaders")
+S3_SERVICE = "s3"
+"""S3 signs its path as sent, where every other service signs it normalized and encoded once more (botocore's
+`S3SigV4Auth`): an S3 key with `+`, `/` or `=` (a connection id) verifies only with S3's rule."""
 
 
 class Refusal(Exception):
@@ -67,6 +70,8 @@ class SignedRequestHeader:
     signature: str
     timestamp: str
     """`X-Amz-Date` (or `Date`) in SigV4's basic ISO 8601 form."""
+    service: str
+    """The signing name the credential scope names (the one `check_header` required, if it required one)."""
 
 
 class SigV4Verifier:
@@ -86,8 +91,12 @@ class SigV4Verifier:
         self._max_skew = timedelta(seconds=max_skew_s)
         self._keys: dict[tuple[str, str], bytes] = {}
 
-    def check_header(self, headers: CIMultiDictProxy[str], service: str) -> SignedRequestHeader:
-        """Everything that can be refused before the body is read; raises `Refusal`."""
+    def check_header(self, headers: CIMultiDictProxy[str], service: str | None) -> SignedRequestHeader:
+        """Everything that can be refused before the body is read; raises `Refusal`.
+
+        `service` is the signing name the scope must name; None takes the one it names (the embedded moto serves
+        every service on one port, and picks the service from the scope as AWS picks it from the host name).
+        """
         authorization = headers.get("Authorization")
         if authorization is None:
             raise Refusal(MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token")
@@ -128,7 +137,7 @@ class SigV4Verifier:
             raise Refusal(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
         if region != self._region:
             raise Refusal(INVALID_SIGNATURE, f"Credential should be scoped to a valid region, not '{region}'. ")
-        if scope_service != service:
+        if service is not None and scope_service != service:
             raise Refusal(INVALID_SIGNATURE, f"Credential should be scoped to correct service: '{service}'. ")
         if terminator != TERMINATOR:
             raise Refusal(
@@ -147,7 +156,7 @@ class SigV4Verifier:
             raise Refusal(
                 INVALID_SIGNATURE, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
             )
-        return SignedRequestHeader(signed, parameters["Signature"], timestamp)
+        return SignedRequestHeader(signed, parameters["Signature"], timestamp, scope_service)
 
     def verify(
         self,
@@ -176,7 +185,8 @@ class SigV4Verifier:
         # http://: botocore always hashes the payload of a plain-HTTP request, as the client did.
         request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{raw_path}", data=body)
         request.context["timestamp"] = header.timestamp
-        signer = _ReceivedHeadersSigner(
+        signer_class = _ReceivedHeadersS3Signer if service == S3_SERVICE else _ReceivedHeadersSigner
+        signer = signer_class(
             Credentials(
                 self._credentials.access_key_id, self._credentials.secret_access_key, self._credentials.session_token
             ),
@@ -267,3 +277,7 @@ class _ReceivedHeadersSigner(SigV4Auth):
     def signature(self, string_to_sign: str, request: AWSRequest) -> str:
         # botocore's last step with the cached derived key (botocore derives it again per request).
         return hmac.new(self._signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class _ReceivedHeadersS3Signer(_ReceivedHeadersSigner, S3SigV4Auth):
+    """The same with S3's canonical path, the path as sent (`S3SigV4Auth`'s, next in the method order)."""

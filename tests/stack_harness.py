@@ -1,5 +1,6 @@
 """The one harness that starts what the tests and benchmarks run against: a moto server, the local stack
-in-process (`running_stack`) or as `util local up` in a child process (`local_up_process`), all bounded in time.
+in-process (`running_stack`) or as `util local up` in a child process (`start_local_up`, a `LocalUp`), all bounded
+in time.
 
 Every suite's fixtures are thin wrappers around these, so a start or stop rule (a timeout, how a child is
 stopped, what "ready" means) changes in one place. Ready is an event, never a clock: the moto server answers,
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -128,3 +130,56 @@ def local_up_process(
         stderr=subprocess.STDOUT if stdout_too else log,
         start_new_session=True,
     )
+
+
+@dataclass(frozen=True)
+class LocalUp:
+    """A running `util local up`: its process, state file, log, environment and the outputs it wrote."""
+
+    process: subprocess.Popen[bytes]
+    state_path: Path
+    log_path: Path
+    env: dict[str, str]
+    outputs: dict[str, Any]
+    """The state file as written: the outputs and, under `STATE_KEY`, the stack's credentials."""
+
+    @property
+    def websocket_url(self) -> str:
+        return str(self.outputs["websocket_url"])
+
+    @property
+    def credentials(self) -> Any:
+        """The stack's own credentials, from its state file: its `@connections` and Lambda API take no others."""
+        from util.local.aws.credentials import STATE_KEY, LocalCredentials
+
+        credentials = LocalCredentials.from_state(self.outputs.get(STATE_KEY))
+        assert credentials is not None, "the state file holds no credentials"
+        return credentials
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_local_up(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    work_dir: Path,
+    *,
+    cwd: Path | None = None,
+    stdout_too: bool = False,
+    timeout_s: float = STACK_START_TIMEOUT_S,
+) -> LocalUp:
+    """Start `command` (a `util local up`) with `env`, whose `WSPUSH_LOCAL_STATE` names the state file to wait for;
+    its output goes to `work_dir/local-up.log`. Stopped (and the error raised) if it does not become ready."""
+    from util.environments import LOCAL_STATE_VAR
+
+    state_path = Path(env[LOCAL_STATE_VAR])
+    log_path = work_dir / "local-up.log"
+    with log_path.open("wb") as log:
+        process = local_up_process(command, env, log, cwd=cwd, stdout_too=stdout_too)
+    try:
+        outputs = wait_for_state(process, state_path, log_path, timeout_s)
+    except BaseException:
+        stop_process(process, signal.SIGTERM)
+        raise
+    return LocalUp(process=process, state_path=state_path, log_path=log_path, env=dict(env), outputs=outputs)

@@ -90,4 +90,4 @@ def test_the_token_appears_in_no_line_of_either_log_group(stack: StackProcess) -
         lines = log_lines(stack.outputs, group)
         assert len(lines) > 20, group
         assert [line for line in lines if secret in line] == [], group
-    assert secret not in stack.stderr()
+    assert secret not in stack.log()

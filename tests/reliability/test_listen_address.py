@@ -39,7 +39,7 @@ def test_by_default_the_stack_listens_on_127_0_0_1_only(stack: StackProcess) -> 
     assert url.port is not None
     assert accepts("127.0.0.1", url.port)
     assert not accepts(OTHER_LOOPBACK, url.port)
-    assert WARNING not in stack.stderr()
+    assert WARNING not in stack.log()
 
 
 def test_a_host_other_than_loopback_is_warned_about_before_listening(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.stack_harness import LocalUp
 from tests.util.conftest import Result, run_util
 
 from .connect_client import ConnectClient
-from .local_up import LocalUp, start_local_up, stop_local_up_process
+from .local_up import start_local_up, stop_local_up_process
 
 UTIL_TIMEOUT_S = 30.0
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tests.stack_harness import local_up_process, stop_process, wait_for_state
+from tests.stack_harness import LocalUp, stop_process
+from tests.stack_harness import start_local_up as harness_start
 from tests.util.conftest import UTIL
-from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, STATE_KEY, LocalCredentials
+from util.local.aws.credentials import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -42,48 +41,15 @@ def util_environment(state_path: Path) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
-class LocalUp:
-    """A running `util local up`, its state file and the outputs it wrote there."""
-
-    process: subprocess.Popen[bytes]
-    state_path: Path
-    log_path: Path
-    env: dict[str, str]
-    outputs: dict[str, Any]
-    """The state file as written: the outputs and, under `STATE_KEY`, the stack's credentials."""
-
-    @property
-    def credentials(self) -> LocalCredentials:
-        """The stack's own credentials, from its state file (the only ones its Lambda API accepts)."""
-        credentials = LocalCredentials.from_state(self.outputs.get(STATE_KEY))
-        assert credentials is not None, "the state file holds no credentials"
-        return credentials
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
 def start_local_up(work_dir: Path, extra_args: tuple[str, ...] = ()) -> LocalUp:
     """Start the stack on a free port from `work_dir` (not the repository: a user runs it from anywhere);
     `extra_args` are more options of `util local up`."""
-    state_path = work_dir / "state" / "local-stack.json"
-    log_path = work_dir / "local-up.log"
-    env = util_environment(state_path)
-    with log_path.open("wb") as log:
-        process = local_up_process(
-            [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS), *extra_args],
-            env,
-            log,
-            cwd=work_dir,
-            stdout_too=True,
-        )
+    env = util_environment(work_dir / "state" / "local-stack.json")
+    command = [str(UTIL), "local", "up", "--port", "0", "--workers", str(WORKERS), *extra_args]
     try:
-        outputs = wait_for_state(process, state_path, log_path, STARTUP_TIMEOUT_S)
+        return harness_start(command, env, work_dir, cwd=work_dir, stdout_too=True, timeout_s=STARTUP_TIMEOUT_S)
     except (RuntimeError, TimeoutError) as error:
-        stop_local_up_process(process)
         raise AssertionError(f"`util local up` did not become ready: {error}") from error
-    return LocalUp(process=process, state_path=state_path, log_path=log_path, env=env, outputs=outputs)
 
 
 def stop_local_up_process(process: subprocess.Popen[bytes]) -> None:

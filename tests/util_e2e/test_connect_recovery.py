@@ -12,11 +12,11 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests import strict_json
+from tests.stack_harness import LocalUp
 from util.frame_output import RECOVERED_PREFIX
 
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import WAIT_S
-from .local_up import LocalUp
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 

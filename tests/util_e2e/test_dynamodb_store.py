@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests import strict_json
+from tests.stack_harness import LocalUp
 
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S
-from .local_up import LocalUp, start_local_up, stop_local_up_process
+from .local_up import start_local_up, stop_local_up_process
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -20,10 +20,11 @@ import pytest
 from lambda_src.store.contract import Connection
 from tests.reliability import moto_state
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
+from tests.stack_harness import LocalUp
 from tests.util.conftest import Result, run_util
 from util.local.aws import resources as aws
 
-from .local_up import LocalUp, start_local_up, stop_local_up_process
+from .local_up import start_local_up, stop_local_up_process
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 

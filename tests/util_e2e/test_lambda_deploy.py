@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.stack_harness import LocalUp
 from tests.util.conftest import Result, assert_one_line_error
 from util.build import build_package, default_source
 from util.environments import LOCAL_ENV, Outputs
@@ -21,7 +22,6 @@ from util.local.aws.credentials import STATE_KEY
 
 from .conftest import ClientStarter, UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S
-from .local_up import LocalUp
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -25,10 +25,11 @@ from websockets.exceptions import ConnectionClosed
 from lambda_src.observability.metrics import NAMESPACE, Metric, Source
 from lambda_src.store.contract import Connection, ConnectionStore
 from tests.reliability.clients import Client, close_clients, open_clients, recv_frame
+from tests.stack_harness import LocalUp
 from tests.util.conftest import Result, run_util
 from util.local.aws.resources import store_for_outputs
 
-from .local_up import LocalUp, start_local_up, stop_local_up_process
+from .local_up import start_local_up, stop_local_up_process
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
 

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.stack_harness import LocalUp
 from util.local.aws.credentials import STATE_KEY
 
 from .conftest import UtilRunner
-from .local_up import LocalUp
 
 pytestmark = pytest.mark.timeout(60)
 

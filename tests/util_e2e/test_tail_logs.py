@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.stack_harness import LocalUp
 from tests.util.conftest import run_util
 
 from .conftest import UtilRunner
 from .connect_client import CLIENT_TIMEOUT_S, ConnectClient
-from .local_up import LocalUp
 
 pytestmark = pytest.mark.timeout(120)
 

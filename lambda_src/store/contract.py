@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lambda_src.errors import StoreError
-from lambda_src.store.rate_limit import Admission, RateLimit
+from lambda_src.store.rate_limit import Admission, RateLimit, Spender
 
 RECORD_READ_CONCURRENCY = 16
 """Store requests in flight at once when one call needs many (records read before a batch delete)."""
@@ -140,6 +140,13 @@ class ConnectionStore(Protocol):
         """Whether the connection may send one more message at `now_us` (epoch microseconds) under `limit`, decided
         by `rate_limit.decide` on its stored state, which an admitted message updates with a conditional write:
         concurrent calls for one connection admit exactly as many messages as the same calls one at a time."""
+
+    def admit_posts(self, spender: Spender, spender_id: str, posts: int, now_us: int, limit: RateLimit) -> Admission:
+        """Whether the connection (or user) `spender_id` may cause `posts` more posts at `now_us` under its fan-out
+        budget `limit`, decided by `rate_limit.decide` with `cost=posts` and written as `admit_message` writes: with
+        a conditional write, so concurrent calls admit what the same calls one at a time would. Each spender's state
+        is its own, apart from the message rate's; `remove` forgets a connection's, a user's expires with the
+        store's records (`RECORD_TTL_S`)."""
 
     # --- Claims (issue 15: a shard or segment posted once, whoever starts it) ---
 

@@ -97,9 +97,9 @@ class ConnectionStore(Protocol):
 
     def remove(self, connection_ids: Iterable[str], room: str | None = None) -> int:
         """Forget these connections and all their memberships (and membership of `room`, which a caller that
-        found the id there knows even if the record is gone), and their rate-limit state. Returns the number of
-        entries (records and memberships) it deleted or found absent: one per record, one per membership it knew of
-        (the rate-limit state is not counted)."""
+        found the id there knows even if the record is gone), and their rate-limit and fan-out budget state.
+        Returns the number of entries (records and memberships) it deleted or found absent: one per record, one per
+        membership it knew of (the rate-limit and budget state are not counted)."""
 
     def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
         """Every stored connection id, or those of one `segment` of `segments`: the segments of one count are

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
+from lambda_src.config import MAX_FANOUT_BUDGET_PER_S, MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
 from lambda_src.store.open import StoreKind
 from util.local.aws.credentials import LocalCredentials
 
@@ -259,9 +259,11 @@ def main() -> None:
             connections_rate=args.connections_rate,
             store=args.store,
             # The benchmark repeats broadcasts from one sender as fast as it can: it measures delivery, not the
-            # per-connection limit, which stays in the path (a store read and a conditional write per message).
+            # per-connection limit nor the fan-out budget, which stay in the path (a store read and a conditional
+            # write per message each).
             message_rate_per_s=MAX_MESSAGE_RATE_PER_S,
             message_burst=MAX_MESSAGE_BURST,
+            fanout_budget_per_s=MAX_FANOUT_BUDGET_PER_S,
         ) as stack:
             naive = Baseline(stack.outputs, stack.credentials)
             with Swarm() as swarm:

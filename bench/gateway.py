@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
+from lambda_src.config import MAX_FANOUT_BUDGET_PER_S, MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
 
 from .children import raise_open_files_limit
 from .report import (
@@ -204,8 +204,12 @@ def main() -> None:
     raise_open_files_limit(max([args.idle, *args.connects, *args.broadcast_sizes]))
     results: dict[str, Any] = {"connects": [], "broadcast": []}
     # The echo round trips and repeated broadcasts come from one connection as fast as it can send: the benchmark
-    # measures the stack, not the per-connection limit, which stays in the path at its highest setting.
-    limits = {"message_rate_per_s": MAX_MESSAGE_RATE_PER_S, "message_burst": MAX_MESSAGE_BURST}
+    # measures the stack, not the per-connection limit or the fan-out budget, which stay in the path at their highest.
+    limits = {
+        "message_rate_per_s": MAX_MESSAGE_RATE_PER_S,
+        "message_burst": MAX_MESSAGE_BURST,
+        "fanout_budget_per_s": MAX_FANOUT_BUDGET_PER_S,
+    }
     with StackProcess(workers=args.workers, **limits) as stack, Swarm() as swarm:
         rss_empty = stack.rss_bytes()
         warm_up(stack, swarm, args.workers)

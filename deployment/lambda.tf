@@ -20,6 +20,7 @@ locals {
       CONNECTION_STORE        = var.connection_store
       FANOUT_CONCURRENCY      = tostring(var.fanout_concurrency)
       FANOUT_CONCURRENCY      = tostring(var.fanout_concurrency)
+      FANOUT_BUDGET_PER_S     = tostring(var.fanout_budget_per_s)
       HISTORY_PAGE_LIMIT      = tostring(var.history_page_limit)
       HISTORY_RETENTION_HOURS = tostring(var.history_retention_hours)
       HISTORY_SIZE            = tostring(var.history_size)

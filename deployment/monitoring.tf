@@ -6,6 +6,8 @@ locals {
   metrics_namespace = "wspush"
   # Sources of a fan-out (lambda_src/observability/metrics.py `Source`): the function emits its metrics per source.
   fanout_sources = ["broadcast", "push", "shard", "direct", "presence", "continuation"]
+  # Whose fan-out budget refused a message (lambda_src/store/rate_limit.py `Spender`).
+  budget_spenders = ["connection", "user"]
 
   # The queue whose depth is charted and alarmed on: the stack's own dead-letter queue (dead_letters.tf), unless
   # monitored_dead_letter_queue_name names another.
@@ -39,6 +41,12 @@ locals {
     [local.metrics_namespace, pair[0], "Source", pair[1], { stat = "Sum" }]
   ]
 
+  # Messages the per-sender fan-out budget (FANOUT_BUDGET_PER_S) refused, and the posts they would have caused.
+  budget_widget_metrics = [
+    for pair in setproduct(["BudgetRefused", "BudgetRefusedPosts"], local.budget_spenders) :
+    [local.metrics_namespace, pair[0], "Spender", pair[1], { stat = "Sum" }]
+  ]
+
   dashboard_widgets = concat(
     [
       { type = "metric", x = 0, y = 0, width = 12, height = 6, properties = { title = "API: connects, messages, errors", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = local.api_widget_metrics } },
@@ -53,6 +61,7 @@ locals {
         [{ expression = "SUM(SEARCH('{${local.metrics_namespace},Code} MetricName=\"ErrorFrames\"', 'Sum', 60))", label = "ErrorFrames", id = "frames" }],
       ] } },
       { type = "metric", x = 12, y = 18, width = 12, height = 6, properties = { title = "Fan-out: 429s from the @connections quota", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = local.throttled_widget_metrics } },
+      { type = "metric", x = 0, y = 24, width = 12, height = 6, properties = { title = "Fan-out budget: refused messages and their posts", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = local.budget_widget_metrics } },
     ],
     [
       { type = "metric", x = 0, y = 18, width = 12, height = 6, properties = { title = "Dead-letter queue depth", region = local.dashboard_region, view = "timeSeries", period = 60, metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.monitored_dead_letter_queue, { stat = "Maximum" }]] } },

@@ -287,6 +287,18 @@ variable "message_rate_per_s" {
   }
 }
 
+variable "fanout_budget_per_s" {
+  description = "Posts a second one connection, and with an identity one user, may cause by its messages (the Lambda's FANOUT_BUDGET_PER_S: a broadcast costs its recipients, a send one, a join or leave its presence frames; bursts of one second's worth, and a full budget admits any one fan-out); past it, rate_limited. 0 turns it off. Why 1000: a tenth of the account's @connections quota, at most $3.60 an hour of messages per sender (docs/deploy.md)."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = var.fanout_budget_per_s >= 0 && var.fanout_budget_per_s <= 100000
+    error_message = "fanout_budget_per_s must be from 0 (off) to 100000 posts a second."
+  }
+}
+
 variable "message_burst" {
   description = "Messages each connection may send at once (the Lambda's MESSAGE_BURST, the size of its token bucket)."
   type        = number

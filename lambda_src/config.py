@@ -25,6 +25,14 @@
   `whoami` and a few `join`s at once; 5 a second with bursts of 20 leaves that untouched while one connection can
   no longer make a `broadcast` to N recipients N posts at any rate it likes. Each admitted message costs one store
   read and one conditional write (docs/deploy.md has the cost).
+- `FANOUT_BUDGET_PER_S` (default 1000, 0 to 100000; 0 turns it off): the posts a second one connection, and with an
+  identity one user (all its connections together), may cause by its messages (a broadcast's recipients, a `send`'s
+  one, a `join`'s or `leave`'s presence frames), in bursts of one second's worth; a message past it is refused with
+  `rate_limited` before anything is posted. A full budget admits any one fan-out, however large, and then stays in
+  debt for its size over the rate (see `rate_limit`). Why 1000: a tenth of the account's `@connections` quota
+  (10,000 a second for every API in the Region), so one sender alone cannot take it, and at $1 per million
+  messages at most $0.001 a second ($3.60 an hour) of messages per sender; a chat of 100 at the message rate (5 a
+  second) needs 500 (docs/deploy.md, "The cost of a broadcast").
 - `MAX_ROOMS_PER_CONNECTION` (default 50, 1 to 1000): rooms one connection may be in at once; a `join` past it is
   refused with `too_many_rooms` (the record read on every message grows with each room).
 - `SHARD_SIZE` (default 1000, 0 turns sharding off): a fan-out to more recipients than this is split into shards
@@ -46,6 +54,7 @@ Endpoints of S3, DynamoDB and the other services come from boto3's own variables
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +73,20 @@ MAX_MESSAGE_RATE_PER_S = 1000.0
 DEFAULT_MESSAGE_BURST = 20
 MAX_MESSAGE_BURST = 10_000
 DEFAULT_MESSAGE_RATE = RateLimit(DEFAULT_MESSAGE_RATE_PER_S, DEFAULT_MESSAGE_BURST)
+DEFAULT_FANOUT_BUDGET_PER_S = 1000.0
+MAX_FANOUT_BUDGET_PER_S = 100_000.0
+FANOUT_BUDGET_BURST_S = 1.0
+"""The budget's burst is this many seconds of its rate."""
+
+
+def fanout_budget(posts_per_s: float) -> RateLimit | None:
+    """The fan-out budget of `FANOUT_BUDGET_PER_S`: None (off) at 0, else bursts of `FANOUT_BUDGET_BURST_S` of it."""
+    if posts_per_s <= 0:
+        return None
+    return RateLimit(posts_per_s, max(1, math.ceil(posts_per_s * FANOUT_BUDGET_BURST_S)))
+
+
+DEFAULT_FANOUT_BUDGET = fanout_budget(DEFAULT_FANOUT_BUDGET_PER_S)
 MAX_MAX_ROOMS_PER_CONNECTION = 1000
 MAX_SHARD_SIZE = 100_000
 MAX_FANOUT_CONCURRENCY = 512
@@ -134,6 +157,8 @@ class Config:
     presence_max_members: int = DEFAULT_PRESENCE_MAX_MEMBERS
     message_rate: RateLimit | None = DEFAULT_MESSAGE_RATE
     """Each connection's message rate limit; None when `MESSAGE_RATE_PER_S` is 0 (no limit)."""
+    fanout_budget: RateLimit | None = DEFAULT_FANOUT_BUDGET
+    """Posts each connection (and user) may cause; None when `FANOUT_BUDGET_PER_S` is 0 (no budget)."""
 
     @property
     def store_name(self) -> str:
@@ -171,6 +196,7 @@ class Config:
         presence_max = _int_var(env, "PRESENCE_MAX_MEMBERS", DEFAULT_PRESENCE_MAX_MEMBERS, 0, MAX_PRESENCE_MAX_MEMBERS)
         rate = _float_var(env, "MESSAGE_RATE_PER_S", DEFAULT_MESSAGE_RATE_PER_S, 0.0, MAX_MESSAGE_RATE_PER_S)
         burst = _int_var(env, "MESSAGE_BURST", DEFAULT_MESSAGE_BURST, 1, MAX_MESSAGE_BURST)
+        budget = _float_var(env, "FANOUT_BUDGET_PER_S", DEFAULT_FANOUT_BUDGET_PER_S, 0.0, MAX_FANOUT_BUDGET_PER_S)
         return cls(
             connections_bucket=names[StoreKind.S3] if store == StoreKind.S3 else "",
             connections_url=url,
@@ -189,6 +215,7 @@ class Config:
             history_page_limit=page_limit,
             presence_max_members=presence_max,
             message_rate=RateLimit(rate, burst) if rate > 0 else None,
+            fanout_budget=fanout_budget(budget),
         )
 
 

@@ -12,8 +12,8 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
     condition = toset([
       for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets :
       widget.properties.title
-    ]) == toset(["API: connects, messages, errors", "API: integration latency", "Function: errors, throttles, concurrency", "Function: duration", "Fan-out: delivered, gone, failed", "Connections and error frames", "Fan-out: 429s from the @connections quota", "Dead-letter queue depth"])
-    error_message = "The dashboard has exactly the API, function, fan-out, connection, 429 and dead-letter queue widgets."
+    ]) == toset(["API: connects, messages, errors", "API: integration latency", "Function: errors, throttles, concurrency", "Function: duration", "Fan-out: delivered, gone, failed", "Connections and error frames", "Fan-out: 429s from the @connections quota", "Fan-out budget: refused messages and their posts", "Dead-letter queue depth"])
+    error_message = "The dashboard has exactly the API, function, fan-out, connection, 429, fan-out budget and dead-letter queue widgets."
   }
   assert {
     condition = toset(flatten([
@@ -25,6 +25,7 @@ run "dashboard_charts_the_api_the_function_and_the_fanout" {
       "AWS/ApiGateway/ExecutionError", "AWS/ApiGateway/IntegrationError", "AWS/ApiGateway/IntegrationLatency",
       "AWS/Lambda/Errors", "AWS/Lambda/Throttles", "AWS/Lambda/Duration", "AWS/Lambda/ConcurrentExecutions",
       "wspush/Delivered", "wspush/Gone", "wspush/Failed", "wspush/Connects", "wspush/Disconnects", "wspush/Throttled",
+      "wspush/BudgetRefused", "wspush/BudgetRefusedPosts",
       "AWS/SQS/ApproximateNumberOfMessagesVisible",
     ])
     error_message = "The dashboard must chart exactly the API Gateway, Lambda and fan-out metrics listed in docs/operations.md."

@@ -132,6 +132,10 @@ run "lambda_runs_the_placeholder_with_its_environment" {
     error_message = "By default each connection may send 5 messages a second, 20 at once."
   }
   assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.FANOUT_BUDGET_PER_S == "1000"
+    error_message = "By default each connection (and user) may cause 1000 posts a second."
+  }
+  assert {
     condition     = endswith(aws_lambda_function.handler.filename, "placeholder/lambda.zip")
     error_message = "The function must start from the committed placeholder package."
   }
@@ -145,11 +149,16 @@ run "rate_limits_come_from_the_variables" {
     message_burst            = 3
     broadcast_throttle_rate  = 2
     broadcast_throttle_burst = 4
+    fanout_budget_per_s      = 250
   }
 
   assert {
     condition     = aws_lambda_function.handler.environment[0].variables.MESSAGE_RATE_PER_S == "0.5" && aws_lambda_function.handler.environment[0].variables.MESSAGE_BURST == "3"
     error_message = "MESSAGE_RATE_PER_S and MESSAGE_BURST must come from the variables."
+  }
+  assert {
+    condition     = aws_lambda_function.handler.environment[0].variables.FANOUT_BUDGET_PER_S == "250"
+    error_message = "FANOUT_BUDGET_PER_S must come from its variable."
   }
   assert {
     condition     = [for r in aws_apigatewayv2_stage.this.route_settings : [r.route_key, r.throttling_burst_limit, r.throttling_rate_limit]] == [["broadcast", 4, 2]]
@@ -470,6 +479,7 @@ run "invalid_variables_are_refused" {
     async_max_event_age_s    = 59
     message_rate_per_s       = -1
     message_burst            = 0
+    fanout_budget_per_s      = 100001
     broadcast_throttle_rate  = 10001
     broadcast_throttle_burst = 1.5
   }
@@ -492,6 +502,7 @@ run "invalid_variables_are_refused" {
     var.async_max_event_age_s,
     var.message_rate_per_s,
     var.message_burst,
+    var.fanout_budget_per_s,
     var.broadcast_throttle_rate,
     var.broadcast_throttle_burst,
   ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -83,23 +83,38 @@ def segment_count(estimate: int, shard_size: int) -> int:
 
 
 def deliver_to_everyone(
-    *, data: bytes, services: Services, exclude: str | None = None, source: metrics.Source = metrics.Source.BROADCAST
+    *,
+    data: bytes,
+    services: Services,
+    exclude: str | None = None,
+    source: metrics.Source = metrics.Source.BROADCAST,
+    admit: Callable[[int], None] | None = None,
 ) -> FanoutSummary:
     """Post `data` to every stored connection but `exclude`; returns the part this invocation posted.
 
     Without sharding (no invoker, `SHARD_SIZE` 0) or within one shard, everything is posted here. Otherwise the
-    listing is split into segments, each listed and posted by its own invocation.
+    listing is split into segments, each listed and posted by its own invocation. `admit` is called with the
+    audience's size (exact within one shard, else `estimate_connections`) before anything is posted or started,
+    and may raise to refuse the whole broadcast (the sender's fan-out budget does).
     """
     invoker = services.invoker
     shard_size = services.config.shard_size
     if invoker is None or shard_size == 0:
-        listing = _without(services.store.connection_ids(), exclude)
+        if admit is None:
+            listing: Iterable[str] = _without(services.store.connection_ids(), exclude)
+        else:
+            listing = list(_without(services.store.connection_ids(), exclude))
+            admit(len(listing))
         return deliver(connection_ids=listing, data=data, room=None, services=services, source=source)
     listing = _without(services.store.connection_ids(expected=shard_size + 1), exclude)
     probe = list(itertools.islice(listing, shard_size + 1))
     if len(probe) <= shard_size:
+        if admit is not None:
+            admit(len(probe))
         return deliver(connection_ids=probe, data=data, room=None, services=services, source=source)
     estimate = estimate_connections(services.store)
+    if admit is not None:
+        admit(estimate)
     segments = segment_count(estimate, shard_size)
     origin = current_request_id()
     starts: list[tuple[int, Future[bool]]] = [

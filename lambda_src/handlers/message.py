@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambda_src.aws.posting import Outcome
+from lambda_src.delivery import budget
 from lambda_src.delivery.deliver import deliver
 from lambda_src.delivery.fanout import post_one
 from lambda_src.delivery.segments import deliver_to_everyone
@@ -107,13 +108,21 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
         message_id=message_id,
         sender_user_id=_user_id(request),
     )
-    if room is not None and message_id is not None:
-        history.keep(room, message_id, data, services)
     exclude = None if echo else request.connection_id
     if room is None:
-        deliver_to_everyone(data=data, services=services, exclude=exclude, source=metrics.Source.BROADCAST)
+        deliver_to_everyone(
+            data=data,
+            services=services,
+            exclude=exclude,
+            source=metrics.Source.BROADCAST,
+            admit=lambda posts: budget.spend(request.connection_id, request.identity, posts, services),
+        )
         return
-    recipients = (cid for cid in services.store.room_members(room) if cid != exclude)
+    # Listed before anything is posted or kept: the budget needs the count, and a refused message is in no history.
+    recipients = [cid for cid in dict.fromkeys(services.store.room_members(room)) if cid != exclude]
+    budget.spend(request.connection_id, request.identity, len(recipients), services)
+    if message_id is not None:
+        history.keep(room, message_id, data, services)
     deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.BROADCAST)
 
 
@@ -125,6 +134,7 @@ def send(request: MessageRequest, body: dict[str, Any], services: Services) -> N
         request.identity.require_send()
     if services.store.get(target) is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no connection {target!r}")
+    budget.spend(request.connection_id, request.identity, 1, services)
     sender = _speaker(request, services)
     data = message_frame(
         kind="direct",
@@ -167,12 +177,15 @@ def join(request: MessageRequest, body: dict[str, Any], services: Services) -> N
     limit = services.config.max_rooms_per_connection
     if room not in sender.rooms and len(sender.rooms) >= limit:
         raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, f"a connection may be in at most {limit} rooms; leave one first")
+    # A new member's presence frame is a fan-out to the room: it spends the budget before the join is made.
+    audience = presence.others(room, sender.connection_id, services) if room not in sender.rooms else []
+    budget.spend(request.connection_id, request.identity, len(audience), services)
     joined_at_ms = services.clock_ms()
     services.store.join(sender, room, joined_at_ms)
     reply(request, room_frame("joined", room), services)
     if room not in sender.rooms:
         member = Member(sender.connection_id, _speaker(request, services).name, joined_at_ms, _user_id(request))
-        presence.announce(room, presence.Event.JOIN, member, services)
+        presence.announce(room, presence.Event.JOIN, member, services, ids=audience)
 
 
 @route("leave")
@@ -181,10 +194,12 @@ def leave(request: MessageRequest, body: dict[str, Any], services: Services) -> 
     sender = _sender(request, services)
     if room not in sender.rooms:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in room {room!r}")
+    audience = presence.others(room, sender.connection_id, services)
+    budget.spend(request.connection_id, request.identity, len(audience), services)
     services.store.leave(sender, room)
     reply(request, room_frame("left", room), services)
     member = Member(sender.connection_id, _speaker(request, services).name, None, _user_id(request))
-    presence.announce(room, presence.Event.LEAVE, member, services)
+    presence.announce(room, presence.Event.LEAVE, member, services, ids=audience)
 
 
 def _require_reader(request: MessageRequest, room: str, services: Services) -> None:

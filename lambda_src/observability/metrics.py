@@ -8,8 +8,9 @@ which extracts the metrics; the local stack does the same (util/local/aws/cloudw
 Hand-written rather than Powertools' Metrics or aws-embedded-metrics: those cost the cold start more than the
 whole handler's own import (figures in docs/benchmarks.md, "Metrics"), for a format that is twenty lines here.
 
-One namespace and few dimensions: `Source` for fan-outs, `Code` for refusals and error frames. Never a
-connection id: every distinct dimension value is a metric of its own, billed and listed apart.
+One namespace and few dimensions: `Source` for fan-outs, `Code` for refusals and error frames, `Spender` for
+messages the fan-out budget refused. Never a connection id: every distinct dimension value is a metric of its
+own, billed and listed apart.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lambda_src.observability.clock import now_ms
 NAMESPACE = "wspush"
 SOURCE_DIMENSION = "Source"
 CODE_DIMENSION = "Code"
+SPENDER_DIMENSION = "Spender"
 
 
 class Metric(StrEnum):
@@ -40,6 +42,10 @@ class Metric(StrEnum):
     DISCONNECTS = "Disconnects"
     REFUSED_CONNECTS = "RefusedConnects"
     ERROR_FRAMES = "ErrorFrames"
+    BUDGET_REFUSED = "BudgetRefused"
+    """Messages refused by the fan-out budget, by `Spender` (connection, user); each also counts as an error frame."""
+    BUDGET_REFUSED_POSTS = "BudgetRefusedPosts"
+    """The posts those messages would have caused: the amplification the budget kept from the account."""
 
 
 class Source(StrEnum):
@@ -127,3 +133,8 @@ def refused(code: str) -> None:
 
 def error_frame(code: str) -> None:
     emit({Metric.ERROR_FRAMES: 1}, {CODE_DIMENSION: code})
+
+
+def budget_refused(spender: str, posts: int) -> None:
+    """A message the fan-out budget of `spender` ("connection" or "user") refused, and the posts it would cause."""
+    emit({Metric.BUDGET_REFUSED: 1, Metric.BUDGET_REFUSED_POSTS: posts}, {SPENDER_DIMENSION: spender})

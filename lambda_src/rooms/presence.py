@@ -43,9 +43,16 @@ def members_frame(room: str, members: list[Member], next_cursor: str | None) -> 
     return encode({"type": "members", "room": room, "members": [member_json(m) for m in members], "next": next_cursor})
 
 
-def announce(room: str, event: Event, member: Member, services: Services) -> None:
-    """Tell the room's other members that `member` joined or left; only the count above the size cap."""
-    ids = [cid for cid in dict.fromkeys(services.store.room_members(room)) if cid != member.connection_id]
+def others(room: str, connection_id: str, services: Services) -> list[str]:
+    """The room's members but `connection_id`: whom a presence frame about it goes to."""
+    return [cid for cid in dict.fromkeys(services.store.room_members(room)) if cid != connection_id]
+
+
+def announce(room: str, event: Event, member: Member, services: Services, ids: list[str] | None = None) -> None:
+    """Tell the room's other members (`ids`, when the caller has listed them with `others`) that `member` joined or
+    left; only the count above the size cap."""
+    if ids is None:
+        ids = others(room, member.connection_id, services)
     count = len(ids) + (1 if event is Event.JOIN else 0)
     if not ids:
         return

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lambda_src.errors import StoreError
-from lambda_src.store.rate_limit import Admission, RateLimit
+from lambda_src.store.rate_limit import Admission, RateLimit, Spender
 
 RECORD_READ_CONCURRENCY = 16
 """Store requests in flight at once when one call needs many (records read before a batch delete)."""
@@ -97,9 +97,9 @@ class ConnectionStore(Protocol):
 
     def remove(self, connection_ids: Iterable[str], room: str | None = None) -> int:
         """Forget these connections and all their memberships (and membership of `room`, which a caller that
-        found the id there knows even if the record is gone), and their rate-limit state. Returns the number of
-        entries (records and memberships) it deleted or found absent: one per record, one per membership it knew of
-        (the rate-limit state is not counted)."""
+        found the id there knows even if the record is gone), and their rate-limit and fan-out budget state.
+        Returns the number of entries (records and memberships) it deleted or found absent: one per record, one per
+        membership it knew of (the rate-limit and budget state are not counted)."""
 
     def connection_ids(self, segment: int = 0, segments: int = 1, expected: int | None = None) -> Iterator[str]:
         """Every stored connection id, or those of one `segment` of `segments`: the segments of one count are
@@ -140,6 +140,13 @@ class ConnectionStore(Protocol):
         """Whether the connection may send one more message at `now_us` (epoch microseconds) under `limit`, decided
         by `rate_limit.decide` on its stored state, which an admitted message updates with a conditional write:
         concurrent calls for one connection admit exactly as many messages as the same calls one at a time."""
+
+    def admit_posts(self, spender: Spender, spender_id: str, posts: int, now_us: int, limit: RateLimit) -> Admission:
+        """Whether the connection (or user) `spender_id` may cause `posts` more posts at `now_us` under its fan-out
+        budget `limit`, decided by `rate_limit.decide` with `cost=posts` and written as `admit_message` writes: with
+        a conditional write, so concurrent calls admit what the same calls one at a time would. Each spender's state
+        is its own, apart from the message rate's; `remove` forgets a connection's, a user's expires with the
+        store's records (`RECORD_TTL_S`)."""
 
     # --- Claims (issue 15: a shard or segment posted once, whoever starts it) ---
 

@@ -9,6 +9,8 @@ counters) fit beside these without a new table or index (docs/architecture.md ha
 | room membership | `room#<room>` | `conn#<id>` | connectionId, name, joinedAt, expiresAt |
 | history message | `hist#<room>` | `<message id>` | frame (binary, as delivered), expiresAt |
 | rate-limit state | `conn#<id>` | `rate` | tat (microseconds), expiresAt |
+| fan-out budget of a connection | `conn#<id>` | `posts` | tat (microseconds), expiresAt |
+| fan-out budget of a user | `user#<sub>` | `posts` | tat (microseconds), expiresAt |
 | claim | `claim#<token>` | `claim` | expiresAt |
 
 Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
@@ -27,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from lambda_src.errors import StoreError
 from lambda_src.store.contract import RECORD_TTL_S, Connection, HistoryEntry, Member, check_segment
-from lambda_src.store.rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
+from lambda_src.store.rate_limit import (
+    CONTENDED_ATTEMPTS,
+    Admission,
+    RateLimit,
+    Spender,
+    decide,
+    refused_after_contention,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,6 +52,8 @@ HISTORY_PREFIX = "hist#"
 """Partition of a room's history; its sort key is the message id, which sorts as text in time order."""
 RECORD_SORT_KEY = "conn"
 RATE_SORT_KEY = "rate"
+BUDGET_SORT_KEY = "posts"
+USER_PREFIX = "user#"
 CLAIM_PREFIX = "claim#"
 CLAIM_SORT_KEY = "claim"
 TAT_ATTRIBUTE = "tat"
@@ -61,6 +72,11 @@ def record_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
 
 def rate_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
     return {PARTITION_KEY: {"S": CONNECTION_PREFIX + connection_id}, SORT_KEY: {"S": RATE_SORT_KEY}}
+
+
+def budget_key(spender: Spender, spender_id: str) -> dict[str, AttributeValueTypeDef]:
+    prefix = CONNECTION_PREFIX if spender is Spender.CONNECTION else USER_PREFIX
+    return {PARTITION_KEY: {"S": prefix + spender_id}, SORT_KEY: {"S": BUDGET_SORT_KEY}}
 
 
 def membership_key(room: str, connection_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -131,6 +147,7 @@ class DynamoDBConnectionStore:
             deletes.extend(membership_key(r, connection_id) for r in sorted(rooms))
         counted = len(deletes)
         deletes.extend(rate_key(connection_id) for connection_id in ids)
+        deletes.extend(budget_key(Spender.CONNECTION, connection_id) for connection_id in ids)
         for start in range(0, len(deletes), BATCH_WRITE_LIMIT):
             batch = deletes[start : start + BATCH_WRITE_LIMIT]
             self._write_batch([{"DeleteRequest": {"Key": key}} for key in batch])
@@ -353,14 +370,19 @@ class DynamoDBConnectionStore:
     # --- Rate limiting (issue 15) ---
 
     def admit_message(self, connection_id: str, now_us: int, limit: RateLimit) -> Admission:
+        return self._admit(rate_key(connection_id), now_us, limit, cost=1)
+
+    def admit_posts(self, spender: Spender, spender_id: str, posts: int, now_us: int, limit: RateLimit) -> Admission:
+        return self._admit(budget_key(spender, spender_id), now_us, limit, cost=posts)
+
+    def _admit(self, key: dict[str, AttributeValueTypeDef], now_us: int, limit: RateLimit, cost: int) -> Admission:
         from botocore.exceptions import ClientError
 
-        key = rate_key(connection_id)
         for _ in range(CONTENDED_ATTEMPTS):
             response = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True)
             item = response.get("Item")
             tat_us = int(item[TAT_ATTRIBUTE]["N"]) if item is not None else None
-            admission, new_tat_us = decide(tat_us, now_us, limit)
+            admission, new_tat_us = decide(tat_us, now_us, limit, cost)
             if new_tat_us is None:
                 return admission
             # Written only if the state is still the one read: absent, or the same TAT.

@@ -7,11 +7,17 @@ message changes nothing. From a full bucket exactly `burst` messages pass at onc
 
 Pure arithmetic on integers (microseconds): the stores keep the TAT and make read-decide-write atomic with a
 conditional write (`ConnectionStore.admit_message`); every store decides with `decide` below.
+
+The same bucket meters the fan-out budget (`ConnectionStore.admit_posts`), where one message costs the posts it
+causes: `cost` tokens. A cost past the whole burst (a broadcast to more recipients than the budget holds) passes
+only from a full bucket, and leaves it that many tokens in debt: the sender then waits `cost / rate` seconds. So the
+posts a sender causes in any `t` seconds are at most `max(burst, one fan-out) + rate * t`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 US_PER_S = 1_000_000
 CONTENDED_ATTEMPTS = 16
@@ -44,17 +50,26 @@ class Admission:
 ADMITTED = Admission(True)
 
 
-def decide(tat_us: int | None, now_us: int, limit: RateLimit) -> tuple[Admission, int | None]:
-    """The admission of a message arriving at `now_us` to a connection whose TAT is `tat_us` (None: never seen),
-    and the TAT to store if it is admitted (None when refused: the state stays as it was)."""
+def decide(tat_us: int | None, now_us: int, limit: RateLimit, cost: int = 1) -> tuple[Admission, int | None]:
+    """The admission of a message of `cost` tokens arriving at `now_us` to a connection whose TAT is `tat_us` (None:
+    never seen), and the TAT to store if it is admitted (None when refused: the state stays as it was)."""
     interval = limit.interval_us
     start = now_us if tat_us is None else max(tat_us, now_us)
-    new_tat = start + interval
-    if new_tat - now_us <= limit.burst * interval:
+    new_tat = start + cost * interval
+    if new_tat - now_us <= limit.burst * interval or start == now_us:
+        # `start == now_us`: a full bucket admits any one cost, past the burst too (see the module's docstring).
         return ADMITTED, new_tat
-    # Admitted again once now >= TAT - (burst - 1) * interval; rounded up to whole milliseconds.
-    wait_us = start - (limit.burst - 1) * interval - now_us
+    # Admitted again once now >= TAT - (burst - cost) * interval (a cost past the burst: once the bucket is full);
+    # rounded up to whole milliseconds.
+    wait_us = start - max(0, limit.burst - cost) * interval - now_us
     return Admission(False, -(-wait_us // 1000)), None
+
+
+class Spender(StrEnum):
+    """Whose fan-out budget a message spends: its connection's, and with an identity its user's too."""
+
+    CONNECTION = "connection"
+    USER = "user"
 
 
 def refused_after_contention(limit: RateLimit) -> Admission:

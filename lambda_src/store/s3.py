@@ -27,7 +27,14 @@ from urllib.parse import quote, unquote
 
 from lambda_src.errors import StoreError
 from lambda_src.store.contract import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, check_segment
-from lambda_src.store.rate_limit import CONTENDED_ATTEMPTS, Admission, RateLimit, decide, refused_after_contention
+from lambda_src.store.rate_limit import (
+    CONTENDED_ATTEMPTS,
+    Admission,
+    RateLimit,
+    Spender,
+    decide,
+    refused_after_contention,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,6 +76,12 @@ def claim_key(token: str) -> str:
 
 def rate_key(connection_id: str) -> str:
     return RATES_PREFIX + quote(connection_id, safe="")
+
+
+def budget_key(spender: Spender, spender_id: str) -> str:
+    """`rates/posts/<spender>/<id>`: under the rate prefix (its grant and its expiry), never a message rate's key,
+    whose id is percent-encoded and so has no `/`."""
+    return f"{RATES_PREFIX}posts/{spender.value}/{quote(spender_id, safe='')}"
 
 
 def membership_key(room: str, connection_id: str) -> str:
@@ -140,6 +153,7 @@ class S3ConnectionStore:
             keys.extend(membership_key(r, connection_id) for r in sorted(rooms))
         counted = len(keys)
         keys.extend(rate_key(connection_id) for connection_id in ids)
+        keys.extend(budget_key(Spender.CONNECTION, connection_id) for connection_id in ids)
         for start in range(0, len(keys), S3_DELETE_BATCH):
             batch = keys[start : start + S3_DELETE_BATCH]
             self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
@@ -307,6 +321,15 @@ class S3ConnectionStore:
             return (None if new_tat_us is None else str(new_tat_us).encode()), admission
 
         admission = self._conditional_update(rate_key(connection_id), CONTENDED_ATTEMPTS, "text/plain", update)
+        return refused_after_contention(limit) if admission is None else admission
+
+    def admit_posts(self, spender: Spender, spender_id: str, posts: int, now_us: int, limit: RateLimit) -> Admission:
+        def update(body: bytes | None) -> tuple[bytes | None, Admission]:
+            admission, new_tat_us = decide(None if body is None else int(body), now_us, limit, cost=posts)
+            return (None if new_tat_us is None else str(new_tat_us).encode()), admission
+
+        key = budget_key(spender, spender_id)
+        admission = self._conditional_update(key, CONTENDED_ATTEMPTS, "text/plain", update)
         return refused_after_contention(limit) if admission is None else admission
 
     # --- Claims (issue 15) ---

@@ -38,9 +38,12 @@ def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def services(bucket: str, connections_server: ConnectionsServer) -> Iterator[Services]:
-    # No message rate limit here: under the fixed clock below no token ever comes back, and the fuzzers send hundreds
-    # of frames from one connection. The limit's own tests (test_rate_limit.py) build services with one.
-    config = Config(connections_bucket=bucket, connections_url=connections_server.url, message_rate=None)
+    # No message rate limit nor fan-out budget here: under the fixed clock below no token ever comes back, and the
+    # fuzzers send hundreds of frames from one connection. Their own tests (test_rate_limit.py, test_fanout_budget.py)
+    # build services with one.
+    config = Config(
+        connections_bucket=bucket, connections_url=connections_server.url, message_rate=None, fanout_budget=None
+    )
     built = from_config(config)
     built.clock_ms = lambda: 1_700_000_000_000
     yield built

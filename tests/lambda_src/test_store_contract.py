@@ -16,7 +16,7 @@ from lambda_src.errors import StoreError
 from lambda_src.protocol.message_ids import make_id, time_prefix
 from lambda_src.store.contract import Connection, ConnectionStore, HistoryEntry, Member
 from lambda_src.store.open import StoreKind
-from lambda_src.store.rate_limit import RateLimit
+from lambda_src.store.rate_limit import RateLimit, Spender
 from util.local.ids import gateway_id
 
 from .stores import open_fresh_store
@@ -475,3 +475,64 @@ def test_concurrent_messages_of_one_connection_admit_exactly_the_burst(store: Co
 
     assert answers.count(True) == CONCURRENT_BURST
     assert store.admit_message("c1", NOW_US, limit).allowed is False
+
+
+# --- The fan-out budget (issue 31): the same bucket, a message costing the posts it causes ---
+
+
+BUDGET = RateLimit(rate_per_s=10.0, burst=10)
+"""Posts of the contract: 10 at once, then one every 100 ms (100,000 us)."""
+
+
+def spent(store: ConnectionStore, spender: Spender, spender_id: str, at_us: int, posts: list[int]) -> list[bool]:
+    return [store.admit_posts(spender, spender_id, cost, at_us, BUDGET).allowed for cost in posts]
+
+
+@pytest.mark.parametrize("spender", list(Spender))
+def test_a_budget_admits_posts_up_to_its_burst_at_once_and_refuses_past_it(
+    store: ConnectionStore, spender: Spender
+) -> None:
+    assert spent(store, spender, "s1", NOW_US, [4, 4, 3, 2, 1]) == [True, True, False, True, False]
+
+
+def test_a_full_budget_admits_one_fan_out_past_its_burst_and_is_then_in_debt(store: ConnectionStore) -> None:
+    assert spent(store, Spender.CONNECTION, "c1", NOW_US, [50, 1]) == [True, False]
+    refused = store.admit_posts(Spender.CONNECTION, "c1", 1, NOW_US, BUDGET)
+
+    # 50 posts at 10 a second: the next single post fits once 41 of them are paid back, 4.1 s later.
+    assert (refused.allowed, refused.retry_after_ms) == (False, 4100)
+    assert spent(store, Spender.CONNECTION, "c1", NOW_US + 4_099_999, [1]) == [False]
+    assert spent(store, Spender.CONNECTION, "c1", NOW_US + 4_100_000, [1, 1]) == [True, False]
+
+
+def test_budgets_are_kept_apart_by_spender_and_from_the_message_rate(store: ConnectionStore) -> None:
+    spent(store, Spender.CONNECTION, "x", NOW_US, [10])
+
+    assert spent(store, Spender.USER, "x", NOW_US, [10]) == [True], "a user and a connection of one id are two"
+    assert spent(store, Spender.CONNECTION, ODD_IDS[0], NOW_US, [10, 1]) == [True, False]
+    assert admitted(store, "x", NOW_US, LIMIT.burst) == [True] * LIMIT.burst, "the message rate is its own bucket"
+
+
+def test_remove_forgets_a_connections_budget_and_a_budget_is_never_listed(store: ConnectionStore) -> None:
+    store.add(connection("c1"))
+    spent(store, Spender.CONNECTION, "c1", NOW_US, [10])
+    spent(store, Spender.USER, "u1", NOW_US, [10])
+
+    assert list(store.connection_ids()) == ["c1"]
+    assert store.remove(["c1"]) == 1
+    assert spent(store, Spender.CONNECTION, "c1", NOW_US, [10]) == [True]
+    assert list(store.connection_ids()) == []
+
+
+def test_concurrent_fan_outs_of_one_user_spend_exactly_its_burst(store: ConnectionStore) -> None:
+    budget = RateLimit(rate_per_s=0.001, burst=CONCURRENT_BURST * 2)  # nothing comes back during the test
+    start = threading.Barrier(CONCURRENT_MESSAGES)
+
+    def fan_out(_: int) -> bool:
+        start.wait()
+        return store.admit_posts(Spender.USER, "u1", 2, NOW_US, budget).allowed
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_MESSAGES) as pool:
+        answers = list(pool.map(fan_out, range(CONCURRENT_MESSAGES)))
+
+    assert answers.count(True) == CONCURRENT_BURST

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
+from lambda_src.config import MAX_FANOUT_BUDGET_PER_S, MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S
 
 from .moto_state import wait_for_store
 from .stack_process import StackProcess, stack_process
@@ -22,9 +22,13 @@ TOKEN = f"rel-{secrets.token_urlsafe(18)}"
 """The session's connect token: random, so finding it in a log line can only mean it leaked."""
 FAULT_RATE = 0.1
 EMPTY_STORE_TIMEOUT_S = 30.0
-MESSAGE_LIMITS = ["--message-rate", f"{MAX_MESSAGE_RATE_PER_S:g}", "--message-burst", str(MAX_MESSAGE_BURST)]
+MESSAGE_LIMITS = [
+    *("--message-rate", f"{MAX_MESSAGE_RATE_PER_S:g}", "--message-burst", str(MAX_MESSAGE_BURST)),
+    *("--fanout-budget", f"{MAX_FANOUT_BUDGET_PER_S:g}"),
+]
 """The load, fuzz and slow-client tests send hundreds of frames per connection as fast as they can: they test
-delivery, so the per-connection limit is at its highest (and still in the path: a store read and write a message)."""
+delivery, so the per-connection limit and the fan-out budget are at their highest (and still in the path: a store
+read and write a message)."""
 
 
 @pytest.fixture(scope="session")

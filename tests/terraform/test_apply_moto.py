@@ -152,6 +152,7 @@ def test_function_runs_the_placeholder_with_the_stacks_environment(applied_works
         "CONNECTION_STORE": "s3",
         "CONNECTIONS_BUCKET": outputs["connections_bucket"],
         "CONNECTIONS_URL": outputs["connections_url"],
+        "FANOUT_BUDGET_PER_S": "1000",
         "FANOUT_CONCURRENCY": "64",
         "HISTORY_PAGE_LIMIT": "100",
         "HISTORY_RETENTION_HOURS": "24",

@@ -11,11 +11,14 @@ import json
 import re
 
 from lambda_src.config import (
+    DEFAULT_FANOUT_BUDGET_PER_S,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_MESSAGE_RATE_PER_S,
+    MAX_FANOUT_BUDGET_PER_S,
     MAX_MESSAGE_BURST,
     MAX_MESSAGE_RATE_PER_S,
     Config,
+    fanout_budget,
 )
 from lambda_src.function import HANDLER, RUNTIME
 from lambda_src.handlers.message import ACTIONS, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION, ROUTES
@@ -162,6 +165,30 @@ def test_the_function_gets_the_rate_limit_variables_under_the_names_it_reads() -
     assert passed == {"MESSAGE_RATE_PER_S": "message_rate_per_s", "MESSAGE_BURST": "message_burst"}
     read = Config.from_env({"CONNECTIONS_BUCKET": "b", "CONNECTIONS_URL": "https://x", **dict.fromkeys(passed, "3")})
     assert read.message_rate == RateLimit(rate_per_s=3.0, burst=3)
+
+
+FANOUT_BUDGET_VARIABLE = "FANOUT_BUDGET_PER_S"
+
+
+def test_the_fanout_budget_is_one_fact_in_terraform_the_function_and_the_local_stack() -> None:
+    declared = blocks(DEPLOYMENT_DIR / "variables.tf", "variable")["fanout_budget_per_s"]
+    lambda_tf = (DEPLOYMENT_DIR / "lambda.tf").read_text(encoding="utf-8")
+    env = {"CONNECTIONS_BUCKET": "b", "CONNECTIONS_URL": "https://x"}
+
+    # Terraform's default and bound are the function's.
+    assert float(attribute(declared, "default") or "nan") == DEFAULT_FANOUT_BUDGET_PER_S
+    assert f"var.fanout_budget_per_s <= {MAX_FANOUT_BUDGET_PER_S:g}" in declared
+    # Terraform passes it under the name the function reads, and the function reads it so.
+    assert re.search(
+        rf"^\s+{FANOUT_BUDGET_VARIABLE}\s*=\s*tostring\(var\.fanout_budget_per_s\)$", lambda_tf, re.MULTILINE
+    )
+    assert Config.from_env(env | {FANOUT_BUDGET_VARIABLE: "250"}).fanout_budget == fanout_budget(250.0)
+    assert Config.from_env(env).fanout_budget == fanout_budget(DEFAULT_FANOUT_BUDGET_PER_S)
+    # The local stack sets nothing by default (the function's default, as Terraform's is), and what it sets is the
+    # function's variable, within the function's bounds.
+    assert FANOUT_BUDGET_VARIABLE not in StackSettings().validate().message_rate_variables()
+    local = StackSettings(fanout_budget_per_s=MAX_FANOUT_BUDGET_PER_S).validate().message_rate_variables()
+    assert Config.from_env(env | local).fanout_budget == fanout_budget(MAX_FANOUT_BUDGET_PER_S)
 
 
 def test_the_broadcast_route_throttle_names_a_route_of_the_table() -> None:

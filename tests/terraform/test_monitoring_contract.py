@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from lambda_src.observability.metrics import NAMESPACE, Metric, Source
+from lambda_src.store.rate_limit import Spender
 
 from .declarations import locals_attribute, resource, string_list, string_literal
 from .paths import DEPLOYMENT_DIR
@@ -25,6 +26,7 @@ def our_metric_names(text: str) -> set[str]:
 def test_monitoring_tf_uses_the_functions_namespace_and_fanout_sources() -> None:
     assert string_literal(locals_attribute(MONITORING_TF, "metrics_namespace")) == NAMESPACE
     assert string_list(locals_attribute(MONITORING_TF, "fanout_sources")) == [source.value for source in Source]
+    assert string_list(locals_attribute(MONITORING_TF, "budget_spenders")) == [spender.value for spender in Spender]
 
 
 def test_every_metric_monitoring_tf_names_is_one_the_function_emits() -> None:
@@ -33,6 +35,7 @@ def test_every_metric_monitoring_tf_names_is_one_the_function_emits() -> None:
     assert named <= {metric.value for metric in Metric}
     # What the dashboard and alarms must cover (docs/operations.md).
     expected = {"Delivered", "Gone", "Failed", "Throttled", "Connects", "Disconnects", "RefusedConnects", "ErrorFrames"}
+    expected |= {"BudgetRefused", "BudgetRefusedPosts"}
     assert named >= expected
 
 

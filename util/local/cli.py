@@ -141,6 +141,13 @@ def up(
     message_burst: Annotated[
         int | None, typer.Option(help="Messages each connection may send at once (the function's MESSAGE_BURST).")
     ] = None,
+    fanout_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="Posts a second each connection (with --auth jwt, each user) may cause "
+            "(the function's FANOUT_BUDGET_PER_S; 0: off)."
+        ),
+    ] = None,
     detach: Annotated[
         bool,
         typer.Option(DETACH_OPTION, help="Run in the background, output to a log file; `util local down` stops it."),
@@ -174,6 +181,7 @@ def up(
         store=store,
         message_rate_per_s=message_rate,
         message_burst=message_burst,
+        fanout_budget_per_s=fanout_budget,
         state_path=local_state_path(),
     ).validate()
     current = local_state_path()

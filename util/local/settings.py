@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_src.config import MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, AuthMode
+from lambda_src.config import MAX_FANOUT_BUDGET_PER_S, MAX_MESSAGE_BURST, MAX_MESSAGE_RATE_PER_S, AuthMode
 from lambda_src.function import HANDLER
 from lambda_src.handlers.message import CONNECT_ROUTE, DISCONNECT_ROUTE, ROUTE_KEYS, ROUTE_SELECTION_EXPRESSION
 from lambda_src.limits import IDLE_TIMEOUT_S, MAX_DURATION_S, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
@@ -112,6 +112,8 @@ class StackSettings:
     """The function's MESSAGE_RATE_PER_S (0: no limit); None leaves the function's default, as Terraform's."""
     message_burst: int | None = None
     """The function's MESSAGE_BURST; None leaves the function's default."""
+    fanout_budget_per_s: float | None = None
+    """The function's FANOUT_BUDGET_PER_S (0: no budget); None leaves the function's default, as Terraform's."""
 
     def message_rate_variables(self) -> dict[str, str]:
         """The function's rate-limit variables these settings set (none by default)."""
@@ -120,6 +122,8 @@ class StackSettings:
             variables["MESSAGE_RATE_PER_S"] = f"{self.message_rate_per_s:g}"
         if self.message_burst is not None:
             variables["MESSAGE_BURST"] = str(self.message_burst)
+        if self.fanout_budget_per_s is not None:
+            variables["FANOUT_BUDGET_PER_S"] = f"{self.fanout_budget_per_s:g}"
         return variables
 
     def validate(self) -> StackSettings:
@@ -155,6 +159,10 @@ class StackSettings:
             raise InputError(f"--message-rate must be from 0 (no limit) to {MAX_MESSAGE_RATE_PER_S:g} a second")
         if self.message_burst is not None and not 1 <= self.message_burst <= MAX_MESSAGE_BURST:
             raise InputError(f"--message-burst must be from 1 to {MAX_MESSAGE_BURST}")
+        if self.fanout_budget_per_s is not None and not 0 <= self.fanout_budget_per_s <= MAX_FANOUT_BUDGET_PER_S:
+            raise InputError(
+                f"--fanout-budget must be from 0 (no budget) to {MAX_FANOUT_BUDGET_PER_S:g} posts a second"
+            )
         if self.store not in tuple(StoreKind):
             raise InputError(f"--store must be one of {', '.join(StoreKind)}, not {self.store!r}")
         if self.token is not None and not self.token:

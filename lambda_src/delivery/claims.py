@@ -56,7 +56,7 @@ WAIT_POLL_S = 0.2
 LEASE_WITHOUT_DEADLINE_MS = 900_000
 """The lease of an invocation that does not know its deadline (a test): Lambda's longest timeout."""
 CLAIM_TTL_S = RECORD_TTL_S
-"""A claim's record is kept this long after its last write (pushes choose their own: `handlers.push`)."""
+"""A claim's record is kept this long after its last write: a retry or a replay within it resumes the part."""
 
 
 def digest(text: str) -> bytes:
@@ -82,7 +82,7 @@ def splitting_parent(part: Part | None) -> str:
     """What a fan-out names the parts it splits off after: its part's token, or (an invocation that holds none, a
     `broadcast` route) its own request id, which no other invocation has."""
     if part is not None:
-        return part.token
+        return part.lineage
     return current_request_id() or f"local-{uuid.uuid4().hex}"
 
 
@@ -95,6 +95,10 @@ class ClaimState:
     complete: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
     answered: bytes = b""
+    started_at_ms: int = 0
+    """When the first attempt of this delivery held the part (what an idempotency window counts from)."""
+    generation: int = 0
+    """How many deliveries under this token came before this one (a key used again after its window)."""
 
     def encode(self) -> bytes:
         header = {
@@ -102,6 +106,8 @@ class ClaimState:
             "leaseUntilMs": self.lease_until_ms,
             "complete": self.complete,
             "facts": self.facts,
+            "startedAtMs": self.started_at_ms,
+            "generation": self.generation,
         }
         return json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + self.answered
 
@@ -118,6 +124,8 @@ class ClaimState:
             complete=bool(fields.get("complete", False)),
             facts=dict(fields.get("facts", {})),
             answered=answered,
+            started_at_ms=int(fields.get("startedAtMs", 0)),
+            generation=int(fields.get("generation", 0)),
         )
 
     def leased(self, now_ms: int) -> bool:
@@ -134,20 +142,26 @@ def _digests(answered: bytes) -> Iterator[bytes]:
         yield answered[start : start + DIGEST_BYTES]
 
 
-def hold(token: str, services: Services, *, wait: bool, ttl_s: int = CLAIM_TTL_S) -> Part | None:
+def hold(token: str, services: Services, *, wait: bool, window_s: float | None = None) -> Part | None:
     """Hold the part `token` for this invocation; None when there is nothing for it to post: the part is complete,
     or (`wait` False) another invocation holds it now.
 
     With `wait`, a part held by another invocation is waited for until that one lets go or its lease ends (it cannot
     post after its deadline); `PartBusy` if this invocation's own deadline comes first (Lambda then retries it).
+    With `window_s` (an idempotency key's window), a part completed longer than that after its first attempt started
+    is a new delivery under the same token: held afresh, its splits named anew (`Part.lineage`).
     """
     owner = current_request_id() or f"local-{uuid.uuid4().hex}"
     while True:
         record = services.store.read_claim(token)
         state = ClaimState() if record is None else ClaimState.decode(record.body)
-        if state.complete:
-            return None
         now = _wall_ms()
+        if state.complete:
+            if window_s is None or now - state.started_at_ms < window_s * 1000:
+                return None
+            state = ClaimState(generation=state.generation + 1)
+        if not state.started_at_ms:
+            state = replace(state, started_at_ms=now)
         if state.leased(now):
             if not wait:
                 return None
@@ -159,10 +173,10 @@ def hold(token: str, services: Services, *, wait: bool, ttl_s: int = CLAIM_TTL_S
         left = deadline.remaining_ms()
         held = replace(state, owner=owner, lease_until_ms=now + (LEASE_WITHOUT_DEADLINE_MS if left is None else left))
         version = services.store.write_claim(
-            token, held.encode(), None if record is None else record.version, int(time.time()) + ttl_s
+            token, held.encode(), None if record is None else record.version, int(time.time()) + CLAIM_TTL_S
         )
         if version is not None:
-            return Part(token, held, version, services, ttl_s)
+            return Part(token, held, version, services)
         # Another invocation wrote the claim since it was read: read it again.
 
 
@@ -173,18 +187,23 @@ class Part:
     it releases the claim, complete unless an exception is leaving too.
     """
 
-    def __init__(self, token: str, state: ClaimState, version: str, services: Services, ttl_s: int) -> None:
+    def __init__(self, token: str, state: ClaimState, version: str, services: Services) -> None:
         self.token = token
         self._state = state
         self._version: str | None = version
         self._services = services
-        self._ttl_s = ttl_s
         self._answered = set(_digests(state.answered))
         self._order = list(dict.fromkeys(_digests(state.answered)))
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._unwritten = 0
         self._last_write = time.monotonic()
+
+    @property
+    def lineage(self) -> str:
+        """What the parts this one splits off are named after: its token, and which delivery under it this is."""
+        generation = self._state.generation
+        return self.token if generation == 0 else f"{self.token}#{generation}"
 
     @property
     def resumed(self) -> bool:
@@ -258,7 +277,7 @@ class Part:
                 state = replace(state, lease_until_ms=lease_until_ms)
             try:
                 version = self._services.store.write_claim(
-                    self.token, state.encode(), self._version, int(time.time()) + self._ttl_s
+                    self.token, state.encode(), self._version, int(time.time()) + CLAIM_TTL_S
                 )
             except Exception as error:
                 with self._lock:

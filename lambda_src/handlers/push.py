@@ -3,10 +3,18 @@
 The publisher owns the format: the SNS `Message` is posted byte for byte, JSON or not. Message attributes
 narrow the recipients: `connectionId` (one connection) takes precedence over `room` (its members). A push to a
 room is kept in its history under a message id, which the verbatim body cannot carry (see `history`).
+
+Idempotent: a push is named by its `idempotencyKey` attribute if it has one, else by its SNS `MessageId` (the same
+for every delivery of one notification), and that name is its claim (`delivery.claims`). Within
+`IDEMPOTENCY_WINDOW_S` of its first attempt, a push of the same name reaches nobody it reached already: SNS
+delivering it again, Lambda running it again, a publisher that publishes it again after a timeout. After the window
+the same key is a new message. A retry or replay of a push that did not complete resumes it whenever it comes (the
+claim is kept `claims.CLAIM_TTL_S`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from enum import Enum
 
@@ -25,6 +33,10 @@ from lambda_src.services import Services
 
 ROOM_ATTRIBUTE = "room"
 CONNECTION_ATTRIBUTE = "connectionId"
+IDEMPOTENCY_ATTRIBUTE = "idempotencyKey"
+IDEMPOTENCY_WINDOW_S = 300
+"""How long a completed push's name stays taken, counted from its first attempt: 5 minutes, as Centrifugo keeps an
+idempotency key. A push that did not complete is resumed by its retries and replays whenever they come."""
 MESSAGE_ID_FACT = "messageId"
 """The history id a room push's claim keeps for its retries."""
 SOURCE = metrics.Source.PUSH
@@ -67,7 +79,11 @@ def on_push(request: PushRequest, services: Services) -> dict[str, int]:
 
 
 def push_token(record: PushRecord) -> str:
-    """The token of the record's claim: its SNS message id (the same for every delivery of one notification)."""
+    """The token of the record's claim: its idempotency key if it has one, else its SNS message id."""
+    key = record.attributes.get(IDEMPOTENCY_ATTRIBUTE)
+    if key:
+        # Hashed: a key is the publisher's text of any length; 128 bits keep two keys apart.
+        return f"push/key/{hashlib.blake2b(key.encode('utf-8', 'surrogatepass'), digest_size=16).hexdigest()}"
     return f"push/sns/{record.message_id or current_request_id() or 'none'}"
 
 
@@ -91,9 +107,12 @@ def deliver_record(record: PushRecord, services: Services) -> RecordOutcome:
                 extra={"snsMessageId": record.message_id, "error": error.message},
             )
             return RecordOutcome.REFUSED
-    part = claims.hold(push_token(record), services, wait=True)
+    part = claims.hold(push_token(record), services, wait=True, window_s=IDEMPOTENCY_WINDOW_S)
     if part is None:
-        services.logger.info("push already delivered: not posted again", extra={"snsMessageId": record.message_id})
+        services.logger.info(
+            "push already delivered: not posted again",
+            extra={"snsMessageId": record.message_id, "idempotencyKey": record.attributes.get(IDEMPOTENCY_ATTRIBUTE)},
+        )
         return RecordOutcome.DUPLICATE
     with part:
         services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})

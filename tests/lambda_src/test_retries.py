@@ -27,6 +27,7 @@ from lambda_src.delivery import claims, pacing
 from lambda_src.delivery.claims import ClaimState, digest
 from lambda_src.delivery.pool import fanout_pool
 from lambda_src.errors import ConfigError, DeliveryIncomplete, PartBusy, PushFailed
+from lambda_src.handlers import push
 from lambda_src.protocol.events import Continuation, SegmentShard, Shard
 from lambda_src.services import Services
 
@@ -56,6 +57,18 @@ class RefusingInvoker:
     def invoke_async(self, payload: bytes) -> None:
         self.refused += 1
         raise ConnectionError("invoke refused")
+
+
+class InlineInvoker:
+    """Runs each event the function starts at once, through the handler (a request id of its own each)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.started = 0
+
+    def invoke_async(self, payload: bytes) -> None:
+        self.started += 1
+        handle(json.loads(payload), FakeContext(f"req-inline-{self.started}"), self.services)
 
 
 class QueueingInvoker:
@@ -251,6 +264,36 @@ def test_an_sns_notification_delivered_twice_is_pushed_once(
 
     assert (first["delivered"], second["delivered"], second["duplicates"]) == (1, 0, 1)
     assert _counts(connections_server) == Counter({"a": 1, "b": 1})
+
+
+def test_a_push_published_twice_under_one_idempotency_key_reaches_each_recipient_once(
+    services: Services, connections_server: ConnectionsServer
+) -> None:
+    add_connections(services, ["a", "b"])
+
+    results = [
+        invoke(services, {"Records": [sns_record("order 42", {"idempotencyKey": "order-42"})]}),
+        invoke(services, {"Records": [sns_record("order 42", {"idempotencyKey": "order-42"})]}),
+        invoke(services, {"Records": [sns_record("order 43", {"idempotencyKey": "order-43"})]}),
+    ]
+
+    assert [(r["delivered"], r["duplicates"]) for r in results] == [(1, 0), (0, 1), (1, 0)]
+    assert connections_server.frames("a") == connections_server.frames("b") == ["order 42", "order 43"]
+
+
+def test_a_key_used_again_after_its_window_is_a_new_push_whose_shards_are_named_anew(
+    services: Services, connections_server: ConnectionsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [f"c{i}" for i in range(5)]
+    add_connections(services, ids, rooms={"lobby": ids})
+    services.config = replace(services.config, shard_size=2)
+    services.invoker = InlineInvoker(services)
+    monkeypatch.setattr(push, "IDEMPOTENCY_WINDOW_S", 0)  # every earlier delivery is past its window
+
+    for _ in range(2):
+        invoke(services, {"Records": [sns_record("daily", {"idempotencyKey": "daily", "room": "lobby"})]})
+
+    assert _counts(connections_server) == Counter(dict.fromkeys(ids, 2))
 
 
 def test_a_retried_room_push_keeps_one_history_entry(services: Services, connections_server: ConnectionsServer) -> None:

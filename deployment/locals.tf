@@ -31,7 +31,7 @@ locals {
   connections_url = "${replace(aws_apigatewayv2_api.this.api_endpoint, "wss://", "https://")}/${var.stage_name}"
 
   # Key prefixes of the connection store (lambda_src/store/s3.py STORE_PREFIXES): records, room memberships,
-  # rate-limit state, claims of shards and segments (lambda_src/delivery/claims.py).
+  # rate-limit state, claims of the parts of deliveries: pushes, shards, segments, continuations (lambda_src/delivery/claims.py).
   connections_prefix = "connections/"
   rooms_prefix       = "rooms/"
   rates_prefix       = "rates/"

@@ -496,7 +496,7 @@ variable "monitored_dead_letter_queue_name" {
 }
 
 variable "async_max_retry_attempts" {
-  description = "Retries of a failed asynchronous invocation (SNS push, shard, continuation) before its event goes to the dead-letter queue (0-2; Lambda retries after about 1 and 2 more minutes). 2, Lambda's own default: a push fails before it posts anything (docs/reliability.md), so its retry duplicates nothing, and a store outage of a few minutes then loses no push."
+  description = "Retries of a failed asynchronous invocation (SNS push, shard, segment, continuation) before its event goes to the dead-letter queue (0-2; Lambda retries after about 1 and 2 more minutes). 2, Lambda's own default: a retry posts only to the recipients its failed attempt did not reach (docs/reliability.md), and a store outage of a few minutes then loses no push."
   type        = number
   default     = 2
   nullable    = false

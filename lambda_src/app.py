@@ -1,7 +1,13 @@
-"""The Lambda's entry point: parse the event once, dispatch it, never let an exception escape but `PushFailed`.
+"""The Lambda's entry point: parse the event once, dispatch it, and fail each kind of event the way its caller reads.
+
+A WebSocket event (`$connect`, `$disconnect`, a message, the authorizer) always returns: API Gateway reads the status,
+and the client gets an error frame (mapped beside the route table, `handlers.message`). An asynchronous event (an SNS
+push, a shard, a segment, a continuation) raises whenever it failed, a configuration error at a cold start included:
+Lambda retries, dead-letters and counts in `Errors` only an invocation that raised; a returned value of any shape,
+`{"statusCode": 500}` too, is a success to it ("How Lambda handles errors and retries with asynchronous
+invocation", AWS Lambda developer guide). What a retry repeats is bounded by the claims (`delivery.claims`).
 
 `handler` is what AWS (and the local stack) calls; `handle` is the same with its services handed in.
-Route selection and the mapping of errors to frames live beside the route table (`routes`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from lambda_src.wiring import from_config
 
 _services: Services | None = None
 
+ASYNCHRONOUS = (PushRequest, Shard, SegmentShard, Continuation)
+"""The requests that arrive by asynchronous invocation: a failure of theirs raises, so that Lambda retries them."""
+
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """AWS Lambda entry point for every event: WebSocket CONNECT, DISCONNECT, MESSAGE and SNS pushes."""
@@ -46,6 +55,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             _services = from_config(config)
         except ConfigError as error:
             logs.get_logger().error("configuration error", extra={"error": str(error)})
+            if isinstance(parse_event(event), ASYNCHRONOUS):
+                raise  # retried (the next attempt builds its services again), then dead-lettered
             return {"statusCode": 500}
     return handle(event, context, _services)
 
@@ -59,9 +70,11 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
     try:
         return _dispatch(request, services)
     except PushFailed:
-        raise  # logged by on_push; only a raised error makes Lambda retry an asynchronous invocation
+        raise  # logged by on_push, record by record
     except Exception:
         services.logger.exception("invocation failed", extra={"event": type(request).__name__})
+        if isinstance(request, ASYNCHRONOUS):
+            raise
         return {"statusCode": 500}
     finally:
         deadline.unbind(deadline_token)

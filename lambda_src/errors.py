@@ -12,8 +12,13 @@ WspushError
 │       ├── JwksUnavailable        fetching or parsing the JWKS failed
 │       └── UnknownKey             the JWKS has no key of the token's `kid`
 ├── StoreError             the connection store refused a request or its answer made no sense
-└── PushFailed             a push from outside was not delivered: raised so that Lambda retries it
+├── PushFailed             a push from outside was not delivered: raised so that Lambda retries it
+├── DeliveryIncomplete     an asynchronous part left recipients neither posted nor handed on: retried likewise
+└── PartBusy               another invocation holds the part past this one's deadline: retried likewise
 ```
+
+An asynchronous event (a push, a shard, a segment, a continuation) raises every error but a delivered outcome, these
+three and any other: Lambda retries only an invocation that raised (`app.handle`).
 
 What each error becomes is in `ANSWERS`: the error frame's code for a client (WebSocket events answer API Gateway
 with a status and the client with a frame) and the status of the answer. `answer_for` finds the entry of an
@@ -109,6 +114,17 @@ class PushFailed(WspushError):
     """A push from outside was not delivered; raised so that Lambda retries it and then dead-letters it."""
 
 
+class DeliveryIncomplete(WspushError):
+    """An asynchronous part could not post to some recipients nor hand them to a continuation (the continuation's
+    invocation was refused, or the chain is too long); raised so that Lambda retries the part, which posts to those
+    alone (`delivery.claims`)."""
+
+
+class PartBusy(WspushError):
+    """Another invocation still holds the part this one was to post, and this one's deadline is near; raised so that
+    Lambda retries it later, when the holder has posted or ended."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """What an error becomes for a client: an error frame's code and the status of the answer to API Gateway."""
@@ -124,6 +140,8 @@ ANSWERS: dict[type[Exception], Answer] = {
     ConfigError: INTERNAL,
     StoreError: INTERNAL,
     PushFailed: INTERNAL,
+    DeliveryIncomplete: INTERNAL,
+    PartBusy: INTERNAL,
 }
 """The one table: every listed class and its subclasses answer so, unless a nearer class is listed."""
 

@@ -1,7 +1,7 @@
 """`util dead-letters [--json] [--replay]`: what landed in the dead-letter queue, and sending it back through.
 
 The queue (output `dead_letter_queue_url`) receives two kinds of message:
-- Lambda's invocation records: an asynchronous invocation (a push, a shard, a continuation) that failed every
+- Lambda's invocation records: an asynchronous invocation (a push, a shard, a segment, a continuation) that failed every
   attempt or outlived its maximum event age; the event is the record's `requestPayload`
   (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
 - SNS notifications SNS could not deliver to the function at all (the subscription's redrive policy): the SNS
@@ -48,7 +48,7 @@ class DeadLetter:
     origin: str
     """`lambda` (an invocation record) or `sns` (a notification SNS could not deliver)."""
     kind: str
-    """What the event is: push, shard, continuation, or unknown."""
+    """What the event is: push, shard, segment, continuation, or unknown."""
     event: Any
     """The event to invoke the function with."""
     reference: str
@@ -73,16 +73,15 @@ class DeadLetter:
 
 
 def event_kind(event: Any) -> str:
-    """push, shard, continuation (the sources `lambda_src.protocol.events` parses), or unknown."""
-    from lambda_src.protocol.events import CONTINUATION_EVENT_SOURCE, SHARD_EVENT_SOURCE
+    """push, shard, segment, continuation (the sources `lambda_src.protocol.events` parses), or unknown."""
+    from lambda_src.protocol.events import CONTINUATION_EVENT_SOURCE, SEGMENT_EVENT_SOURCE, SHARD_EVENT_SOURCE
 
     if not isinstance(event, dict):
         return "unknown"
     if isinstance(event.get("Records"), list):
         return "push"
-    return {SHARD_EVENT_SOURCE: "shard", CONTINUATION_EVENT_SOURCE: "continuation"}.get(
-        str(event.get("source")), "unknown"
-    )
+    sources = {SHARD_EVENT_SOURCE: "shard", SEGMENT_EVENT_SOURCE: "segment", CONTINUATION_EVENT_SOURCE: "continuation"}
+    return sources.get(str(event.get("source")), "unknown")
 
 
 def _sns_message_id(event: Any) -> str | None:

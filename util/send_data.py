@@ -1,7 +1,8 @@
 """`util send-data DATA`: push from outside, by publishing to the environment's SNS topic.
 
 The Lambda delivers the message verbatim to every connection, or to a room's members (`--room`), or to
-one connection (`--to`): those become the SNS message attributes the Lambda reads.
+one connection (`--to`): those become the SNS message attributes the Lambda reads. `--idempotency-key` names the
+push: publishing it again under the same key within the window reaches nobody twice (`lambda_src.handlers.push`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lambda_src.handlers.push import CONNECTION_ATTRIBUTE, ROOM_ATTRIBUTE
+from lambda_src.handlers.push import CONNECTION_ATTRIBUTE, IDEMPOTENCY_ATTRIBUTE, IDEMPOTENCY_WINDOW_S, ROOM_ATTRIBUTE
 from lambda_src.limits import MAX_MESSAGE_BYTES
 from lambda_src.protocol.frames import ROOM_PATTERN
 
@@ -47,18 +48,24 @@ def read_data(data: str, raw: bool) -> str:
     return text
 
 
-def message_attributes(room: str | None, to: str | None) -> dict[str, MessageAttributeValueTypeDef]:
+def message_attributes(
+    room: str | None, to: str | None, idempotency_key: str | None = None
+) -> dict[str, MessageAttributeValueTypeDef]:
     if room is not None and to is not None:
         raise InputError("--room and --to exclude each other: a push goes to a room or to one connection")
     if room is not None and not ROOM_PATTERN.fullmatch(room):
         raise InputError(f"invalid room {room!r}: 1-64 of letters, digits, '_', '.' and '-'")
     if to is not None and not to.strip():
         raise InputError("--to needs a connection id")
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InputError("--idempotency-key needs a key")
     attributes: dict[str, MessageAttributeValueTypeDef] = {}
     if room is not None:
         attributes[ROOM_ATTRIBUTE] = {"DataType": "String", "StringValue": room}
     if to is not None:
         attributes[CONNECTION_ATTRIBUTE] = {"DataType": "String", "StringValue": to}
+    if idempotency_key is not None:
+        attributes[IDEMPOTENCY_ATTRIBUTE] = {"DataType": "String", "StringValue": idempotency_key}
     return attributes
 
 
@@ -81,10 +88,18 @@ def command(
     to: Annotated[
         str | None, typer.Option("--to", metavar="CONNECTION_ID", help="Only to this one connection.")
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="KEY",
+            help=f"Publishing again with this key within {IDEMPOTENCY_WINDOW_S // 60} minutes reaches nobody twice.",
+        ),
+    ] = None,
 ) -> None:
     """Push DATA to connected clients through the environment's SNS topic; prints the MessageId."""
     message = read_data(data, raw)
-    attributes = message_attributes(room, to)
+    attributes = message_attributes(room, to, idempotency_key)
     outputs = load_outputs(resolve_env(env))
     out.print(publish(outputs, message, attributes), markup=False)
     if to is not None:

@@ -7,8 +7,11 @@ continuation posts like any fan-out and, if its own deadline comes first, contin
 `@connections` delays delivery, it loses none. The events are packed to fit Lambda's asynchronous payload
 limit, so a remainder too large for one event becomes several.
 
-What a continuation cannot protect: an invocation that is killed (its timeout reached, the process dead)
-before it hands off. The margin exists so that it never gets there; docs/reliability.md says what is
+Each continuation is a part of its own (`claims`): its event names its claim, after the part that handed it on and
+its place in the hand-off, so a retry of that part that hands on again finds the same claims. A continuation that
+cannot be started leaves its recipients unposted: an asynchronous part then raises (`DeliveryIncomplete`), and its
+retry posts them. What a continuation cannot protect: an invocation that is killed (its timeout reached, the process
+dead) before it hands off. The margin exists so that it never gets there; docs/reliability.md says what is
 at-least-once here.
 """
 
@@ -17,12 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 
+from lambda_src.delivery import claims
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 from lambda_src.protocol.events import Continuation
 from lambda_src.services import Services
 
 PAYLOAD_HEADROOM_BYTES = 1024
-"""Room for the event's fixed fields (source, hop, room of at most 64 characters, origin)."""
+"""Room for the event's fixed fields (source, hop, room of at most 64 characters, origin, part)."""
 MAX_HOPS = 1000
 """A chain this long stops (logged as an ERROR): only a fan-out that makes no progress at all (a function
 timeout below the deadline margin, an `@connections` that never answers) chains that often, and it must not
@@ -45,10 +49,11 @@ def pack(connection_ids: Iterable[str], data: bytes) -> Iterator[list[str]]:
         yield current
 
 
-def handoff(
-    services: Services, data: bytes, room: str | None, origin: str | None, hop: int
-) -> Callable[[tuple[str, ...]], int] | None:
-    """What a fan-out calls with its unposted ids: starts continuation `hop` for them, returns how many it handed on.
+def handoff(  # noqa: PLR0917 -- one caller, in sharding
+    services: Services, data: bytes, room: str | None, origin: str | None, hop: int, parent: str
+) -> Callable[[tuple[str, ...]], tuple[str, ...]] | None:
+    """What a fan-out calls with its unposted ids: starts continuation `hop` for them, returns the ids it handed on.
+    `parent` names the part handing them on (`claims.splitting_parent`): continuation k's claim is named after it.
 
     None when this function cannot invoke itself (no function name, as in a test without an invoker).
     """
@@ -56,17 +61,18 @@ def handoff(
     if invoker is None:
         return None
 
-    def start(ids: tuple[str, ...]) -> int:
+    def start(ids: tuple[str, ...]) -> tuple[str, ...]:
         if hop > MAX_HOPS:
             services.logger.error(
                 "continuation chain too long; recipients not delivered",
                 extra={"hop": hop, "lost": len(ids), "origin": origin},
             )
-            return 0
-        continued = 0
+            return ()
+        continued: list[str] = []
         events = 0
-        for group in pack(ids, data):
-            event = Continuation(data, tuple(group), room, origin, hop).to_event()
+        for k, group in enumerate(pack(ids, data)):
+            part = claims.child_token("continuation", parent, f"{hop}-{k}")
+            event = Continuation(data, tuple(group), room, origin, hop, part).to_event()
             try:
                 invoker.invoke_async(event)
             except Exception as error:
@@ -75,11 +81,11 @@ def handoff(
                     extra={"hop": hop, "lost": len(group), "error": type(error).__name__, "origin": origin},
                 )
                 continue
-            continued += len(group)
+            continued.extend(group)
             events += 1
         services.logger.info(
-            "continued", extra={"hop": hop, "recipients": continued, "invocations": events, "origin": origin}
+            "continued", extra={"hop": hop, "recipients": len(continued), "invocations": events, "origin": origin}
         )
-        return continued
+        return tuple(continued)
 
     return start

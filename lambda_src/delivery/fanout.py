@@ -13,10 +13,11 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 
 from lambda_src.aws import deadline
@@ -32,6 +33,9 @@ from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
 from lambda_src.delivery.pacing import QuotaPacer
 from lambda_src.observability.logs import get_logger
 from lambda_src.store.contract import ConnectionStore
+
+Answered = Callable[[Iterable[str]], None]
+"""Told of the ids a fan-out is done with (`fan_out`'s `on_answered`)."""
 
 MAX_FAILURES_LOGGED = 5
 """Failed posts logged one by one per fan-out; the rest are only counted, so one bad fan-out cannot flood logs."""
@@ -57,6 +61,22 @@ class FanoutSummary:
     continued: int = 0
     """Of `unfinished`, how many were handed to continuation invocations (the rest are lost, and logged)."""
 
+    def plus(self, other: FanoutSummary) -> FanoutSummary:
+        """Both fan-outs' counts together (one invocation that posted several parts), for its answer."""
+        ms = self.ms + other.ms
+        answered = (self.recipients - len(self.unfinished)) + (other.recipients - len(other.unfinished))
+        return FanoutSummary(
+            recipients=self.recipients + other.recipients,
+            delivered=self.delivered + other.delivered,
+            gone=self.gone + other.gone,
+            failed=self.failed + other.failed,
+            ms=ms,
+            throttled=self.throttled + other.throttled,
+            posts_per_s=round(answered / (ms / 1000), 1) if ms > 0 else 0.0,
+            unfinished=self.unfinished + other.unfinished,
+            continued=self.continued + other.continued,
+        )
+
     def as_log_fields(self) -> dict[str, int | float]:
         return {
             "recipients": self.recipients,
@@ -81,18 +101,22 @@ def fan_out(
     logger: logging.Logger,
     room: str | None = None,
     log_fields: Mapping[str, object] | None = None,
-    continue_with: Callable[[tuple[str, ...]], int] | None = None,
+    continue_with: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+    on_answered: Answered | None = None,
 ) -> FanoutSummary:
     """Post `data` to every id, prune the gone ones from the store, log and return the summary.
 
     The posts share one `QuotaPacer`: unpaced until the first 429, then paced to what the quota lets through.
-    What the deadline left unposted goes to `continue_with` (it returns how many it handed on), before the
-    summary is logged, so the line says how many were continued.
+    What the deadline left unposted goes to `continue_with` (it returns the ids it handed on), before the
+    summary is logged, so the line says how many were continued. `on_answered` hears of every id this fan-out is
+    done with, the moment it is: each post answered (delivered, gone or failed for good, called from the posting
+    thread before anything else), and the ids handed on. If a post raises nonetheless (a bug), the other lanes stop
+    starting posts, every post in flight is answered, and then the error is raised.
     """
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
     pacer = QuotaPacer()
-    results = _post_all(ids, data, poster, pacer, executor)
+    results = _post_all(ids, data, poster, pacer, executor, on_answered=on_answered)
     seconds = time.perf_counter() - started
     gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
     failures = [(cid, r.error) for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.FAILED]
@@ -100,7 +124,10 @@ def fan_out(
     for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
         logger.warning("post failed", extra={"target": connection_id, "error": error})
     # The hand-off first: it is what keeps the rest from being lost, and pruning may be slow near the deadline.
-    continued = continue_with(unfinished) if unfinished and continue_with is not None else 0
+    handed = continue_with(unfinished) if unfinished and continue_with is not None else ()
+    if handed and on_answered is not None:
+        on_answered(handed)
+    continued = len(handed)
     if gone:
         _prune(store, gone, room, logger)
     answered = len(ids) - len(unfinished)
@@ -122,31 +149,45 @@ def fan_out(
     return summary
 
 
-def _post_all(ids: list[str], data: bytes, poster: Poster, pacer: QuotaPacer, executor: Executor) -> list[PostResult]:
+def _post_all(
+    ids: list[str], data: bytes, poster: Poster, pacer: QuotaPacer, executor: Executor, *, on_answered: Answered | None
+) -> list[PostResult]:
     # One task per thread of the pool ("lane"), each taking the next recipient until none is left: a task and a
     # future per recipient (`executor.map`) cost a fifth of the function's CPU per post once posting was lean.
     results: list[PostResult] = [UNFINISHED] * len(ids)
     taken = itertools.count()  # next() on a count is atomic in CPython: each index goes to exactly one lane
+    stop = threading.Event()
 
     def lane() -> None:
-        for index in taken:
-            if index >= len(ids):
-                return
-            results[index] = _post_paced(poster, pacer, ids[index], data)
+        try:
+            for index in taken:
+                if index >= len(ids) or stop.is_set():
+                    return
+                results[index] = _post_paced(poster, pacer, ids[index], data, on_answered)
+        except BaseException:
+            stop.set()
+            raise
 
     lanes = min(len(ids), getattr(executor, "max_workers", None) or DEFAULT_FANOUT_CONCURRENCY)
-    for future in [executor.submit(lane) for _ in range(lanes)]:
+    futures = [executor.submit(lane) for _ in range(lanes)]
+    # Every lane ends before anything is raised: a caller recording progress must not see a post land after it.
+    wait(futures)
+    for future in futures:
         future.result()
     return results
 
 
-def _post_paced(poster: Poster, pacer: QuotaPacer, connection_id: str, data: bytes) -> PostResult:
+def _post_paced(
+    poster: Poster, pacer: QuotaPacer, connection_id: str, data: bytes, on_answered: Answered | None = None
+) -> PostResult:
     # Throttled posts go round again at the pacer's (lower) rate: a 429 is the quota speaking, not the recipient.
     while not deadline.near(DEADLINE_MARGIN_MS):
         if pacer.wait_unless(lambda: deadline.near(DEADLINE_MARGIN_MS)) is None:
             break
         result = _post_guarded(poster, connection_id, data)
         if result.outcome is not Outcome.THROTTLED:
+            if on_answered is not None:
+                on_answered((connection_id,))  # first: whatever fails after this, the answer is recorded
             pacer.on_accepted()
             return result
         pacer.on_throttled()

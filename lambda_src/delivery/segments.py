@@ -24,6 +24,7 @@ not scanned, and one Query page holds 1 MB of members.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,7 @@ from typing import Any
 
 from lambda_src.aws.lambda_invoker import Invoker
 from lambda_src.delivery import claims
+from lambda_src.delivery.claims import Part
 from lambda_src.delivery.deliver import deliver
 from lambda_src.delivery.fanout import FanoutSummary
 from lambda_src.observability import metrics
@@ -40,6 +42,8 @@ from lambda_src.protocol.events import SegmentShard
 from lambda_src.services import Services
 from lambda_src.store.contract import ConnectionStore
 
+SEGMENTS_FACT = "segments"
+"""The segment count a push's claim keeps (`claims.Part.remember`) once it split into segments."""
 SEGMENT_FILL = 0.8
 """Segments are sized to this share of `SHARD_SIZE`: the estimate and the segments' sizes vary by some percent,
 and a segment over `SHARD_SIZE` costs a further invocation for its excess."""
@@ -89,13 +93,16 @@ def deliver_to_everyone(
     exclude: str | None = None,
     source: metrics.Source = metrics.Source.BROADCAST,
     admit: Callable[[int], None] | None = None,
+    part: Part | None = None,
 ) -> FanoutSummary:
     """Post `data` to every stored connection but `exclude`; returns the part this invocation posted.
 
     Without sharding (no invoker, `SHARD_SIZE` 0) or within one shard, everything is posted here. Otherwise the
     listing is split into segments, each listed and posted by its own invocation. `admit` is called with the
     audience's size (exact within one shard, else `estimate_connections`) before anything is posted or started,
-    and may raise to refuse the whole broadcast (the sender's fan-out budget does).
+    and may raise to refuse the whole broadcast (the sender's fan-out budget does). `part` is the claim of the
+    asynchronous invocation posting (a push): it keeps the segment count, so a retry splits into the same segments
+    (and finds their claims) whatever its own estimate says.
     """
     invoker = services.invoker
     shard_size = services.config.shard_size
@@ -105,23 +112,34 @@ def deliver_to_everyone(
         else:
             listing = list(_without(services.store.connection_ids(), exclude))
             admit(len(listing))
-        return deliver(connection_ids=listing, data=data, room=None, services=services, source=source)
+        return deliver(connection_ids=listing, data=data, room=None, services=services, source=source, part=part)
     listing = _without(services.store.connection_ids(expected=shard_size + 1), exclude)
     probe = list(itertools.islice(listing, shard_size + 1))
-    if len(probe) <= shard_size:
+    if len(probe) <= shard_size and (part is None or part.fact(SEGMENTS_FACT) is None):
         if admit is not None:
             admit(len(probe))
-        return deliver(connection_ids=probe, data=data, room=None, services=services, source=source)
-    estimate = estimate_connections(services.store)
-    if admit is not None:
+        return deliver(connection_ids=probe, data=data, room=None, services=services, source=source, part=part)
+    segments = part.fact(SEGMENTS_FACT) if part is not None else None
+    estimate = None
+    if segments is None or admit is not None:
+        estimate = estimate_connections(services.store)
+    if admit is not None and estimate is not None:
         admit(estimate)
-    segments = segment_count(estimate, shard_size)
+    if segments is None:
+        segments = segment_count(estimate or 0, shard_size)
+        if part is not None:
+            segments = part.remember(SEGMENTS_FACT, segments)
     origin = current_request_id()
-    starts: list[tuple[int, Future[bool]]] = [
-        (k, services.executor.submit(start, invoker, SegmentShard(k, segments, data, origin, exclude), services))
-        for k in range(segments)
+    parent = claims.splitting_parent(part)
+
+    def segment(k: int) -> SegmentShard:
+        token = claims.child_token("segment", parent, f"{k}-of-{segments}")
+        return SegmentShard(k, segments, data, origin, exclude, token)
+
+    starts: list[tuple[SegmentShard, Future[Part | None]]] = [
+        (segment(k), services.executor.submit(start, invoker, segment(k), services)) for k in range(segments)
     ]
-    unstarted = [k for k, started in starts if not started.result()]
+    unstarted = [(shard, held) for shard, started in starts if (held := started.result()) is not None]
     services.logger.info(
         "segmented",
         extra={
@@ -132,40 +150,54 @@ def deliver_to_everyone(
         },
     )
     summary = FanoutSummary(recipients=0, delivered=0, gone=0, failed=0, ms=0)
-    for k in unstarted:
-        summary = post_segment(SegmentShard(k, segments, data, origin, exclude), services, source)
+    for shard, held in unstarted:
+        with held:
+            summary = summary.plus(post_segment(shard, services, source, held))
     return summary
 
 
-def start(invoker: Invoker, shard: SegmentShard, services: Services) -> bool:
-    """Start the segment's invocation; False (logged) when it could not be started, so the caller posts it."""
+def start(invoker: Invoker, shard: SegmentShard, services: Services) -> Part | None:
+    """Start the segment's invocation; None when it started (or another invocation holds or has posted the segment),
+    else the segment's claim, held by this invocation, which lists and posts the segment itself (logged)."""
     try:
         invoker.invoke_async(shard.to_event())
     except Exception as error:
         fields = {"segment": shard.segment, "segments": shard.segments, "error": type(error).__name__}
-        # The invocation may have started all the same (the answer was lost): whichever claims the segment posts it.
-        if not claims.take(claims.segment_token(shard.origin, shard.segment, shard.segments), services):
+        # The invocation may have started all the same (the answer was lost): whichever holds the segment posts it.
+        token = segment_token(shard)
+        part = None if token is None else claims.hold(token, services, wait=False)
+        if part is None:
             services.logger.info("segment invocation failed but started: its invocation posts it", extra=fields)
-            return True
+            return None
         services.logger.warning("segment invocation failed; posting it here", extra=fields)
-        return False
-    return True
+        return part
+    return None
+
+
+def segment_token(shard: SegmentShard) -> str | None:
+    """The token of the segment's claim: the one its event names (older events name none: derived from the origin)."""
+    return shard.part or claims.legacy_segment_token(shard.origin, shard.segment, shard.segments)
 
 
 def on_segment(shard: SegmentShard, services: Services) -> dict[str, Any]:
-    """A segment invocation: list the segment, post it (split further if it is over `SHARD_SIZE`), log its line;
-    nothing when another invocation claimed the segment first."""
-    if not claims.take(claims.segment_token(shard.origin, shard.segment, shard.segments), services):
+    """A segment invocation: list the segment, post it (split further if it is over `SHARD_SIZE`) to whoever its
+    claim has not answered yet, log its line; nothing when another invocation posted the segment."""
+    token = segment_token(shard)
+    part = None if token is None else claims.hold(token, services, wait=True)
+    if part is None and token is not None:
         services.logger.info(
-            "segment already claimed: not posted again",
+            "segment already posted: not posted again",
             extra={"segment": shard.segment, "segments": shard.segments, "origin": shard.origin},
         )
         return {"statusCode": 200, "claimed": False}
-    summary = post_segment(shard, services, metrics.Source.SHARD)
+    with part if part is not None else contextlib.nullcontext():
+        summary = post_segment(shard, services, metrics.Source.SHARD, part)
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
-def post_segment(shard: SegmentShard, services: Services, source: metrics.Source) -> FanoutSummary:
+def post_segment(
+    shard: SegmentShard, services: Services, source: metrics.Source, part: Part | None = None
+) -> FanoutSummary:
     """List one segment and deliver it from this invocation; its summary line names the segment and the origin."""
     return deliver(
         connection_ids=_without(
@@ -177,6 +209,7 @@ def post_segment(shard: SegmentShard, services: Services, source: metrics.Source
         services=services,
         source=source,
         log_fields={"segment": shard.segment, "segments": shard.segments, "origin": shard.origin},
+        part=part,
     )
 
 

@@ -3,19 +3,23 @@
 One process posts at most a few thousand frames a second (CPU per post); Lambda runs invocations in parallel.
 `plan` packs the recipients into shards whose event fits Lambda's asynchronous payload limit, even for a frame
 near the message limit; `start` hands one shard to its own invocation; `on_shard` is that invocation's side.
-`post_here` posts a group from the current invocation, which is also what a fan-out without sharding does.
+`post_here` posts a group from the current invocation, which is also what a fan-out without sharding does. Each
+shard is a part with a claim (`claims`): posted by one invocation at a time, and a retry posts only what it lacks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from lambda_src.aws.lambda_invoker import Invoker
 from lambda_src.delivery import claims
+from lambda_src.delivery.claims import Part
 from lambda_src.delivery.continuation import handoff
 from lambda_src.delivery.fanout import FanoutSummary, fan_out
+from lambda_src.errors import DeliveryIncomplete
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 from lambda_src.observability import metrics
 from lambda_src.observability.logs import current_request_id
@@ -49,54 +53,75 @@ def plan(connection_ids: Iterable[str], data: bytes, shard_size: int) -> Iterato
     yield current, True
 
 
-def start(invoker: Invoker, shard: Shard, services: Services) -> bool:
-    """Start the shard's invocation; False (logged) when it could not be started, so the caller posts it itself."""
+def start(invoker: Invoker, shard: Shard, services: Services) -> Part | None:
+    """Start the shard's invocation; None when it started (or another invocation holds or has posted the shard),
+    else the shard's claim, held by this invocation, which posts the shard itself (logged)."""
     try:
         invoker.invoke_async(shard.to_event())
     except Exception as error:
-        # The invocation may have started all the same (the answer was lost): whichever claims the shard posts it.
-        if not claims.take(claims.shard_token(shard.origin, shard.index), services):
+        # The invocation may have started all the same (the answer was lost): whichever holds the shard posts it.
+        token = shard_token(shard)
+        part = None if token is None else claims.hold(token, services, wait=False)
+        if part is None:
             services.logger.info(
                 "shard invocation failed but started: its invocation posts it",
                 extra={"shard": shard.index, "error": type(error).__name__},
             )
-            return True
+            return None
         services.logger.warning(
             "shard invocation failed; posting it here", extra={"shard": shard.index, "error": type(error).__name__}
         )
-        return False
-    return True
+        return part
+    return None
+
+
+def shard_token(shard: Shard) -> str | None:
+    """The token of the shard's claim: the one its event names (older events name none: derived from the origin)."""
+    return shard.part or claims.legacy_shard_token(shard.origin, shard.index)
 
 
 def on_shard(shard: Shard, services: Services) -> dict[str, Any]:
-    """A shard invocation: post its slice (unless another invocation claimed it first), prune gone ids, log its
-    own summary."""
-    if not claims.take(claims.shard_token(shard.origin, shard.index), services):
+    """A shard invocation: post its slice to whoever the shard's claim has not answered yet (nothing if another
+    invocation posted it all), prune gone ids, log its own summary. Raises if recipients are left unposted."""
+    token = shard_token(shard)
+    part = None if token is None else claims.hold(token, services, wait=True)
+    if part is None and token is not None:
         services.logger.info(
-            "shard already claimed: not posted again", extra={"shard": shard.index, "origin": shard.origin}
+            "shard already posted: not posted again", extra={"shard": shard.index, "origin": shard.origin}
         )
         return {"statusCode": 200, "claimed": False}
-    summary = post_here(
-        list(shard.connection_ids),
-        shard.data,
-        shard.room,
-        services,
-        shard=(shard.index, shard.origin),
-        source=metrics.Source.SHARD,
-    )
+    with part if part is not None else contextlib.nullcontext():
+        summary = post_here(
+            list(shard.connection_ids),
+            shard.data,
+            shard.room,
+            services,
+            shard=(shard.index, shard.origin),
+            source=metrics.Source.SHARD,
+            part=part,
+        )
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
 def on_continuation(request: Continuation, services: Services) -> dict[str, Any]:
-    """A continuation invocation: post the rest of a fan-out (and continue again if its own deadline comes)."""
-    summary = post_here(
-        list(request.connection_ids),
-        request.data,
-        request.room,
-        services,
-        source=metrics.Source.CONTINUATION,
-        continuation=(request.hop, request.origin),
-    )
+    """A continuation invocation: post the rest of a fan-out (and continue again if its own deadline comes), to those
+    its claim has not answered yet. Raises if recipients are left unposted."""
+    part = None if request.part is None else claims.hold(request.part, services, wait=True)
+    if part is None and request.part is not None:
+        services.logger.info(
+            "continuation already posted: not posted again", extra={"hop": request.hop, "origin": request.origin}
+        )
+        return {"statusCode": 200, "claimed": False}
+    with part if part is not None else contextlib.nullcontext():
+        summary = post_here(
+            list(request.connection_ids),
+            request.data,
+            request.room,
+            services,
+            source=metrics.Source.CONTINUATION,
+            continuation=(request.hop, request.origin),
+            part=part,
+        )
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
@@ -110,11 +135,16 @@ def post_here(
     source: metrics.Source = metrics.Source.BROADCAST,
     continuation: tuple[int, str | None] | None = None,
     log_fields: Mapping[str, object] | None = None,
+    part: Part | None = None,
 ) -> FanoutSummary:
     """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part,
     `continuation` (hop, origin) that of a continuation, `source` its metrics, `log_fields` are added to its summary
     line (a segment shard's `segment`, `segments`). What the deadline leaves unposted is handed to the next
-    continuation."""
+    continuation.
+
+    With `part` (an asynchronous invocation's claim), only the ids the part has not answered are posted, each answer
+    is recorded in it, and recipients left neither posted nor handed on raise `DeliveryIncomplete`, so that Lambda
+    retries the part for them. Without one (a `broadcast` route: nobody retries it) they are logged as lost."""
     hop, origin = continuation if continuation is not None else (0, None)
     if origin is None:
         origin = shard[1] if shard is not None else current_request_id()
@@ -124,6 +154,11 @@ def post_here(
     if continuation is not None:
         fields = {"continuation": hop, "origin": origin}
     fields.update(log_fields or {})
+    if part is not None:
+        pending = part.pending(ids)
+        if len(pending) < len(ids):
+            fields["resumed"] = len(ids) - len(pending)
+        ids = pending
     summary = fan_out(
         connection_ids=ids,
         data=data,
@@ -135,7 +170,8 @@ def post_here(
         # A shard's (or continuation's) summary names the invocation that split the fan-out (whose "sharded" line
         # counts the shards), or started the chain.
         log_fields=fields,
-        continue_with=handoff(services, data, room, origin, hop + 1),
+        continue_with=handoff(services, data, room, origin, hop + 1, claims.splitting_parent(part)),
+        on_answered=part.answered_all if part is not None else None,
     )
     metrics.fanout(
         source,
@@ -146,4 +182,7 @@ def post_here(
         ms=summary.ms,
         throttled=summary.throttled,
     )
+    lost = len(summary.unfinished) - summary.continued
+    if lost and part is not None:
+        raise DeliveryIncomplete(f"{lost} of {summary.recipients} recipients neither posted nor continued")
     return summary

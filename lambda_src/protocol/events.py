@@ -86,9 +86,11 @@ class Shard:
     room: str | None
     origin: str | None
     """The request id of the invocation that split the fan-out, to follow a broadcast through the logs."""
+    part: str | None = None
+    """The token of the shard's claim (`delivery.claims`); None in an event of older code."""
 
     def to_event(self) -> bytes:
-        fields = {"index": self.index, "room": self.room, "origin": self.origin}
+        fields = {"index": self.index, "room": self.room, "origin": self.origin, "part": self.part}
         return _internal_event(SHARD_EVENT_SOURCE, "shard", fields, self.data, self.connection_ids)
 
 
@@ -103,9 +105,11 @@ class Continuation:
     """The request id of the invocation whose fan-out this continues (the first of the chain)."""
     hop: int
     """1 for the first continuation of a fan-out, 2 for the continuation of that one, and so on."""
+    part: str | None = None
+    """The token of the continuation's claim (`delivery.claims`); None in an event of older code."""
 
     def to_event(self) -> bytes:
-        fields = {"hop": self.hop, "room": self.room, "origin": self.origin}
+        fields = {"hop": self.hop, "room": self.room, "origin": self.origin, "part": self.part}
         return _internal_event(CONTINUATION_EVENT_SOURCE, "continuation", fields, self.data, self.connection_ids)
 
 
@@ -123,9 +127,17 @@ class SegmentShard:
     origin: str | None
     """The request id of the invocation that split the broadcast into segments."""
     exclude: str | None = None
+    part: str | None = None
+    """The token of the segment's claim (`delivery.claims`); None in an event of older code."""
 
     def to_event(self) -> bytes:
-        fields = {"segment": self.segment, "segments": self.segments, "origin": self.origin, "exclude": self.exclude}
+        fields = {
+            "segment": self.segment,
+            "segments": self.segments,
+            "origin": self.origin,
+            "exclude": self.exclude,
+            "part": self.part,
+        }
         return _internal_event(SEGMENT_EVENT_SOURCE, "segment", fields, self.data)
 
 
@@ -256,7 +268,7 @@ def _parse_shard(shard: object) -> Shard | UnknownEvent:
     data, ids = parsed
     if not (isinstance(index, int) and (room is None or isinstance(room, str))):
         return UnknownEvent("shard index or room malformed")
-    return Shard(index, data, ids, room, _str_or_none(shard.get("origin")))
+    return Shard(index, data, ids, room, _str_or_none(shard.get("origin")), _str_or_none(shard.get("part")))
 
 
 def _parse_continuation(continuation: object) -> Continuation | UnknownEvent:
@@ -269,7 +281,14 @@ def _parse_continuation(continuation: object) -> Continuation | UnknownEvent:
     data, ids = parsed
     if not (_int_or(hop, 0) >= 1 and (room is None or isinstance(room, str))):
         return UnknownEvent("continuation hop or room malformed")
-    return Continuation(data, ids, room, _str_or_none(continuation.get("origin")), _int_or(hop, 1))
+    return Continuation(
+        data,
+        ids,
+        room,
+        _str_or_none(continuation.get("origin")),
+        _int_or(hop, 1),
+        _str_or_none(continuation.get("part")),
+    )
 
 
 def _parse_segment(segment: object) -> SegmentShard | UnknownEvent:
@@ -283,7 +302,9 @@ def _parse_segment(segment: object) -> SegmentShard | UnknownEvent:
     data = _data(segment, "segment")
     if isinstance(data, UnknownEvent):
         return data
-    return SegmentShard(index, total, data, _str_or_none(segment.get("origin")), exclude)
+    return SegmentShard(
+        index, total, data, _str_or_none(segment.get("origin")), exclude, _str_or_none(segment.get("part"))
+    )
 
 
 def _data(body: Mapping[str, Any], what: str) -> bytes | UnknownEvent:

@@ -21,6 +21,8 @@ RECORD_READ_CONCURRENCY = 16
 RECORD_TTL_S = 24 * 60 * 60
 """Records and memberships expire this long after they were written: `$disconnect` is best effort, and API
 Gateway closes any connection after 2 h. deployment/ expires them after the same time (a test holds them equal)."""
+MAX_CLAIM_BYTES = 350_000
+"""The largest claim record a store keeps: DynamoDB's items are at most 400 KB, key and attribute names included."""
 MAX_SEGMENTS = 1_000_000
 """DynamoDB's own limit on TotalSegments of a parallel Scan; the S3 store accepts the same range."""
 
@@ -73,6 +75,20 @@ class HistoryEntry:
 
     message_id: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A claim's record as the store keeps it: its bytes (the store never reads them) and the version they are at."""
+
+    body: bytes
+    version: str
+
+
+def check_claim_body(body: bytes) -> None:
+    """Raise `StoreError` if `body` is larger than a store may keep (`MAX_CLAIM_BYTES`)."""
+    if len(body) > MAX_CLAIM_BYTES:
+        raise StoreError(f"a claim record is at most {MAX_CLAIM_BYTES} bytes, not {len(body)}")
 
 
 def check_segment(segment: int, segments: int) -> None:
@@ -148,8 +164,12 @@ class ConnectionStore(Protocol):
         is its own, apart from the message rate's; `remove` forgets a connection's, a user's expires with the
         store's records (`RECORD_TTL_S`)."""
 
-    # --- Claims (issue 15: a shard or segment posted once, whoever starts it) ---
+    # --- Claims (issue 15; progress, issue 30): who posts a part of a delivery, and what it has posted ---
 
-    def claim(self, token: str) -> bool:
-        """True for the first caller of `token`, False for every later one: a conditional create that exactly one
-        of any number of concurrent callers wins. The claim expires with the store's records (`RECORD_TTL_S`)."""
+    def read_claim(self, token: str) -> ClaimRecord | None:
+        """The claim's record as last written and its version; None when there is none or it has expired."""
+
+    def write_claim(self, token: str, body: bytes, version: str | None, expires_at_s: int) -> str | None:
+        """Write the claim's record only if it is still at `version` (None: there is none, or it has expired) and keep
+        it until `expires_at_s` (epoch seconds); returns the new version, or None when another write got there first.
+        Of any number of concurrent writers at one version exactly one wins. `body` is at most `MAX_CLAIM_BYTES`."""

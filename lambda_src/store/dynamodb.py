@@ -11,12 +11,12 @@ counters) fit beside these without a new table or index (docs/architecture.md ha
 | rate-limit state | `conn#<id>` | `rate` | tat (microseconds), expiresAt |
 | fan-out budget of a connection | `conn#<id>` | `posts` | tat (microseconds), expiresAt |
 | fan-out budget of a user | `user#<sub>` | `posts` | tat (microseconds), expiresAt |
-| claim | `claim#<token>` | `claim` | expiresAt |
+| claim | `claim#<token>` | `claim` | body (binary, `delivery.claims`), version, expiresAt |
 
 Every access is a GetItem, a Query of one partition, a conditional-free atomic UpdateItem (`ADD`/`DELETE` on the
 record's string set, so concurrent joins and leaves of one connection never lose one another) or a batch of deletes
-(the rate-limit state is a GetItem and a PutItem conditional on the value read); only the listing of every
-connection is a Scan (with a filter on `sk`), split into parallel segments (`Segment`/`TotalSegments`) when asked.
+(the rate-limit state and the claims are a GetItem and a PutItem conditional on what was read); only the listing of
+every connection is a Scan (with a filter on `sk`), split into parallel segments (`Segment`/`TotalSegments`) when asked.
 Reads are strongly consistent, as S3's are: a client that just connected or joined is in the next broadcast.
 `expiresAt` (epoch seconds) is the table's TTL attribute.
 """
@@ -24,11 +24,20 @@ Reads are strongly consistent, as S3's are: a client that just connected or join
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambda_src.errors import StoreError
-from lambda_src.store.contract import RECORD_TTL_S, Connection, HistoryEntry, Member, check_segment
+from lambda_src.store.contract import (
+    RECORD_TTL_S,
+    ClaimRecord,
+    Connection,
+    HistoryEntry,
+    Member,
+    check_claim_body,
+    check_segment,
+)
 from lambda_src.store.rate_limit import (
     CONTENDED_ATTEMPTS,
     Admission,
@@ -56,6 +65,9 @@ BUDGET_SORT_KEY = "posts"
 USER_PREFIX = "user#"
 CLAIM_PREFIX = "claim#"
 CLAIM_SORT_KEY = "claim"
+CLAIM_BODY_ATTRIBUTE = "body"
+CLAIM_VERSION_ATTRIBUTE = "version"
+"""A random string per write: the condition of the next write (`version = :read`), as the S3 store's ETag."""
 TAT_ATTRIBUTE = "tat"
 BATCH_GET_LIMIT = 100
 """BatchGetItem reads at most this many keys a call."""
@@ -77,6 +89,10 @@ def rate_key(connection_id: str) -> dict[str, AttributeValueTypeDef]:
 def budget_key(spender: Spender, spender_id: str) -> dict[str, AttributeValueTypeDef]:
     prefix = CONNECTION_PREFIX if spender is Spender.CONNECTION else USER_PREFIX
     return {PARTITION_KEY: {"S": prefix + spender_id}, SORT_KEY: {"S": BUDGET_SORT_KEY}}
+
+
+def claim_key(token: str) -> dict[str, AttributeValueTypeDef]:
+    return {PARTITION_KEY: {"S": CLAIM_PREFIX + token}, SORT_KEY: {"S": CLAIM_SORT_KEY}}
 
 
 def membership_key(room: str, connection_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -408,24 +424,50 @@ class DynamoDBConnectionStore:
             return admission
         return refused_after_contention(limit)
 
-    # --- Claims (issue 15) ---
+    # --- Claims (issue 15; progress, issue 30) ---
 
-    def claim(self, token: str) -> bool:
+    def read_claim(self, token: str) -> ClaimRecord | None:
+        response = self._dynamodb.get_item(TableName=self._table, Key=claim_key(token), ConsistentRead=True)
+        item = response.get("Item")
+        # DynamoDB's TTL deletes an expired item within days, not at once: an expired one reads as absent here.
+        if item is None or int(item[TTL_ATTRIBUTE]["N"]) <= self._clock_s():
+            return None
+        # A claim written before claims had records (no body, no version) reads as an empty record.
+        body = item[CLAIM_BODY_ATTRIBUTE]["B"] if CLAIM_BODY_ATTRIBUTE in item else b""
+        version = item[CLAIM_VERSION_ATTRIBUTE]["S"] if CLAIM_VERSION_ATTRIBUTE in item else ""
+        return ClaimRecord(bytes(body), version)
+
+    def write_claim(self, token: str, body: bytes, version: str | None, expires_at_s: int) -> str | None:
         from botocore.exceptions import ClientError
 
+        check_claim_body(body)
+        new_version = uuid.uuid4().hex
+        condition: dict[str, Any]
+        if version is None:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#pk) OR #expires <= :now",
+                "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#expires": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(int(self._clock_s()))}},
+            }
+        else:
+            condition = {
+                "ConditionExpression": "#version = :read",
+                "ExpressionAttributeNames": {"#version": CLAIM_VERSION_ATTRIBUTE},
+                "ExpressionAttributeValues": {":read": {"S": version}},
+            }
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
-                    PARTITION_KEY: {"S": CLAIM_PREFIX + token},
-                    SORT_KEY: {"S": CLAIM_SORT_KEY},
-                    TTL_ATTRIBUTE: {"N": self._expires_at()},
+                    **claim_key(token),
+                    CLAIM_BODY_ATTRIBUTE: {"B": body},
+                    CLAIM_VERSION_ATTRIBUTE: {"S": new_version},
+                    TTL_ATTRIBUTE: {"N": str(expires_at_s)},
                 },
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                **condition,
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return False
-        return True
+            return None
+        return new_version

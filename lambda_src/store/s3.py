@@ -2,10 +2,11 @@
 
 Layout: `connections/<id>` holds a small JSON record per live connection, `rooms/<room>/<id>` a small object
 per membership, `rates/<id>` the connection's rate-limit state (its TAT in microseconds, as text), written only with
-S3's conditional writes (`If-Match` on the ETag read, `If-None-Match: *` for the first one), `claims/<token>` an
-empty object per shard or segment claimed (`If-None-Match: *`: one winner). Connection ids are
-percent-encoded in keys because AWS's ids are base64 and may contain `/`. `history/<room>/<message id>` holds each
-message of a room's history; ids sort as text in time order (see `message_ids`), so
+S3's conditional writes (`If-Match` on the ETag read, `If-None-Match: *` for the first one), `claims/<token>` the
+record of one part of a delivery (`If-None-Match: *` or `If-Match`: one winner; its expiry in its metadata).
+Connection ids are percent-encoded in keys because AWS's ids are base64 and may contain `/`.
+`history/<room>/<message id>` holds each message of a room's history; ids sort as text in time order (see
+`message_ids`), so
 `StartAfter=history/<room>/<id>` lists exactly what came after an id, oldest first. Listing is paginated (1,000 keys
 a page), deletes are batched (`delete_objects`, 1,000 keys a call).
 
@@ -19,14 +20,23 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 from lambda_src.errors import StoreError
-from lambda_src.store.contract import RECORD_READ_CONCURRENCY, Connection, HistoryEntry, Member, check_segment
+from lambda_src.store.contract import (
+    RECORD_READ_CONCURRENCY,
+    ClaimRecord,
+    Connection,
+    HistoryEntry,
+    Member,
+    check_claim_body,
+    check_segment,
+)
 from lambda_src.store.rate_limit import (
     CONTENDED_ATTEMPTS,
     Admission,
@@ -47,7 +57,11 @@ HISTORY_PREFIX = "history/"
 """`history/<room>/<message id>`: one object per message, its body the frame as delivered (issue 17)."""
 RATES_PREFIX = "rates/"
 CLAIMS_PREFIX = "claims/"
-"""`claims/<token>`: an empty object per shard or segment claimed by whichever invocation posts it first."""
+"""`claims/<token>`: one object per part of a delivery (a push, a shard, a segment, a continuation): who posts it and
+what it has posted (`delivery.claims`), written only with conditional writes."""
+CLAIM_EXPIRY_METADATA = "expires-at"
+"""User metadata of a claim object: the epoch second after which it reads as absent (the lifecycle rule deletes
+claims after whole days only)."""
 STORE_PREFIXES = (CONNECTIONS_PREFIX, ROOMS_PREFIX, RATES_PREFIX, CLAIMS_PREFIX)
 """Every key prefix the store writes: deployment/ grants the function these alone and expires each (a test holds
 deployment/locals.tf's `store_prefixes` equal)."""
@@ -119,9 +133,10 @@ def segment_bound(index: int, segments: int) -> str | None:
 class S3ConnectionStore:
     """`ConnectionStore` on an S3 bucket (paginated listing, deletes batched by 1,000, segments by key range)."""
 
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, clock_s: Callable[[], float] = time.time) -> None:
         self._s3 = client
         self._bucket = bucket
+        self._clock_s = clock_s
 
     @classmethod
     def from_session(cls, session: Any, bucket: str, client_config: Any) -> S3ConnectionStore:
@@ -332,23 +347,63 @@ class S3ConnectionStore:
         admission = self._conditional_update(key, CONTENDED_ATTEMPTS, "text/plain", update)
         return refused_after_contention(limit) if admission is None else admission
 
-    # --- Claims (issue 15) ---
+    # --- Claims (issue 15; progress, issue 30) ---
 
-    def claim(self, token: str) -> bool:
+    def read_claim(self, token: str) -> ClaimRecord | None:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=claim_key(token))
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        if self._expired(response.get("Metadata", {})):
+            return None
+        return ClaimRecord(response["Body"].read(), response["ETag"])
+
+    def write_claim(self, token: str, body: bytes, version: str | None, expires_at_s: int) -> str | None:
         from botocore.exceptions import ClientError
 
+        check_claim_body(body)
+        key = claim_key(token)
+        condition = {"IfNoneMatch": "*"} if version is None else {"IfMatch": version}
+        replacing_expired = False
         for _ in range(RECORD_UPDATE_ATTEMPTS):
             try:
-                self._s3.put_object(Bucket=self._bucket, Key=claim_key(token), Body=b"", IfNoneMatch="*")
+                response = self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=body,
+                    Metadata={CLAIM_EXPIRY_METADATA: str(expires_at_s)},
+                    **condition,  # type: ignore[arg-type]
+                )
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code")
-                if code == "PreconditionFailed":
-                    return False  # the key exists: claimed before
                 if code == "ConditionalRequestConflict":
-                    continue  # a concurrent create is in flight: S3 says retry, and one of the two then wins
-                raise
-            return True
+                    continue  # a concurrent conditional write is in flight: S3 says retry, and one of them then wins
+                if code not in CONDITIONAL_WRITE_LOST:
+                    raise
+                if version is not None or replacing_expired:
+                    return None  # another write landed since that version was read
+                # There is a record: replace it only if it has expired (and nobody replaced it since).
+                expired = self._expired_etag(key)
+                if expired is None:
+                    return None
+                condition, replacing_expired = {"IfMatch": expired}, True
+                continue
+            return str(response["ETag"])
         raise StoreError("a claim stayed contended")
+
+    def _expired_etag(self, key: str) -> str | None:
+        """The ETag of the claim at `key` if it has expired; None if it has not (or is gone: the next create wins)."""
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except self._s3.exceptions.ClientError:
+            return None
+        return str(head["ETag"]) if self._expired(head.get("Metadata", {})) else None
+
+    def _expired(self, metadata: Mapping[str, str]) -> bool:
+        # A claim written before records had an expiry (an empty body, no metadata) never expires here: the
+        # bucket's lifecycle rule deletes it with the other claims.
+        expires_at = metadata.get(CLAIM_EXPIRY_METADATA)
+        return expires_at is not None and int(expires_at) <= self._clock_s()
 
 
 def history_key(room: str, message_id: str) -> str:

@@ -388,7 +388,7 @@ class FailedEvents:
             return next(e for e in self.events if e.event.get("marker") == marker)
 
 
-def test_a_failing_async_invocation_runs_three_times_by_default_and_once_with_retries_set_to_0(
+def test_an_async_invocation_is_retried_only_when_it_raises_three_runs_by_default_one_with_0_retries(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "attempts.jsonl"
@@ -430,7 +430,16 @@ def test_a_failing_async_invocation_runs_three_times_by_default_and_once_with_re
         assert (once.condition, once.attempts) == ("RetriesExhausted", 1)
         assert len(attempts("no-retries")) == 1
 
-        client.delete_function_event_invoke_config(FunctionName=name)
+        client.delete_function_event_invoke_config(FunctionName=name)  # back to Lambda's 2 retries
+        # A handler that returns is a success, whatever it returns: run once, never retried nor dead-lettered. The
+        # failing event after it is the barrier: its three attempts outlast any retry of the first.
+        answered = {"marker": "returns-500", "answer": {"statusCode": 500, "body": "internal error"}}
+        client.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(answered).encode())
+        client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"marker": "after"}')
+        assert failed.wait_for("after").attempts == 3
+        assert len(attempts("returns-500")) == 1
+        assert not [e for e in failed.events if e.event.get("marker") == "returns-500"]
+
         with pytest.raises(ClientError) as missing:
             client.get_function_event_invoke_config(FunctionName=name)
         assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +111,10 @@ def message_event(connection_id: str, body: Any, route_key: str | None = None) -
     }
 
 
-def sns_record(message: str, attributes: dict[str, str] | None = None, message_id: str = "sns-1") -> dict[str, Any]:
+def sns_record(message: str, attributes: dict[str, str] | None = None, message_id: str | None = None) -> dict[str, Any]:
+    """One SNS notification as Lambda's event holds it; a fresh `MessageId` unless given (SNS gives each its own)."""
+    if message_id is None:
+        message_id = f"sns-{uuid.uuid4()}"
     return {
         "EventSource": "aws:sns",
         "EventVersion": "1.0",

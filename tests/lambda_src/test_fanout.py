@@ -161,7 +161,7 @@ def test_push_whose_pruning_fails_after_delivery_succeeds_and_is_not_retried(
 
     result = invoke(services, {"Records": [sns_record("pushed")]})
 
-    assert result == {"statusCode": 200, "records": 1, "delivered": 1, "refused": 0}
+    assert result == {"statusCode": 200, "records": 1, "delivered": 1, "refused": 0, "duplicates": 0}
     assert sorted(connections_server.delivered_to()) == ["a", "b"]
     assert _prune_failures(caplog) == [(logging.WARNING, 1, "NoSuchBucket")]
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
 from lambda_src.app import handler
-from lambda_src.errors import PushFailed
+from lambda_src.errors import PushFailed, StoreError
 from lambda_src.limits import MAX_MESSAGE_BYTES
 from lambda_src.services import Services
+from lambda_src.store.contract import ConnectionStore
 from lambda_src.store.s3 import S3ConnectionStore
 from tests.conftest import free_port
 
@@ -41,7 +44,7 @@ def test_three_records_each_delivered_verbatim_to_the_right_recipients(
 
     result = invoke(services, event)
 
-    assert result == {"statusCode": 200, "records": 3, "delivered": 3, "refused": 0}
+    assert result == {"statusCode": 200, "records": 3, "delivered": 3, "refused": 0, "duplicates": 0}
     everyone = [json_text.encode(), b"plain text, not JSON"]
     assert _raw(connections_server) == {"a": everyone, "c": everyone, "b": [*everyone, b'{"only": "lobby"}']}
 
@@ -73,7 +76,7 @@ def test_bad_record_is_logged_and_dropped_not_retried_and_the_others_delivered(
 
     result = invoke(services, event)  # returns: a retry of an invalid record would fail the same way
 
-    assert result == {"statusCode": 200, "records": 3, "delivered": 1, "refused": 2}
+    assert result == {"statusCode": 200, "records": 3, "delivered": 1, "refused": 2, "duplicates": 0}
     assert _raw(connections_server) == {"a": [b"fine"]}
     refusals = [(r.getMessage(), r.__dict__["snsMessageId"]) for r in caplog.records if r.levelno == logging.ERROR]
     assert refusals == [("push refused: message too large", "big"), ("push refused: bad room attribute", "bad-room")]
@@ -128,22 +131,38 @@ def test_push_with_the_store_endpoint_unreachable_raises_so_lambda_retries_it(
     assert _push_failures(caplog) == [("push failed", "p2")]
 
 
+class RoomListingFails:
+    """The store, but listing one room's members fails (as a store that stops answering mid-event would)."""
+
+    def __init__(self, store: ConnectionStore, room: str) -> None:
+        self._store = store
+        self._room = room
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def room_members(self, room: str) -> Iterator[str]:
+        if room == self._room:
+            raise StoreError(f"listing {room} failed")
+        return self._store.room_members(room)
+
+
 def test_a_failing_record_does_not_stop_the_others_and_still_fails_the_invocation(
     services: Services, connections_server: ConnectionsServer, moto_endpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="wspush")
-    services.store = S3ConnectionStore(boto3.client("s3", endpoint_url=moto_endpoint), "no-such-bucket")
+    services.store = RoomListingFails(services.store, "broken")
     event = {
         "Records": [
-            sns_record("needs the store", message_id="fails"),
-            sns_record("needs no store", {"connectionId": "a"}, message_id="ok"),
+            sns_record("to a room whose listing fails", {"room": "broken"}, message_id="fails"),
+            sns_record("to one connection", {"connectionId": "a"}, message_id="ok"),
         ]
     }
 
-    with pytest.raises(PushFailed, match="1 of 2 records failed: NoSuchBucket"):
+    with pytest.raises(PushFailed, match="1 of 2 records failed: StoreError"):
         invoke(services, event)
 
-    assert _raw(connections_server) == {"a": [b"needs no store"]}
+    assert _raw(connections_server) == {"a": [b"to one connection"]}
     assert _push_failures(caplog) == [("push failed", "fails")]
 
 

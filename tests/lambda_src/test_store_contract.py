@@ -14,7 +14,7 @@ import pytest
 
 from lambda_src.errors import StoreError
 from lambda_src.protocol.message_ids import make_id, time_prefix
-from lambda_src.store.contract import Connection, ConnectionStore, HistoryEntry, Member
+from lambda_src.store.contract import MAX_CLAIM_BYTES, ClaimRecord, Connection, ConnectionStore, HistoryEntry, Member
 from lambda_src.store.open import StoreKind
 from lambda_src.store.rate_limit import RateLimit, Spender
 from util.local.ids import gateway_id
@@ -286,24 +286,70 @@ def test_concurrent_leaves_and_joins_of_one_connection_each_land(store: Connecti
     assert sorted(stored.rooms) == sorted(kept)
 
 
-def test_a_claim_is_won_once(store: ConnectionStore) -> None:
-    assert store.claim("shard/req-1/0") is True
-    assert store.claim("shard/req-1/0") is False
-    assert store.claim("shard/req-1/1") is True
+CLAIM_BODY = b'{"owner": "req-1"}\n\x00\xff binary'
+FAR_S = 4_000_000_000
+"""An expiry far in the future (epoch seconds, in 2096)."""
+
+
+def test_a_claim_reads_as_none_until_it_is_written(store: ConnectionStore) -> None:
+    assert store.read_claim("shard/req-1/0") is None
+
+
+def test_a_claim_is_created_once_and_reads_back_byte_for_byte(store: ConnectionStore) -> None:
+    version = store.write_claim("shard/req-1/0", CLAIM_BODY, None, FAR_S)
+
+    assert version is not None
+    assert store.write_claim("shard/req-1/0", b"second", None, FAR_S) is None
+    assert store.read_claim("shard/req-1/0") == ClaimRecord(CLAIM_BODY, version)
+    assert store.read_claim("shard/req-1/1") is None
     assert list(store.connection_ids()) == []
 
 
-def test_concurrent_claims_of_one_token_have_exactly_one_winner(store: ConnectionStore) -> None:
+def test_a_claim_is_rewritten_only_at_the_version_last_read(store: ConnectionStore) -> None:
+    first = store.write_claim("push/k", b"one", None, FAR_S)
+    assert first is not None
+    second = store.write_claim("push/k", b"two", first, FAR_S)
+    assert second is not None and second != first
+
+    assert store.write_claim("push/k", b"stale", first, FAR_S) is None
+    assert store.read_claim("push/k") == ClaimRecord(b"two", second)
+
+
+def test_an_expired_claim_reads_as_absent_and_is_created_anew(store: ConnectionStore) -> None:
+    old = store.write_claim("push/old", b"old", None, 1_000)  # expired in 1970
+    assert old is not None
+    assert store.read_claim("push/old") is None
+
+    renewed = store.write_claim("push/old", b"new", None, FAR_S)
+
+    assert renewed is not None
+    assert store.read_claim("push/old") == ClaimRecord(b"new", renewed)
+
+
+def test_a_claim_record_over_the_limit_is_refused(store: ConnectionStore) -> None:
+    assert store.write_claim("shard/large", b"x" * MAX_CLAIM_BYTES, None, FAR_S) is not None
+    with pytest.raises(StoreError):
+        store.write_claim("shard/larger", b"x" * (MAX_CLAIM_BYTES + 1), None, FAR_S)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["create", "update"])
+def test_concurrent_writers_of_a_claim_at_one_version_have_exactly_one_winner(
+    store: ConnectionStore, existing: bool
+) -> None:
+    version = store.write_claim("segment/req-2/3-of-8", b"first", None, FAR_S) if existing else None
     start = threading.Barrier(CONCURRENT_JOINS)
 
-    def claim(_: int) -> bool:
+    def write(n: int) -> str | None:
         start.wait()
-        return store.claim("segment/req-2/3-of-8")
+        return store.write_claim("segment/req-2/3-of-8", f"writer {n}".encode(), version, FAR_S)
 
     with ThreadPoolExecutor(max_workers=CONCURRENT_JOINS) as pool:
-        won = list(pool.map(claim, range(CONCURRENT_JOINS)))
+        written = list(pool.map(write, range(CONCURRENT_JOINS)))
 
-    assert won.count(True) == 1
+    winners = [(n, v) for n, v in enumerate(written) if v is not None]
+    assert len(winners) == 1
+    [(n, won)] = winners
+    assert store.read_claim("segment/req-2/3-of-8") == ClaimRecord(f"writer {n}".encode(), won)
 
 
 # --- Presence and history (issue 17) ---

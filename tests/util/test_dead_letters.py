@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambda_src.protocol.events import Continuation, Shard, parse_event
+from lambda_src.protocol.events import Continuation, SegmentShard, Shard, parse_event
 from util.dead_letters import REPLAYED_SUBSCRIPTION, event_kind, read
 
 PUSH_EVENT: dict[str, Any] = {
@@ -53,11 +53,13 @@ def test_a_lambda_invocation_record_of_a_push_is_read_with_its_event_attempts_an
     assert letter.event == PUSH_EVENT
 
 
-def test_shard_and_continuation_records_are_named_by_kind_and_request_id() -> None:
+def test_shard_segment_and_continuation_records_are_named_by_kind_and_request_id() -> None:
     shard = json.loads(Shard(0, b"x", ("a",), None, "o").to_event())
+    segment = json.loads(SegmentShard(0, 2, b"x", "o").to_event())
     continuation = json.loads(Continuation(b"x", ("a",), None, "o", 1).to_event())
 
-    assert [read(_message(_record(event))).kind for event in (shard, continuation)] == ["shard", "continuation"]
+    kinds = [read(_message(_record(event))).kind for event in (shard, segment, continuation)]
+    assert kinds == ["shard", "segment", "continuation"]
     assert read(_message(_record(shard))).reference == "req-1"
 
 

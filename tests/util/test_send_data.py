@@ -86,6 +86,19 @@ def test_send_data_to_becomes_the_connection_id_message_attribute(util: UtilRunn
     assert "delivery is asynchronous" in result.stderr and "Ab12Cd34=" in result.stderr
 
 
+def test_send_data_idempotency_key_becomes_the_idempotency_key_message_attribute(
+    util: UtilRunner, subscriber: Subscriber
+) -> None:
+    result = util("send-data", '{"x": 1}', "--idempotency-key", "order-42")
+    assert result.code == 0, result
+    expected = {"idempotencyKey": {"Type": "String", "Value": "order-42"}}
+    assert only_notification(subscriber)["MessageAttributes"] == expected
+
+
+def test_send_data_refuses_an_empty_idempotency_key(util: UtilRunner, local_stack: dict[str, str]) -> None:
+    assert_one_line_error(util("send-data", "{}", "--idempotency-key", " "), "--idempotency-key needs a key", code=2)
+
+
 def test_send_data_dash_reads_the_message_from_stdin(util: UtilRunner, subscriber: Subscriber) -> None:
     result = util("send-data", "-", stdin='{"from": "stdin"}\n')
     assert result.code == 0, result

@@ -93,3 +93,19 @@ def test_send_data_to_reaches_the_one_connection_named(util: UtilRunner, connect
     assert target_finished.json_frames() == [whoami, {"only": "for you"}]
     assert bystander_finished.code == 0, bystander_finished
     assert bystander_finished.json_frames() == [json.loads(EVERYONE)]
+
+
+def test_send_data_published_twice_under_one_idempotency_key_arrives_once(
+    util: UtilRunner, connect: ClientStarter
+) -> None:
+    client = connect("--listen", "2", *LISTEN_FOR)
+    client.wait_connected()
+
+    first = published(util, "--idempotency-key", "order-42", '{"order": 42}')
+    again = published(util, "--idempotency-key", "order-42", '{"order": 42}')  # a publisher's retry
+    published(util, "--idempotency-key", "order-43", '{"order": 43}')
+
+    finished = client.finish()
+    assert first != again, "two SNS messages: only the key makes them one push"
+    assert finished.code == 0, finished
+    assert finished.json_frames() == [{"order": 42}, {"order": 43}]

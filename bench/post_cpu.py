@@ -126,6 +126,7 @@ def _fan_out(url: str, args: argparse.Namespace) -> dict[str, float]:
     from lambda_src.aws.management_api import SignedPoster
     from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
     from lambda_src.delivery.fanout import fan_out
+    from lambda_src.delivery.plan import Sender
     from lambda_src.delivery.pool import fanout_pool
 
     class NoStore:
@@ -142,12 +143,9 @@ def _fan_out(url: str, args: argparse.Namespace) -> dict[str, float]:
 
     def run(ids: list[str]) -> None:
         summary = fan_out(
-            connection_ids=ids,
-            data=FRAME,
-            poster=poster,
-            executor=pool,
-            store=NoStore(),  # type: ignore[arg-type]
-            logger=logger,
+            ids,
+            FRAME,
+            Sender(poster, pool, NoStore(), logger),  # type: ignore[arg-type]
         )
         if summary.delivered != len(ids):
             raise BenchError(f"fan_out delivered {summary.delivered} of {len(ids)}")

@@ -24,6 +24,7 @@ from lambda_src.handlers.connection import on_connect, on_disconnect
 from lambda_src.handlers.message import on_message
 from lambda_src.handlers.push import on_push
 from lambda_src.observability import logs
+from lambda_src.observability.context import invocation
 from lambda_src.protocol.events import (
     AuthorizeRequest,
     ConnectRequest,
@@ -65,8 +66,16 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
     request = parse_event(event)
     connection_id = getattr(request, "connection_id", None)
     request_id = getattr(context, "aws_request_id", None) or getattr(request, "request_id", None)
-    tokens = logs.bind(request_id, connection_id)
     deadline_token = deadline.bind(context)
+    try:
+        with invocation(request_id, connection_id):
+            return _answer(request, services)
+    finally:
+        deadline.unbind(deadline_token)
+
+
+def _answer(request: Request, services: Services) -> dict[str, Any]:
+    """A WebSocket event's answer, whatever happens; an asynchronous event's failure raised, for Lambda to retry."""
     try:
         return _dispatch(request, services)
     except PushFailed:
@@ -76,9 +85,6 @@ def handle(event: Any, context: Any, services: Services) -> dict[str, Any]:
         if isinstance(request, ASYNCHRONOUS):
             raise
         return {"statusCode": 500}
-    finally:
-        deadline.unbind(deadline_token)
-        logs.unbind(tokens)
 
 
 def _dispatch(request: Request, services: Services) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 from lambda_src.aws import deadline
 from lambda_src.aws.posting import DEADLINE_MARGIN_MS
 from lambda_src.errors import PartBusy
-from lambda_src.observability.logs import current_request_id
+from lambda_src.observability.context import current_request_id
 from lambda_src.services import Services
 from lambda_src.store.contract import MAX_CLAIM_BYTES, RECORD_TTL_S
 

@@ -21,7 +21,9 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 
 from lambda_src.delivery import claims
+from lambda_src.delivery.plan import Delivery, Lineage
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
+from lambda_src.observability.context import current_request_id
 from lambda_src.protocol.events import Continuation
 from lambda_src.services import Services
 
@@ -49,17 +51,20 @@ def pack(connection_ids: Iterable[str], data: bytes) -> Iterator[list[str]]:
         yield current
 
 
-def handoff(  # noqa: PLR0917 -- one caller, in sharding
-    services: Services, data: bytes, room: str | None, origin: str | None, hop: int, parent: str
+def handoff(
+    services: Services, delivery: Delivery, lineage: Lineage, parent: str
 ) -> Callable[[tuple[str, ...]], tuple[str, ...]] | None:
-    """What a fan-out calls with its unposted ids: starts continuation `hop` for them, returns the ids it handed on.
-    `parent` names the part handing them on (`claims.splitting_parent`): continuation k's claim is named after it.
+    """What a fan-out calls with its unposted ids: starts the continuation after `lineage`'s hop for them, returns
+    the ids it handed on. `parent` names the part handing them on (`claims.splitting_parent`): continuation k's
+    claim is named after it.
 
     None when this function cannot invoke itself (no function name, as in a test without an invoker).
     """
     invoker = services.invoker
     if invoker is None:
         return None
+    data, room, hop = delivery.data, delivery.room, lineage.hop + 1
+    origin = lineage.origin if lineage.origin is not None else current_request_id()
 
     def start(ids: tuple[str, ...]) -> tuple[str, ...]:
         if hop > MAX_HOPS:

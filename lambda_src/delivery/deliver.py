@@ -10,31 +10,23 @@ shards are named after it, so a retry that lists and splits again finds its shar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import Future
 
 from lambda_src.delivery import claims, sharding
 from lambda_src.delivery.claims import Part
 from lambda_src.delivery.fanout import FanoutSummary
-from lambda_src.observability.logs import current_request_id
-from lambda_src.observability.metrics import Source
+from lambda_src.delivery.plan import Delivery, Lineage
+from lambda_src.observability.context import current_request_id
 from lambda_src.protocol.events import Shard
 from lambda_src.services import Services
 
 
 def deliver(
-    *,
-    connection_ids: Iterable[str],
-    data: bytes,
-    room: str | None,
-    services: Services,
-    source: Source = Source.BROADCAST,
-    log_fields: Mapping[str, object] | None = None,
-    part: Part | None = None,
+    connection_ids: Iterable[str], delivery: Delivery, services: Services, *, part: Part | None = None
 ) -> FanoutSummary:
-    """Post `data` to every recipient, here or spread over shard invocations; returns this invocation's part.
-    `log_fields` go on the summary line of the part posted here (a segment shard names its segment); `part` is the
-    claim of the asynchronous invocation posting (None for a `broadcast` route).
+    """Post `delivery` to every recipient, here or spread over shard invocations; returns this invocation's part.
+    `part` is the claim of the asynchronous invocation posting (None for a `broadcast` route).
 
     Each full shard is handed to its own invocation while the listing goes on; this invocation keeps the last,
     so the first shards are posting long before a 10,000-key listing ends.
@@ -43,19 +35,21 @@ def deliver(
     shard_size = services.config.shard_size
     if invoker is None or shard_size == 0:
         ids = list(dict.fromkeys(connection_ids))
-        return sharding.post_here(ids, data, room, services, source=source, log_fields=log_fields, part=part)
+        return sharding.post_here(ids, delivery, services, part=part)
     origin = current_request_id()
     parent = claims.splitting_parent(part)
     starts: list[tuple[Shard, Future[Part | None]]] = []
     kept: list[str] = []
-    for index, (group, last) in enumerate(sharding.plan(connection_ids, data, shard_size)):
+    for index, (group, last) in enumerate(sharding.plan(connection_ids, delivery.data, shard_size)):
         if last:
             kept = group
             break
-        shard = Shard(index, data, tuple(group), room, origin, claims.child_token("shard", parent, index))
+        shard = Shard(
+            index, delivery.data, tuple(group), delivery.room, origin, claims.child_token("shard", parent, index)
+        )
         starts.append((shard, services.executor.submit(sharding.start, invoker, shard, services)))
     if not starts:
-        return sharding.post_here(kept, data, room, services, source=source, log_fields=log_fields, part=part)
+        return sharding.post_here(kept, delivery, services, part=part)
     unstarted = [(shard, held) for shard, started in starts if (held := started.result()) is not None]
     services.logger.info(
         "sharded",
@@ -66,22 +60,12 @@ def deliver(
             "keptLocally": len(kept) + sum(len(shard.connection_ids) for shard, _ in unstarted),
         },
     )
-    summary = sharding.post_here(
-        kept, data, room, services, shard=(len(starts), origin), source=source, log_fields=log_fields, part=part
-    )
+    summary = sharding.post_here(kept, delivery, services, lineage=Lineage(origin, shard=len(starts)), part=part)
     # Each shard whose invocation could not be started is posted here under its own claim, which this invocation
     # holds (`sharding.start`): a late start of its invocation then finds it held, or posted.
     for shard, held in unstarted:
         with held:
-            posted = sharding.post_here(
-                list(shard.connection_ids),
-                data,
-                room,
-                services,
-                shard=(shard.index, origin),
-                source=source,
-                log_fields=log_fields,
-                part=held,
-            )
+            lineage = Lineage(origin, shard=shard.index)
+            posted = sharding.post_here(list(shard.connection_ids), delivery, services, lineage=lineage, part=held)
         summary = summary.plus(posted)
     return summary

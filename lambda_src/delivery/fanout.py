@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 
@@ -31,6 +31,7 @@ from lambda_src.aws.posting import (
 )
 from lambda_src.config import DEFAULT_FANOUT_CONCURRENCY
 from lambda_src.delivery.pacing import QuotaPacer
+from lambda_src.delivery.plan import Sender
 from lambda_src.observability.logs import get_logger
 from lambda_src.store.contract import ConnectionStore
 
@@ -92,19 +93,16 @@ class FanoutSummary:
 
 
 def fan_out(
-    *,
     connection_ids: Iterable[str],
     data: bytes,
-    poster: Poster,
-    executor: Executor,
-    store: ConnectionStore,
-    logger: logging.Logger,
+    sender: Sender,
+    *,
     room: str | None = None,
-    log_fields: Mapping[str, object] | None = None,
     continue_with: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
     on_answered: Answered | None = None,
 ) -> FanoutSummary:
-    """Post `data` to every id, prune the gone ones from the store, log and return the summary.
+    """Post `data` to every id with `sender`, prune the gone ones from the store (and `room`), log and return the
+    summary; the summary line carries the fields of the `log_context` it runs in (a shard's, a segment's).
 
     The posts share one `QuotaPacer`: unpaced until the first 429, then paced to what the quota lets through.
     What the deadline left unposted goes to `continue_with` (it returns the ids it handed on), before the
@@ -116,20 +114,20 @@ def fan_out(
     started = time.perf_counter()
     ids = list(dict.fromkeys(connection_ids))
     pacer = QuotaPacer()
-    results = _post_all(ids, data, poster, pacer, executor, on_answered=on_answered)
+    results = _post_all(ids, data, sender.poster, pacer, sender.executor, on_answered=on_answered)
     seconds = time.perf_counter() - started
     gone = [cid for cid, result in zip(ids, results, strict=True) if result.outcome is Outcome.GONE]
     failures = [(cid, r.error) for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.FAILED]
     unfinished = tuple(cid for cid, r in zip(ids, results, strict=True) if r.outcome is Outcome.UNFINISHED)
     for connection_id, error in failures[:MAX_FAILURES_LOGGED]:
-        logger.warning("post failed", extra={"target": connection_id, "error": error})
+        sender.logger.warning("post failed", extra={"target": connection_id, "error": error})
     # The hand-off first: it is what keeps the rest from being lost, and pruning may be slow near the deadline.
     handed = continue_with(unfinished) if unfinished and continue_with is not None else ()
     if handed and on_answered is not None:
         on_answered(handed)
     continued = len(handed)
     if gone:
-        _prune(store, gone, room, logger)
+        _prune(sender.store, gone, room, sender.logger)
     answered = len(ids) - len(unfinished)
     summary = FanoutSummary(
         recipients=len(ids),
@@ -142,10 +140,10 @@ def fan_out(
         unfinished=unfinished,
         continued=continued,
     )
-    fields: dict[str, object] = {**summary.as_log_fields(), **(log_fields or {})}
+    fields: dict[str, object] = {**summary.as_log_fields()}
     if failures:
         fields["errors"] = dict(Counter(str(error) for _, error in failures))
-    logger.info("fanout", extra=fields)
+    sender.logger.info("fanout", extra=fields)
     return summary
 
 

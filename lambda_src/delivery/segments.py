@@ -36,8 +36,9 @@ from lambda_src.delivery import claims
 from lambda_src.delivery.claims import Part
 from lambda_src.delivery.deliver import deliver
 from lambda_src.delivery.fanout import FanoutSummary
+from lambda_src.delivery.plan import Delivery
 from lambda_src.observability import metrics
-from lambda_src.observability.logs import current_request_id
+from lambda_src.observability.context import current_request_id, log_context
 from lambda_src.protocol.events import SegmentShard
 from lambda_src.services import Services
 from lambda_src.store.contract import ConnectionStore
@@ -112,13 +113,13 @@ def deliver_to_everyone(
         else:
             listing = list(_without(services.store.connection_ids(), exclude))
             admit(len(listing))
-        return deliver(connection_ids=listing, data=data, room=None, services=services, source=source, part=part)
+        return deliver(listing, Delivery(data, source=source), services, part=part)
     listing = _without(services.store.connection_ids(expected=shard_size + 1), exclude)
     probe = list(itertools.islice(listing, shard_size + 1))
     if len(probe) <= shard_size and (part is None or part.fact(SEGMENTS_FACT) is None):
         if admit is not None:
             admit(len(probe))
-        return deliver(connection_ids=probe, data=data, room=None, services=services, source=source, part=part)
+        return deliver(probe, Delivery(data, source=source), services, part=part)
     segments = part.fact(SEGMENTS_FACT) if part is not None else None
     estimate = None
     if segments is None or admit is not None:
@@ -199,18 +200,9 @@ def post_segment(
     shard: SegmentShard, services: Services, source: metrics.Source, part: Part | None = None
 ) -> FanoutSummary:
     """List one segment and deliver it from this invocation; its summary line names the segment and the origin."""
-    return deliver(
-        connection_ids=_without(
-            services.store.connection_ids(shard.segment, shard.segments, expected=_expected_in_segment(services)),
-            shard.exclude,
-        ),
-        data=shard.data,
-        room=None,
-        services=services,
-        source=source,
-        log_fields={"segment": shard.segment, "segments": shard.segments, "origin": shard.origin},
-        part=part,
-    )
+    listing = services.store.connection_ids(shard.segment, shard.segments, expected=_expected_in_segment(services))
+    with log_context(segment=shard.segment, segments=shard.segments, origin=shard.origin):
+        return deliver(_without(listing, shard.exclude), Delivery(shard.data, source=source), services, part=part)
 
 
 def _expected_in_segment(services: Services) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lambda_src.aws.lambda_invoker import Invoker
@@ -19,10 +19,11 @@ from lambda_src.delivery import claims
 from lambda_src.delivery.claims import Part
 from lambda_src.delivery.continuation import handoff
 from lambda_src.delivery.fanout import FanoutSummary, fan_out
+from lambda_src.delivery.plan import Delivery, Lineage, Sender
 from lambda_src.errors import DeliveryIncomplete
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 from lambda_src.observability import metrics
-from lambda_src.observability.logs import current_request_id
+from lambda_src.observability.context import log_context
 from lambda_src.protocol.events import Continuation, Shard
 from lambda_src.services import Services
 
@@ -93,11 +94,9 @@ def on_shard(shard: Shard, services: Services) -> dict[str, Any]:
     with part if part is not None else contextlib.nullcontext():
         summary = post_here(
             list(shard.connection_ids),
-            shard.data,
-            shard.room,
+            Delivery(shard.data, shard.room, metrics.Source.SHARD),
             services,
-            shard=(shard.index, shard.origin),
-            source=metrics.Source.SHARD,
+            lineage=Lineage(shard.origin, shard=shard.index),
             part=part,
         )
     return {"statusCode": 200, **summary.as_log_fields()}
@@ -115,66 +114,41 @@ def on_continuation(request: Continuation, services: Services) -> dict[str, Any]
     with part if part is not None else contextlib.nullcontext():
         summary = post_here(
             list(request.connection_ids),
-            request.data,
-            request.room,
+            Delivery(request.data, request.room, metrics.Source.CONTINUATION),
             services,
-            source=metrics.Source.CONTINUATION,
-            continuation=(request.hop, request.origin),
+            lineage=Lineage(request.origin, hop=request.hop),
             part=part,
         )
     return {"statusCode": 200, **summary.as_log_fields()}
 
 
 def post_here(
-    ids: list[str],
-    data: bytes,
-    room: str | None,
-    services: Services,
-    *,
-    shard: tuple[int, str | None] | None = None,
-    source: metrics.Source = metrics.Source.BROADCAST,
-    continuation: tuple[int, str | None] | None = None,
-    log_fields: Mapping[str, object] | None = None,
-    part: Part | None = None,
+    ids: list[str], delivery: Delivery, services: Services, *, lineage: Lineage | None = None, part: Part | None = None
 ) -> FanoutSummary:
-    """Post to `ids` from this invocation; `shard` (index, origin) tags the summary of a shard's part,
-    `continuation` (hop, origin) that of a continuation, `source` its metrics, `log_fields` are added to its summary
-    line (a segment shard's `segment`, `segments`). What the deadline leaves unposted is handed to the next
-    continuation.
+    """Post `delivery` to `ids` from this invocation. `lineage` names the part of a split fan-out this is (a shard, a
+    continuation: its summary line says so); what the deadline leaves unposted is handed to the next continuation.
 
     With `part` (an asynchronous invocation's claim), only the ids the part has not answered are posted, each answer
     is recorded in it, and recipients left neither posted nor handed on raise `DeliveryIncomplete`, so that Lambda
     retries the part for them. Without one (a `broadcast` route: nobody retries it) they are logged as lost."""
-    hop, origin = continuation if continuation is not None else (0, None)
-    if origin is None:
-        origin = shard[1] if shard is not None else current_request_id()
-    fields: dict[str, object] = {}
-    if shard is not None:
-        fields = {"shard": shard[0], "origin": shard[1]}
-    if continuation is not None:
-        fields = {"continuation": hop, "origin": origin}
-    fields.update(log_fields or {})
+    lineage = lineage or Lineage.here()
+    fields = lineage.log_fields()
     if part is not None:
         pending = part.pending(ids)
         if len(pending) < len(ids):
             fields["resumed"] = len(ids) - len(pending)
         ids = pending
-    summary = fan_out(
-        connection_ids=ids,
-        data=data,
-        poster=services.poster,
-        executor=services.executor,
-        store=services.store,
-        logger=services.logger,
-        room=room,
-        # A shard's (or continuation's) summary names the invocation that split the fan-out (whose "sharded" line
-        # counts the shards), or started the chain.
-        log_fields=fields,
-        continue_with=handoff(services, data, room, origin, hop + 1, claims.splitting_parent(part)),
-        on_answered=part.answered_all if part is not None else None,
-    )
+    with log_context(**fields):
+        summary = fan_out(
+            ids,
+            delivery.data,
+            Sender.of(services),
+            room=delivery.room,
+            continue_with=handoff(services, delivery, lineage, claims.splitting_parent(part)),
+            on_answered=part.answered_all if part is not None else None,
+        )
     metrics.fanout(
-        source,
+        delivery.source,
         recipients=summary.recipients,
         delivered=summary.delivered,
         gone=summary.gone,

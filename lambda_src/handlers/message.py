@@ -17,6 +17,7 @@ from lambda_src.aws.posting import Outcome
 from lambda_src.delivery import budget
 from lambda_src.delivery.deliver import deliver
 from lambda_src.delivery.fanout import post_one
+from lambda_src.delivery.plan import Delivery
 from lambda_src.delivery.segments import deliver_to_everyone
 from lambda_src.errors import ErrorCode, ProtocolError
 from lambda_src.observability import metrics
@@ -123,7 +124,7 @@ def broadcast(request: MessageRequest, body: dict[str, Any], services: Services)
     budget.spend(request.connection_id, request.identity, len(recipients), services)
     if message_id is not None:
         history.keep(room, message_id, data, services)
-    deliver(connection_ids=recipients, data=data, room=room, services=services, source=metrics.Source.BROADCAST)
+    deliver(recipients, Delivery(data, room, metrics.Source.BROADCAST), services)
 
 
 @route("send")

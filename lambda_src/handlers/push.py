@@ -20,11 +20,12 @@ from enum import Enum
 
 from lambda_src.delivery import claims
 from lambda_src.delivery.deliver import deliver
+from lambda_src.delivery.plan import Delivery
 from lambda_src.delivery.segments import deliver_to_everyone
 from lambda_src.errors import ProtocolError, PushFailed
 from lambda_src.limits import MAX_MESSAGE_BYTES
 from lambda_src.observability import metrics
-from lambda_src.observability.logs import current_request_id
+from lambda_src.observability.context import current_request_id
 from lambda_src.protocol.events import PushRecord, PushRequest
 from lambda_src.protocol.frames import validate_room
 from lambda_src.protocol.message_ids import new_id
@@ -117,7 +118,7 @@ def deliver_record(record: PushRecord, services: Services) -> RecordOutcome:
     with part:
         services.logger.info("push", extra={"snsMessageId": record.message_id, "room": room, "target": target})
         if target:
-            deliver(connection_ids=[target], data=data, room=None, services=services, source=SOURCE, part=part)
+            deliver([target], Delivery(data, source=SOURCE), services, part=part)
         elif room is not None:
             if services.config.history_size:
                 # The body stays verbatim: its id lives in the room's history only (docs/protocol.md, "History"). A
@@ -125,7 +126,7 @@ def deliver_record(record: PushRecord, services: Services) -> RecordOutcome:
                 message_id = part.remember(MESSAGE_ID_FACT, new_id(services.clock_ms()))
                 history.keep(room, message_id, data, services)
             recipients = services.store.room_members(room)
-            deliver(connection_ids=recipients, data=data, room=room, services=services, source=SOURCE, part=part)
+            deliver(recipients, Delivery(data, room, SOURCE), services, part=part)
         else:
             deliver_to_everyone(data=data, services=services, source=SOURCE, part=part)
     return RecordOutcome.DELIVERED

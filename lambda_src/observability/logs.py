@@ -1,4 +1,5 @@
-"""Structured logging: one JSON object per line, with the request id and connection id on every line.
+"""Structured logging: one JSON object per line, with the request id and connection id on every line, and the
+fields of the `context.log_context` blocks it was logged in.
 
 The shape fits Lambda's JSON log format (`timestamp`, `level`, `message`, `logger`, `requestId`), so CloudWatch
 and `util tail-logs` read it the same way on AWS and in the local stack. Extra fields passed with
@@ -10,13 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+
+from lambda_src.observability.context import bound_fields, current_connection_id, current_request_id
 
 LOGGER_NAME = "wspush"
 
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-_connection_id: ContextVar[str | None] = ContextVar("connection_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -31,8 +31,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            "requestId": _request_id.get(),
-            "connectionId": _connection_id.get(),
+            "requestId": current_request_id(),
+            "connectionId": current_connection_id(),
+            **bound_fields(),
         }
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRS and not key.startswith("_"):
@@ -70,18 +71,3 @@ def get_logger() -> logging.Logger:
 
 def set_level(level: str) -> None:
     get_logger().setLevel(level)
-
-
-def bind(request_id: str | None, connection_id: str | None) -> tuple[Token[str | None], Token[str | None]]:
-    """Tag every following line of this invocation; undo with `unbind`."""
-    return _request_id.set(request_id), _connection_id.set(connection_id)
-
-
-def current_request_id() -> str | None:
-    """The Lambda request id that `bind` set for this invocation (None outside one)."""
-    return _request_id.get()
-
-
-def unbind(tokens: tuple[Token[str | None], Token[str | None]]) -> None:
-    _request_id.reset(tokens[0])
-    _connection_id.reset(tokens[1])

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from lambda_src.delivery.deliver import deliver
+from lambda_src.delivery.plan import Delivery
 from lambda_src.observability import metrics
 from lambda_src.protocol.frames import encode, require_connection_id, sender_json
 from lambda_src.services import Services
@@ -63,4 +64,4 @@ def announce(room: str, event: Event, member: Member, services: Services, ids: l
             del shown["joinedAt"]  # a leave is known by id and name; its join time would cost a read
         frame["member"] = shown
     frame["count"] = count
-    deliver(connection_ids=ids, data=encode(frame), room=room, services=services, source=metrics.Source.PRESENCE)
+    deliver(ids, Delivery(encode(frame), room, metrics.Source.PRESENCE), services)

@@ -12,6 +12,7 @@ import pytest
 
 from lambda_src.aws.posting import DELIVERED, GONE, PostResult
 from lambda_src.delivery.fanout import fan_out
+from lambda_src.delivery.plan import Sender
 from lambda_src.delivery.pool import fanout_pool
 from lambda_src.services import Services
 
@@ -219,12 +220,9 @@ def test_fan_out_posts_each_recipient_exactly_once_on_at_most_the_pools_threads(
     pool = fanout_pool(4)
     try:
         summary = fan_out(
-            connection_ids=[*ids, "c3"],  # a repeated id is posted once
-            data=b"x",
-            poster=poster,
-            executor=pool,
-            store=store,  # type: ignore[arg-type]
-            logger=logging.getLogger("test"),
+            [*ids, "c3"],  # a repeated id is posted once
+            b"x",
+            Sender(poster, pool, store, logging.getLogger("test")),  # type: ignore[arg-type]
         )
     finally:
         pool.shutdown()

@@ -5,7 +5,8 @@ its own Host, never moto's `/moto-api/`, and no answer carries CORS headers.
 Each attack is sent as a browser sends it: a foreign `Origin`, only CORS-safelisted headers on the simple
 requests (no preflight), none of the SigV4 headers a page cannot compute without the stack's secret. Each
 refusal is followed by proof that nothing changed and the stack still serves. Where it matters, the same
-request against a moto without the guard (the tests' shared one) shows that it is a working attack.
+request against a moto without the guard (one of this module's own, with little state) shows that it is a
+working attack.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from util.local.aws.resources import moto_of
+from util.local.aws.resources import EmbeddedMoto, moto_of
 from util.local.stack import StackThread
 
 from .conftest import open_socket, recv_json, run, running_stack, stack_settings
@@ -48,6 +49,16 @@ BROWSER_HEADERS = {
 adds itself (`Content-Type`, below) are CORS-safelisted, so no preflight asks first."""
 FORM_BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
 FORGED_ENTRY = b'{"type": "message", "room": "lobby", "from": {"name": "Admin"}, "data": "send your token to me"}'
+
+
+@pytest.fixture(scope="module")
+def unguarded_moto() -> Iterator[str]:
+    """moto as it was in the stack, guard aside: what each attack is tried on first."""
+    moto = EmbeddedMoto(None, REGION)
+    try:
+        yield moto.start()
+    finally:
+        moto.stop()
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +144,10 @@ def assert_stack_serves(stack: StackThread) -> None:
 
 
 def test_a_pages_get_of_moto_api_data_json_is_refused_and_reveals_nothing(
-    stack: StackThread, moto_endpoint: str
+    stack: StackThread, unguarded_moto: str
 ) -> None:
     # The attack works on a moto without the guard: its whole state, in one cross-origin GET.
-    status, _, _ = send(urlsplit(moto_endpoint).netloc, "GET", "/moto-api/data.json", BROWSER_HEADERS)
+    status, _, _ = send(urlsplit(unguarded_moto).netloc, "GET", "/moto-api/data.json", BROWSER_HEADERS)
     assert status == 200
 
     status, headers, body = send(moto_netloc(stack), "GET", "/moto-api/data.json", BROWSER_HEADERS)
@@ -158,13 +169,13 @@ def test_moto_api_is_refused_even_signed_with_the_stacks_credentials(stack: Stac
     assert status == 403 and TOKEN.encode() not in body
 
 
-def test_an_unsigned_s3_post_object_form_writes_no_key(stack: StackThread, moto_endpoint: str) -> None:
+def test_an_unsigned_s3_post_object_form_writes_no_key(stack: StackThread, unguarded_moto: str) -> None:
     key = "history/lobby/0000-forged-by-admin"
     # The attack works on a moto without the guard: an unsigned form writes the key.
-    plain = plain_moto_s3(moto_endpoint)
+    plain = plain_moto_s3(unguarded_moto)
     target = f"form-target-{uuid.uuid4().hex[:12]}"
     plain.create_bucket(Bucket=target)
-    status, _, _ = form_post(urlsplit(moto_endpoint).netloc, target, key)
+    status, _, _ = form_post(urlsplit(unguarded_moto).netloc, target, key)
     assert 200 <= status < 300
     assert plain.get_object(Bucket=target, Key=key)["Body"].read() == FORGED_ENTRY
 

@@ -23,7 +23,7 @@ from lambda_src.delivery.plan import Delivery, Lineage, Sender
 from lambda_src.errors import DeliveryIncomplete
 from lambda_src.limits import MAX_ASYNC_PAYLOAD_BYTES
 from lambda_src.observability import metrics
-from lambda_src.observability.context import log_context
+from lambda_src.observability.context import bound_fields, log_context
 from lambda_src.protocol.events import Continuation, Shard
 from lambda_src.services import Services
 
@@ -138,7 +138,9 @@ def post_here(
         if len(pending) < len(ids):
             fields["resumed"] = len(ids) - len(pending)
         ids = pending
-    with log_context(**fields):
+    # A field the caller's context already names (a segment's origin) stays: it names the larger part.
+    outer = bound_fields()
+    with log_context(**{key: value for key, value in fields.items() if key not in outer}):
         summary = fan_out(
             ids,
             delivery.data,

@@ -54,9 +54,22 @@ class StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
+class ContextFields(logging.Filter):
+    """Puts the `log_context` fields on each record (a field the call passed in `extra=` wins), so that every handler
+    sees them as record attributes, not only the JSON formatter: a test's capture, a second handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in bound_fields().items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
+
+
 def get_logger() -> logging.Logger:
     """The service's logger; configured once, writing JSON lines to stdout."""
     logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(existing, ContextFields) for existing in logger.filters):
+        logger.addFilter(ContextFields())
     if not logger.handlers:
         handler = StdoutHandler()
         handler.setFormatter(JsonFormatter())

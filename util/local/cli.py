@@ -83,6 +83,13 @@ def up(
         float, typer.Option(help="Added to every @connections call, to mimic AWS round trips.")
     ] = 0.0,
     fault_rate: Annotated[float, typer.Option(help="Share (0-1) of @connections calls answered 500 or 429.")] = 0.0,
+    store_fault_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Share (0-1) of the function's S3/DynamoDB calls answered as AWS throttles them "
+            "(S3 503 SlowDown; DynamoDB ProvisionedThroughputExceededException, ThrottlingException)."
+        ),
+    ] = None,
     idle_timeout: Annotated[float, typer.Option(help="Seconds without messages before a connection is closed.")] = (
         limits.IDLE_TIMEOUT_S
     ),
@@ -139,6 +146,7 @@ def up(
         token=token,
         latency_ms=latency_ms,
         fault_rate=fault_rate,
+        store_fault_rate=store_fault_rate,
         idle_timeout_s=idle_timeout,
         max_duration_s=max_duration,
         workers=workers,

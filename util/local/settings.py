@@ -59,6 +59,8 @@ class StackSettings:
     token: str | None = None
     latency_ms: float = 0.0
     fault_rate: float = 0.0
+    store_fault_rate: float | None = None
+    """Share (0-1) of the function's S3/DynamoDB calls answered as AWS throttles (`store_faults`); None: no proxy."""
     idle_timeout_s: float = IDLE_TIMEOUT_S
     max_duration_s: float = MAX_DURATION_S
     workers: int = DEFAULT_WORKERS
@@ -125,6 +127,8 @@ class StackSettings:
             raise InputError("--latency-ms must not be negative")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise InputError(f"--fault-rate must be between 0 and 1, not {self.fault_rate}")
+        if self.store_fault_rate is not None and not 0.0 <= self.store_fault_rate <= 1.0:
+            raise InputError(f"--store-fault-rate must be between 0 and 1, not {self.store_fault_rate}")
         if self.idle_timeout_s <= 0 or self.max_duration_s <= 0:
             raise InputError("--idle-timeout and --max-duration must be positive (seconds)")
         if not 1 <= self.workers <= MAX_WORKERS:

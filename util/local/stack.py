@@ -47,6 +47,7 @@ from .settings import StackSettings
 from .sigv4 import SigV4Verifier
 from .sns import SnsDelivery
 from .state import remove_state, write_state
+from .store_faults import StoreFaultProxy
 from .web import WebPage
 
 LOGGER = logging.getLogger("wspush.local")
@@ -106,6 +107,8 @@ class LocalStack:
         self._server: asyncio.AbstractServer | None = None
         self._issuer: LocalIssuer | None = None
         self._lambda_api: LambdaApi | None = None
+        self.store_faults: StoreFaultProxy | None = None
+        """The proxy that throttles the function's store calls (`--store-fault-rate`); None without one."""
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -152,6 +155,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": moto_url,
             "AWS_ENDPOINT_URL_LAMBDA": base_url,
         }
+        environment.update(await self._store_endpoints(moto_url))
 
         self._shipper = LogShipper(
             aws.client("logs", moto_url, names.region), aws.client("cloudwatch", moto_url, names.region)
@@ -292,6 +296,14 @@ class LocalStack:
         nulls = dict.fromkeys((*NULLABLE_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES))
         return {**nulls, **self.outputs, **secrets}
 
+    async def _store_endpoints(self, moto_url: str) -> dict[str, str]:
+        """With `--store-fault-rate`, the function's S3 and DynamoDB clients go through the fault proxy."""
+        if self.settings.store_fault_rate is None:
+            return {}
+        self.store_faults = StoreFaultProxy(moto_url, self.settings.store_fault_rate)
+        proxy_url = await self.store_faults.start()
+        return {"AWS_ENDPOINT_URL_S3": proxy_url, "AWS_ENDPOINT_URL_DYNAMODB": proxy_url}
+
     async def _auth_variables(self, moto_url: str, names: StackNames, base_url: str) -> dict[str, str]:
         """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
         settings = self.settings
@@ -347,6 +359,9 @@ class LocalStack:
             self._socket = None
         if self.runtime is not None:
             await self.runtime.stop()
+        if self.store_faults is not None:
+            await self.store_faults.stop()
+            self.store_faults = None
         if self._lambda_api is not None:
             await self._lambda_api.flush_destinations()
         if self._shipper is not None:

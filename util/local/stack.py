@@ -107,6 +107,8 @@ class LocalStack:
         self._server: asyncio.AbstractServer | None = None
         self._issuer: LocalIssuer | None = None
         self._lambda_api: LambdaApi | None = None
+        self.management: ManagementApi | None = None
+        """The stage's `@connections` API: its `fault_rate` and `calls` (tests)."""
         self.store_faults: StoreFaultProxy | None = None
         """The proxy that throttles the function's store calls (`--store-fault-rate`); None without one."""
 
@@ -202,7 +204,7 @@ class LocalStack:
             connection_id=self._connection_id,
             authorizer=authorizer,
         )
-        self._management = ManagementApi(settings, registry, self._gateway)
+        self._management = self.management = ManagementApi(settings, registry, self._gateway)
         lambda_api = self._lambda_api = self._make_lambda_api(names, code_dir, function_variables, moto_url)
         # Routes that take larger bodies say so through the guard; everything else reads at most this.
         app = web.Application(client_max_size=SMALL_BODY_BYTES)

@@ -65,7 +65,7 @@ def on_push(request: PushRequest, services: Services) -> dict[str, int]:
             outcomes[deliver_record(record, services)] += 1
         except Exception as error:
             services.logger.exception("push failed", extra={"snsMessageId": record.message_id})
-            failures.append(type(error).__name__)
+            failures.append(_error_name(error))
     if request.skipped:
         services.logger.warning("records skipped: not SNS notifications", extra={"skipped": request.skipped})
     if failures:
@@ -77,6 +77,14 @@ def on_push(request: PushRequest, services: Services) -> dict[str, int]:
         "refused": outcomes[RecordOutcome.REFUSED],
         "duplicates": outcomes[RecordOutcome.DUPLICATE],
     }
+
+
+def _error_name(error: BaseException) -> str:
+    """The error's type, and the AWS error code it carries when that says more (`ClientError (SlowDown)`)."""
+    name = type(error).__name__
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return f"{name} ({code})" if isinstance(code, str) and code and code != name else name
 
 
 def push_token(record: PushRecord) -> str:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
@@ -29,6 +28,7 @@ from websockets.exceptions import InvalidStatus
 from lambda_src.config import CONNECT_TOKEN_PLACEHOLDER
 from tests.util.conftest import Result, run_util
 from tests.util_e2e.local_up import util_environment
+from util.local.aws.resources import moto_of
 from util.local.stack import StackThread
 
 from .conftest import REPO_ROOT, function_log_lines, open_socket, recv_json, run, running_stack, stack_settings
@@ -61,13 +61,7 @@ class FaultyStack:
         return letters
 
     def publish(self, message: str, **attributes: str) -> None:
-        sns = boto3.client(
-            "sns",
-            endpoint_url=self.stack.outputs["aws_endpoint_url"],
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        sns = moto_of(self.stack.outputs, self.stack.credentials).client("sns")
         sns.publish(
             TopicArn=self.stack.outputs["sns_topic_arn"],
             Message=message,
@@ -279,13 +273,7 @@ def test_a_configuration_error_at_a_cold_start_dead_letters_a_push_and_answers_c
     )
     with running_stack(settings) as stack:
         env = util_environment(state)
-        ssm = boto3.client(
-            "ssm",
-            endpoint_url=stack.outputs["aws_endpoint_url"],
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        ssm = moto_of(stack.outputs, stack.credentials).client("ssm")
         parameter = stack.outputs.get("connect_token_parameter") or _token_parameter(ssm)
         ssm.put_parameter(Name=parameter, Value=CONNECT_TOKEN_PLACEHOLDER, Type="SecureString", Overwrite=True)
         url = f"{stack.outputs['websocket_url']}?token=the-secret"

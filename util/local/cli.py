@@ -101,6 +101,16 @@ def up(
         float, typer.Option(help="Added to every @connections call, to mimic AWS round trips.")
     ] = 0.0,
     fault_rate: Annotated[float, typer.Option(help="Share (0-1) of @connections calls answered 500 or 429.")] = 0.0,
+    fault_statuses: Annotated[
+        str, typer.Option(help="What a @connections fault answers: 500, 429, or both (chosen at random).")
+    ] = "500,429",
+    store_fault_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Share (0-1) of the function's S3/DynamoDB calls answered as AWS throttles them "
+            "(S3 503 SlowDown; DynamoDB ProvisionedThroughputExceededException, ThrottlingException)."
+        ),
+    ] = None,
     idle_timeout: Annotated[float, typer.Option(help="Seconds without messages before a connection is closed.")] = (
         limits.IDLE_TIMEOUT_S
     ),
@@ -167,6 +177,8 @@ def up(
         token=token,
         latency_ms=latency_ms,
         fault_rate=fault_rate,
+        fault_statuses=_statuses(fault_statuses),
+        store_fault_rate=store_fault_rate,
         idle_timeout_s=idle_timeout,
         max_duration_s=max_duration,
         workers=workers,
@@ -266,6 +278,13 @@ def _seconds_list(text: str, option: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise InputError(f"{option} takes seconds separated by commas, like 60,120; not {text!r}") from None
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--fault-statuses takes statuses separated by commas, like 500,429; not {text!r}") from None
 
 
 async def _serve(settings: StackSettings, current: Path, takes_current: bool, log_file: Path | None) -> None:

@@ -65,6 +65,11 @@ class StackSettings:
     token: str | None = None
     latency_ms: float = 0.0
     fault_rate: float = 0.0
+    fault_statuses: tuple[int, ...] = (500, 429)
+    """What a `@connections` fault answers, chosen at random among these: 500 InternalServerErrorException, 429
+    LimitExceededException."""
+    store_fault_rate: float | None = None
+    """Share (0-1) of the function's S3/DynamoDB calls answered as AWS throttles (`store_faults`); None: no proxy."""
     idle_timeout_s: float = IDLE_TIMEOUT_S
     max_duration_s: float = MAX_DURATION_S
     workers: int = DEFAULT_WORKERS
@@ -135,6 +140,10 @@ class StackSettings:
             raise InputError("--latency-ms must not be negative")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise InputError(f"--fault-rate must be between 0 and 1, not {self.fault_rate}")
+        if not self.fault_statuses or set(self.fault_statuses) - {500, 429}:
+            raise InputError("--fault-statuses must be 500, 429 or both")
+        if self.store_fault_rate is not None and not 0.0 <= self.store_fault_rate <= 1.0:
+            raise InputError(f"--store-fault-rate must be between 0 and 1, not {self.store_fault_rate}")
         if self.idle_timeout_s <= 0 or self.max_duration_s <= 0:
             raise InputError("--idle-timeout and --max-duration must be positive (seconds)")
         if not 1 <= self.workers <= MAX_WORKERS:

@@ -35,6 +35,7 @@ from util.local.aws.issuer import KEY_FILE_NAME, LocalIssuer
 from util.local.aws.names import StackNames
 from util.local.aws.sigv4 import SigV4Verifier
 from util.local.aws.sns import SnsDelivery
+from util.local.aws.store_faults import StoreFaultProxy
 from util.local.gateway.authorizer import LocalAuthorizer
 from util.local.gateway.frames import FrameGuards, FrameGuardUnavailable, serve_guarded
 from util.local.gateway.management import ManagementApi
@@ -107,6 +108,10 @@ class LocalStack:
         self._server: asyncio.AbstractServer | None = None
         self._issuer: LocalIssuer | None = None
         self._lambda_api: LambdaApi | None = None
+        self.management: ManagementApi | None = None
+        """The stage's `@connections` API: its `fault_rate` and `calls` (tests)."""
+        self.store_faults: StoreFaultProxy | None = None
+        """The proxy that throttles the function's store calls (`--store-fault-rate`); None without one."""
 
     def worker_pids(self) -> list[int]:
         return self.runtime.worker_pids() if self.runtime else []
@@ -135,9 +140,8 @@ class LocalStack:
             aws.provision, moto, names, f"{names.name}-push-delivery-{api_id}", settings.store
         )
 
-        public_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        origin = f"{public_host}:{port}" if ":" not in public_host else f"[{public_host}]:{port}"
-        base_url = f"http://{origin}"
+        base_url = _base_url(settings.host, port)
+        origin = base_url.removeprefix("http://")
         connections_url = f"{base_url}/{settings.stage}"
 
         function_variables = {
@@ -154,6 +158,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": moto_url,
             "AWS_ENDPOINT_URL_LAMBDA": base_url,
         }
+        environment.update(await self._store_endpoints(moto))
 
         self._shipper = LogShipper(moto.client("logs"), moto.client("cloudwatch"))
         self._shipper.start()
@@ -198,7 +203,7 @@ class LocalStack:
             connection_id=self._connection_id,
             authorizer=authorizer,
         )
-        self._management = ManagementApi(settings, registry, self._gateway)
+        self._management = self.management = ManagementApi(settings, registry, self._gateway)
         lambda_api = self._lambda_api = self._make_lambda_api(names, code_dir, function_variables, moto)
         # Routes that take larger bodies say so through the guard; everything else reads at most this.
         app = web.Application(client_max_size=SMALL_BODY_BYTES)
@@ -292,6 +297,16 @@ class LocalStack:
         nulls = dict.fromkeys((*NULLABLE_OUTPUT_NAMES, *LOCAL_OUTPUT_NAMES))
         return {**nulls, **self.outputs, **secrets}
 
+    async def _store_endpoints(self, moto: aws.MotoEndpoint) -> dict[str, str]:
+        """With `--store-fault-rate`, the function's S3 and DynamoDB clients go through the fault proxy."""
+        if self.settings.store_fault_rate is None:
+            return {}
+        self.store_faults = StoreFaultProxy(
+            moto.url, self.settings.store_fault_rate, credentials=self.credentials, region=moto.region
+        )
+        proxy_url = await self.store_faults.start()
+        return {"AWS_ENDPOINT_URL_S3": proxy_url, "AWS_ENDPOINT_URL_DYNAMODB": proxy_url}
+
     async def _auth_variables(self, moto: aws.MotoEndpoint, names: StackNames, base_url: str) -> dict[str, str]:
         """The function's auth settings, as deployment/lambda.tf sets them; the token goes to SSM, not here."""
         settings = self.settings
@@ -347,6 +362,9 @@ class LocalStack:
             self._socket = None
         if self.runtime is not None:
             await self.runtime.stop()
+        if self.store_faults is not None:
+            await self.store_faults.stop()
+            self.store_faults = None
         if self._lambda_api is not None:
             await self._lambda_api.flush_destinations()
         if self._shipper is not None:
@@ -427,3 +445,10 @@ class StackThread:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _base_url(host: str, port: int) -> str:
+    """The stack's one origin as clients reach it: a wildcard listen address is reached on loopback."""
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    origin = f"{public_host}:{port}" if ":" not in public_host else f"[{public_host}]:{port}"
+    return f"http://{origin}"

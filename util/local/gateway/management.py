@@ -4,7 +4,8 @@ Served at `/{stage}/@connections/{id}` on the gateway's own origin, so boto3's `
 client works with `endpoint_url=http://HOST:PORT/STAGE`. Requests must be SigV4-signed with the stack's own
 credentials and name the stack in `Host` (`api_guard`); errors carry `x-amzn-ErrorType`, which botocore turns into
 `GoneException`, `PayloadTooLargeException`, ... `--latency-ms` delays every call; `--fault-rate` answers that
-share of calls 500 or 429, both retried by botocore's standard mode; `--connections-rate N` throttles every call
+share of calls 500 or 429 (`--fault-statuses` narrows the choice), both retried by the function's poster; `calls`
+records every answer; `--connections-rate N` throttles every call
 of the stack to N per second (burst N/2) with API Gateway's 429 LimitExceededException. A post over 32 KB reaches
 the client in fragments of at most 32 KB (`Gateway.send`).
 """
@@ -16,6 +17,8 @@ import contextlib
 import json
 import random
 import socket
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -39,7 +42,20 @@ CLOSE_TIMEOUT_S = SLOW_CLIENT_TIMEOUT_S + CLOSE_HANDSHAKE_TIMEOUT_S
 THROTTLED = (429, "LimitExceededException", "Too Many Requests")
 """The SDKs name a throttled `@connections` call LimitExceededException (its `x-amzn-ErrorType`); the message is
 that of API Gateway's THROTTLED gateway response ("Too Many Requests")."""
-_FAULTS = ((500, "InternalServerErrorException", "Internal server error"), THROTTLED)
+INTERNAL_ERROR = (500, "InternalServerErrorException", "Internal server error")
+FAULTS = {500: INTERNAL_ERROR, 429: THROTTLED}
+"""What `--fault-rate` answers, by status (`--fault-statuses` picks among them)."""
+MAX_CALLS_KEPT = 100_000
+
+
+@dataclass(frozen=True)
+class ConnectionsCall:
+    """One `@connections` call the stage answered: when it arrived (monotonic), to which connection, its status."""
+
+    at: float
+    connection_id: str
+    method: str
+    status: int
 
 
 def _iso(epoch_ms: int) -> str:
@@ -77,6 +93,10 @@ class ManagementApi:
         self._gateway = gateway
         self._rng = rng or random.Random()
         self._closing: set[asyncio.Task[None]] = set()
+        self.fault_rate = settings.fault_rate
+        """The share of calls answered with a fault now (`--fault-rate`; tests change it while the stack runs)."""
+        self.calls: list[ConnectionsCall] = []
+        """Every call answered, newest last (the most recent `MAX_CALLS_KEPT`): tests count attempts from it."""
         rate = settings.connections_rate
         self._throttle = TokenBucket.for_rate(rate) if rate is not None else None
 
@@ -91,14 +111,23 @@ class ManagementApi:
         return self._settings.max_message_bytes if request.method == "POST" else SMALL_BODY_BYTES
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        response = await self._answer(request)
+        call = ConnectionsCall(arrived, request.match_info["connection_id"], request.method, response.status)
+        self.calls.append(call)
+        if len(self.calls) > MAX_CALLS_KEPT:
+            del self.calls[: len(self.calls) - MAX_CALLS_KEPT]
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         if self._settings.latency_ms > 0:
             await asyncio.sleep(self._settings.latency_ms / 1000)
         if not _is_signed(request):
             return aws_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
         if self._throttle is not None and not self._throttle.take():
             return aws_error(*THROTTLED)
-        if self._settings.fault_rate > 0 and self._rng.random() < self._settings.fault_rate:
-            return aws_error(*self._rng.choice(_FAULTS))
+        if self.fault_rate > 0 and self._rng.random() < self.fault_rate:
+            return aws_error(*FAULTS[self._rng.choice(self._settings.fault_statuses)])
         connection_id = request.match_info["connection_id"]  # aiohttp has percent-decoded it ('%2F' -> '/')
         connection = self._registry.get(connection_id)
         if request.method == "POST":

@@ -12,11 +12,15 @@ import collections
 import contextlib
 import itertools
 import secrets
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import boto3
 import pytest
+
+from tests.integration.conftest import stack_settings
+from tests.stack_harness import running_stack
+from util.local.stack import StackThread
 from wspush_client import (
     Backoff,
     Client,
@@ -28,10 +32,6 @@ from wspush_client import (
     StateChange,
     Unauthorized,
 )
-
-from tests.integration.conftest import stack_settings
-from tests.stack_harness import running_stack
-from util.local.stack import StackThread
 
 from .scenarios import CLIENT_LIMITS, SCENARIOS, STACK
 
@@ -81,7 +81,9 @@ def limits(**overrides: Any) -> Limits:
     )
 
 
-def new_client(stack: StackThread, name: str, token: Callable[[], str] | None = None, **options: Any) -> Client:
+def new_client(
+    stack: StackThread, name: str, token: Callable[[], str | Awaitable[str]] | None = None, **options: Any
+) -> Client:
     return Client(stack.outputs["websocket_url"], name=name, token=token or (lambda: TOKEN), **options)
 
 
@@ -141,6 +143,12 @@ class Recorder:
                     await self.changed.wait()
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}: {self.summary()}") from None
+
+    async def until_messages(self, room: str, count: int) -> None:
+        await self.until(lambda: len(self.seqs(room)) >= count, f"{count} messages in {room}")
+
+    async def until_reconnects(self, count: int) -> None:
+        await self.until(lambda: self.visited().count(State.RECONNECTING) >= count, f"{count} reconnects")
 
     def summary(self) -> str:
         seqs = sorted(m.message["seq"] for m in self.messages if isinstance(m.message, dict) and "seq" in m.message)
@@ -353,11 +361,11 @@ def test_three_server_closes_in_a_row_deliver_every_id_exactly_once(stack: Stack
             await subscriber.join(room)
             sending = asyncio.create_task(publish(publisher, room, spec["messages"], spec["rate_per_s"]))
             for kicked in range(1, spec["kicks"] + 1):
-                await seen.until(lambda k=kicked: len(seen.seqs(room)) >= 12 * k, f"messages before kick {kicked}")
+                await seen.until_messages(room, 12 * kicked)
                 await subscriber.wait_for(State.OPEN, EVENT_TIMEOUT_S)
                 assert subscriber.connection_id is not None
                 kick(stack, subscriber.connection_id)
-                await seen.until(lambda k=kicked: seen.visited().count(State.RECONNECTING) >= k, f"reconnect {kicked}")
+                await seen.until_reconnects(kicked)
             await sending
             await seen.until(lambda: len(seen.seqs(room)) >= spec["messages"], "every message")
             history = await room_history_ids(stack, room)
@@ -452,9 +460,7 @@ def test_a_publisher_closed_twice_while_sending_loses_nothing_the_room_kept(stac
                 await publisher.wait_for(State.OPEN, EVENT_TIMEOUT_S)
                 assert publisher.connection_id is not None
                 kick(stack, publisher.connection_id)
-                await published.until(
-                    lambda k=kicked: published.visited().count(State.RECONNECTING) >= k, f"publisher reconnect {kicked}"
-                )
+                await published.until_reconnects(kicked)
             assert await sending == spec["messages"]
             await publisher.close()
             history = await settled_history(stack, room, seen)

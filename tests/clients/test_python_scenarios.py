@@ -11,8 +11,13 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import os
+import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -41,13 +46,13 @@ TOKEN = f"cli-{secrets.token_urlsafe(18)}"
 """Random: finding it in an error text can only mean it leaked."""
 TEST_TIMEOUT_S = 60.0
 EVENT_TIMEOUT_S = 15.0
-IMPLEMENTED: set[str] = set()
+EXAMPLE_TIMEOUT_S = 60.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 _rooms = itertools.count(1)
 
 
 def scenario(name: str) -> dict[str, Any]:
-    IMPLEMENTED.add(name)
     return SCENARIOS[name]
 
 
@@ -472,6 +477,23 @@ def test_a_publisher_closed_twice_while_sending_loses_nothing_the_room_kept(stac
     run(main())
 
 
+def test_the_example_of_docs_clients_md_runs_against_the_local_stack(stack: StackThread, tmp_path: Path) -> None:
+    doc = (REPO_ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", doc, re.DOTALL)
+    assert match is not None, "docs/clients.md has no Python example"
+    program = tmp_path / "example.py"
+    program.write_text(match.group(1), encoding="utf-8")
+    env = {**os.environ, "WSPUSH_URL": stack.outputs["websocket_url"], "WSPUSH_TOKEN": TOKEN}
+    result = subprocess.run(
+        [sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "state: open" in result.stdout
+    assert re.search(r"^ada said \{'text': 'hello'\} as [0-9A-Z]{26}$", result.stdout, re.MULTILINE), result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+
+
 def test_every_scenario_of_the_shared_file_has_a_test_here() -> None:
-    # Runs last in the module (pytest keeps file order): by then every scenario test has registered its name.
-    assert set(SCENARIOS) == IMPLEMENTED
+    # Read from this file's source, so that the check holds whichever tests a run selects.
+    implemented = set(re.findall(r'scenario\("([a-z_]+)"\)', Path(__file__).read_text(encoding="utf-8")))
+    assert implemented == set(SCENARIOS)

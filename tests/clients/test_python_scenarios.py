@@ -477,6 +477,68 @@ def test_a_publisher_closed_twice_while_sending_loses_nothing_the_room_kept(stac
     run(main())
 
 
+@pytest.fixture(scope="module")
+def small_history_stack() -> Iterator[StackThread]:
+    """A second stack that keeps only a few messages a room (and the API's own idle timeout and duration)."""
+    spec = SCENARIOS["recovery_incomplete_after_history_trimmed"]
+    settings = stack_settings(
+        handler="lambda_src.app.handler",
+        code_dir=None,
+        workers=2,
+        auth=STACK["auth"],
+        token=TOKEN,
+        message_rate_per_s=float(STACK["message_rate_per_s"]),
+        message_burst=int(STACK["message_burst"]),
+        function_environment={"HISTORY_SIZE": str(spec["history_size"])},
+    )
+    with running_stack(settings) as thread:
+        yield thread
+
+
+def test_a_recovery_past_what_the_history_keeps_is_reported_incomplete_before_the_kept_messages(
+    small_history_stack: StackThread,
+) -> None:
+    spec = scenario("recovery_incomplete_after_history_trimmed")
+    held = Backoff(base_s=spec["backoff_s"], cap_s=spec["backoff_s"], random=lambda: 1.0)
+    stack = small_history_stack
+
+    async def main() -> None:
+        room = new_room()
+        events: list[Message | RecoveryIncomplete] = []
+        async with (
+            new_client(stack, "sub", backoff=held) as subscriber,
+            new_client(stack, "pub") as publisher,
+        ):
+            seen = Recorder(subscriber)
+            subscriber.on(Message, events.append)
+            subscriber.on(RecoveryIncomplete, events.append)
+            await subscriber.join(room)
+            await publish(publisher, room, 1, 20)
+            await seen.until_messages(room, 1)
+            last_seen = seen.ids(room)[-1]
+            assert subscriber.connection_id is not None
+            kick(stack, subscriber.connection_id)
+            await seen.until_reconnects(1)
+            await publish(publisher, room, spec["messages"], 20, start=1)
+            await publisher.whoami()  # every broadcast taken (one connection's frames run in order)
+            assert subscriber.state == State.RECONNECTING, "the backoff should still hold the reconnect"
+            await subscriber.wait_for(State.OPEN, EVENT_TIMEOUT_S)
+            kept = spec["history_size"]
+            await seen.until_messages(room, 1 + kept)
+            history = await room_history_ids(stack, room)
+        assert len(history) == kept
+        assert isinstance(events[1], RecoveryIncomplete)
+        assert (events[1].room, events[1].last_id, events[1].reason) == (room, last_seen, "trimmed")
+        assert events[1].first_id == history[0]
+        recovered = events[2:]
+        assert all(isinstance(m, Message) and m.recovered for m in recovered)
+        assert [m.id for m in recovered if isinstance(m, Message)] == history
+        assert seen.seqs(room) == [0, *range(1 + spec["messages"] - kept, 1 + spec["messages"])]
+        assert len(seen.incomplete) == 1
+
+    run(main())
+
+
 def test_the_example_of_docs_clients_md_runs_against_the_local_stack(stack: StackThread, tmp_path: Path) -> None:
     doc = (REPO_ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
     match = re.search(r"```python\n(.*?)```", doc, re.DOTALL)

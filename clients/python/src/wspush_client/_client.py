@@ -80,6 +80,8 @@ CLOSE_TIMEOUT_S = 2.0
 PING_INTERVAL_S = 30.0
 """WebSocket pings find a dead TCP connection; they do not keep API Gateway's idle timeout away."""
 RATE_LIMIT_RETRIES = 5
+SEND_ATTEMPTS = 3
+"""Connections a frame without a reply is tried on, when each is found closed at the moment of sending."""
 RETRY_AFTER = re.compile(r"try again in (\d+) ms")
 MAX_REASON_CHARS = 200
 OWN_IDS_KEPT = 16
@@ -695,6 +697,20 @@ class Client:
                 async with asyncio.timeout(deadline - time.monotonic()):
                     await self._link_ready.wait()
 
+    async def _send_unacknowledged(self, frame: dict[str, Any]) -> None:
+        """Send a frame that has no reply. A connection found closed when sending (the frame was not written) is
+        replaced by the next one, which gets the frame: never twice, because the first never left."""
+        for _ in range(SEND_ATTEMPTS - 1):
+            link = await self._current()
+            try:
+                await link.send(frame)
+                return
+            except ConnectionLost:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._request_timeout_s):
+                        await link.closed.wait()
+        await (await self._current()).send(frame)
+
     async def broadcast(self, message: Any, *, room: str | None = None, echo: bool = True) -> None:
         """To everyone, or to `room`'s members. There is no positive reply: the echo (unless `echo=False`) is an
         ordinary incoming `Message`; an error arrives as an `ErrorFrame` event."""
@@ -703,11 +719,11 @@ class Client:
             frame["room"] = room
         if not echo:
             frame["echo"] = False
-        await (await self._current()).send(frame)
+        await self._send_unacknowledged(frame)
 
     async def send(self, to: str, message: Any) -> None:
         """A direct message to connection `to`; an unknown or gone `to` arrives as an `ErrorFrame` (`not_found`)."""
-        await (await self._current()).send({"action": Action.SEND, "to": to, "message": message})
+        await self._send_unacknowledged({"action": Action.SEND, "to": to, "message": message})
 
     async def whoami(self) -> Whoami:
         reply = await (await self._current()).request({"action": Action.WHOAMI}, _is(Whoami), self._request_timeout_s)

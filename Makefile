@@ -12,11 +12,12 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 .PHONY: setup local test test-fast lint clean browser
 
 # System packages (apt-get as root or with passwordless sudo, else one line naming the command): scripts/system-packages.
-$(STAMP): pyproject.toml
+# The Python client library is a package of its own (clients/python, no boto3): installed beside the service.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	PYTHON=$(PYTHON) scripts/system-packages venv
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 setup: $(STAMP) $(CHECKOV)

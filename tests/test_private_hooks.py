@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-SCANNED = ("lambda_src", "util", "bench", "tests", "scripts")
-PROJECT_PACKAGES = {"lambda_src", "util", "bench", "tests"}
+SCANNED = ("lambda_src", "util", "bench", "tests", "scripts", "clients")
+PROJECT_PACKAGES = {"lambda_src", "util", "bench", "tests", "wspush_client"}
+"""`wspush_client` (clients/python) is this project's own: its tests may read its private modules."""
 ADAPTERS = {
     "util/local/aws/moto_adapter.py": "moto's server parts and serializer (TESTED_VERSIONS)",
     "lambda_src/aws/botocore_tuning.py": "botocore's response parser defaults (optional: skipped where absent)",

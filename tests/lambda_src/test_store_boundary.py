@@ -49,6 +49,7 @@ def test_no_module_outside_the_store_implementations_names_s3_or_dynamodb_apis()
 REPOSITORY = LAMBDA_SRC.parent
 PROVISIONING_MODULES = {
     "util/local/aws/resources.py": "creates (and empties) the local stack's bucket or table, as deployment/ does",
+    "util/local/aws/store_faults.py": "signs the store calls it passes on for moto (the fault proxy), reads none",
     "util/clients.py": "`s3_client` for the web-hosting bucket (util web-deploy), not the connection store",
     "util/web_deploy.py": "uploads the browser client to the web-hosting bucket (its type stubs), not the store",
     "bench/store_listing.py": "creates the bucket or table whose listing it measures, then lists it via the store",

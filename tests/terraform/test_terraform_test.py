@@ -33,6 +33,7 @@ def count_runs(directory: Path) -> int:
     )
 
 
+@pytest.mark.timeout(MOCKED_TEST_TIMEOUT_S + 30)
 def test_mocked_specification_passes(offline_workdir: Workdir) -> None:
     result = offline_workdir.run("test", timeout_s=MOCKED_TEST_TIMEOUT_S, check=False)
 
